@@ -1,0 +1,2 @@
+//! Long-term identities: OpenSSH key files, signatures, SHA256 fingerprints.
+// (being written)
