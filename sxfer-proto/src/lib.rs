@@ -7,8 +7,14 @@
 //!
 //! `docs/PROTOCOL.md` is the normative specification; module docs quote it.
 
+pub mod codec;
 pub mod error;
+pub mod handshake;
 pub mod identity;
+pub mod key_schedule;
+pub mod kx;
+pub mod labels;
+pub mod msgs;
 pub mod record;
 pub mod secret;
 

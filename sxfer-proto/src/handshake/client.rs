@@ -1,0 +1,263 @@
+//! Client side of the handshake (PROTOCOL.md §4).
+//!
+//! The only way to send a credential is [`IdentityVerified::authenticate`],
+//! and the only way to get an `IdentityVerified` is to check the server's
+//! identity against the caller's [`ServerPin`]: a wrong server never sees
+//! a password or a signature.
+
+use rand_core::CryptoRngCore;
+
+use super::connection::{Connection, Side};
+use super::transcript::{client_signed_message, frame, frame_body, hash_of, server_signed_message};
+use crate::codec::Codec;
+use crate::error::{Error, Result};
+use crate::identity::{Fingerprint, PrivateIdentity, PublicIdentity};
+use crate::key_schedule;
+use crate::kx::{ClientKex, KexId};
+use crate::msgs::auth::KeyProof;
+use crate::msgs::handshake::VERSION_1;
+use crate::msgs::{AuthResult, ClientAuth, ClientHello, ClientId, KexShare, ServerHello, Username};
+use crate::record::suite::SuiteId;
+use crate::secret::Password;
+
+/// What the client offers, most preferred first.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub kex: Vec<KexId>,
+    pub suites: Vec<SuiteId>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            kex: KexId::ALL.to_vec(),
+            suites: SuiteId::DEFAULT.to_vec(),
+        }
+    }
+}
+
+/// What the caller trusts the server to be.
+#[derive(Debug, Clone)]
+pub enum ServerPin {
+    /// `SHA256:…` as printed by `sxfer keygen` / `ssh-keygen -l`.
+    Fingerprint(Fingerprint),
+    /// The full public key (a known-hosts entry).
+    Key(PublicIdentity),
+}
+
+impl ServerPin {
+    fn matches(&self, identity: &PublicIdentity) -> bool {
+        match self {
+            ServerPin::Fingerprint(pinned) => pinned.ct_eq(&identity.fingerprint()),
+            ServerPin::Key(pinned) => pinned.fingerprint().ct_eq(&identity.fingerprint()),
+        }
+    }
+}
+
+/// How the client proves who it is.
+pub enum Credential<'a> {
+    Password {
+        username: Username,
+        password: Password,
+    },
+    PublicKey {
+        username: Username,
+        key: &'a PrivateIdentity,
+    },
+    Register {
+        username: Username,
+        password: Option<Password>,
+        key: Option<&'a PrivateIdentity>,
+    },
+    Anonymous,
+}
+
+/// Sent the ClientHello; waiting for the ServerHello.
+pub struct ExpectServerHello {
+    config: ClientConfig,
+    client_hello_body: Vec<u8>,
+    kex: Vec<ClientKex>,
+}
+
+/// The ServerHello is well formed, within our offers and correctly signed by
+/// the identity it carries. Whether that identity is the right one is the
+/// caller's decision: [`ServerHelloChecked::verify_identity`].
+pub struct ServerHelloChecked {
+    identity: PublicIdentity,
+    suite: SuiteId,
+    kex: KexId,
+    transcript_hash: [u8; 32],
+    connection: Connection,
+}
+
+/// The server is who the caller's pin says. Credentials may now be sent.
+pub struct IdentityVerified {
+    inner: ServerHelloChecked,
+}
+
+/// Sent our credential; waiting for the AuthResult.
+pub struct ExpectAuthResult {
+    connection: Connection,
+}
+
+impl ExpectServerHello {
+    /// Start a handshake. Returns the state and the ClientHello frame to send.
+    pub fn start(config: ClientConfig, rng: &mut impl CryptoRngCore) -> Result<(Self, Vec<u8>)> {
+        if config.kex.is_empty() || config.suites.is_empty() {
+            return Err(Error::Misuse("client offers no key exchange or no suite"));
+        }
+        let mut random = [0u8; 32];
+        rng.fill_bytes(&mut random);
+        let mut kex = Vec::new();
+        let mut kex_offers = Vec::new();
+        for &id in &config.kex {
+            let (private, share) = ClientKex::generate(id, rng)?;
+            kex.push(private);
+            kex_offers.push(KexShare { kex: id, share });
+        }
+        let hello = ClientHello {
+            versions: vec![VERSION_1],
+            random,
+            kex_offers,
+            suites: config.suites.clone(),
+        };
+        let client_hello_body = hello.to_bytes();
+        let out = frame(&client_hello_body);
+        Ok((
+            ExpectServerHello {
+                config,
+                client_hello_body,
+                kex,
+            },
+            out,
+        ))
+    }
+
+    /// Process the ServerHello frame: check every choice against our offers,
+    /// verify the server's signature over the transcript, derive keys.
+    pub fn read_server_hello(self, hello_frame: &[u8]) -> Result<ServerHelloChecked> {
+        let body = frame_body(hello_frame)?;
+        let hello = ServerHello::decode(body)?;
+        if hello.version != VERSION_1 {
+            return Err(Error::PeerMisbehaved(
+                "server chose a version we did not offer",
+            ));
+        }
+        if !self.config.suites.contains(&hello.suite) {
+            return Err(Error::PeerMisbehaved(
+                "server chose a suite we did not offer",
+            ));
+        }
+        let kex =
+            self.kex
+                .iter()
+                .find(|kex| kex.id() == hello.kex)
+                .ok_or(Error::PeerMisbehaved(
+                    "server chose a key exchange we did not offer",
+                ))?;
+
+        let identity = PublicIdentity::from_wire(&hello.identity)?;
+        let unsigned_len = body
+            .len()
+            .checked_sub(4 + hello.signature.bytes.len())
+            .ok_or(Error::Malformed("server hello"))?;
+        let signed_hash = hash_of(&[&self.client_hello_body, &body[..unsigned_len]]);
+        identity.verify(&server_signed_message(&signed_hash), &hello.signature)?;
+
+        let shared = kex.complete(&hello.kex_share)?;
+        let transcript_hash = hash_of(&[&self.client_hello_body, body]);
+        let secrets = key_schedule::derive(&shared, &transcript_hash)?;
+        let connection = Connection::new(Side::Client, hello.suite, secrets)?;
+        Ok(ServerHelloChecked {
+            identity,
+            suite: hello.suite,
+            kex: hello.kex,
+            transcript_hash,
+            connection,
+        })
+    }
+}
+
+impl ServerHelloChecked {
+    /// The identity the server proved it holds, to show or look up.
+    pub fn server_identity(&self) -> &PublicIdentity {
+        &self.identity
+    }
+
+    pub fn suite(&self) -> SuiteId {
+        self.suite
+    }
+
+    pub fn kex(&self) -> KexId {
+        self.kex
+    }
+
+    /// The pin check. A mismatch ends the handshake with nothing sent.
+    pub fn verify_identity(self, pin: &ServerPin) -> Result<IdentityVerified> {
+        if !pin.matches(&self.identity) {
+            return Err(Error::IdentityMismatch);
+        }
+        Ok(IdentityVerified { inner: self })
+    }
+}
+
+impl IdentityVerified {
+    pub fn server_identity(&self) -> &PublicIdentity {
+        &self.inner.identity
+    }
+
+    /// Send our credential. Returns the next state and the record to send.
+    pub fn authenticate(self, credential: Credential<'_>) -> Result<(ExpectAuthResult, Vec<u8>)> {
+        let ServerHelloChecked {
+            transcript_hash,
+            mut connection,
+            ..
+        } = self.inner;
+        let prove = |username: &Username, key: &PrivateIdentity| -> Result<KeyProof> {
+            let signature = key.sign(&client_signed_message(&transcript_hash, username))?;
+            Ok(KeyProof {
+                public_key: key.public().to_wire(),
+                signature,
+            })
+        };
+        let auth = match credential {
+            Credential::Password { username, password } => {
+                ClientAuth::Password { username, password }
+            }
+            Credential::PublicKey { username, key } => {
+                let proof = prove(&username, key)?;
+                ClientAuth::PublicKey { username, proof }
+            }
+            Credential::Register {
+                username,
+                password,
+                key,
+            } => {
+                if password.is_none() && key.is_none() {
+                    return Err(Error::Misuse("registration needs a password or a key"));
+                }
+                let key = key.map(|key| prove(&username, key)).transpose()?;
+                ClientAuth::Register {
+                    username,
+                    password,
+                    key,
+                }
+            }
+            Credential::Anonymous => ClientAuth::Anonymous,
+        };
+        let mut out = Vec::new();
+        connection.send_handshake_message(&auth.to_bytes(), &mut out)?;
+        Ok((ExpectAuthResult { connection }, out))
+    }
+}
+
+impl ExpectAuthResult {
+    /// Process the AuthResult record. On acceptance the connection is ready.
+    pub fn read_auth_result(mut self, record: &mut [u8]) -> Result<(Connection, ClientId)> {
+        let bytes = self.connection.read_handshake_message(record)?;
+        match AuthResult::decode(bytes)? {
+            AuthResult::Accepted { client_id } => Ok((self.connection, client_id)),
+            AuthResult::Rejected { message } => Err(Error::AuthRejected(message)),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The SXFR/1 handshake (PROTOCOL.md §4) as typed states.
+//!
+//! Client: [`client::ExpectServerHello`] → [`client::ServerHelloChecked`] →
+//! (pin check) [`client::IdentityVerified`] → [`client::ExpectAuthResult`] →
+//! [`Connection`]. Server: [`server::ExpectClientHello`] →
+//! [`server::ExpectClientAuth`] → [`server::AuthPending`] → [`Connection`].
+//!
+//! Every transition consumes `self`, so a state cannot be used twice. Each
+//! transition takes one *complete* frame; find frame boundaries with
+//! [`next_hello_frame`] (plaintext hellos) and [`next_record_frame`]
+//! (encrypted records). The drive loop, for either side:
+//!
+//! ```text
+//! loop {
+//!     read bytes from the socket, append to `inbuf`
+//!     while let Some(len) = next_*_frame(&inbuf)? {
+//!         state = state.read_*(&mut inbuf[..len], ...)?;   // may produce bytes
+//!         write produced bytes; inbuf.drain(..len);
+//!     }
+//! }
+//! ```
+
+pub mod client;
+mod connection;
+pub mod server;
+mod transcript;
+
+pub use client::{ClientConfig, Credential, ServerPin};
+pub use connection::{Connection, Event, Side};
+pub use server::{AuthRequest, ServerConfig};
+
+use crate::error::Result;
+use crate::record::{frame_len, MAX_HANDSHAKE_BODY, MAX_RECORD_BODY};
+
+/// Length of the complete plaintext hello frame at the start of `buf`.
+pub fn next_hello_frame(buf: &[u8]) -> Result<Option<usize>> {
+    frame_len(buf, MAX_HANDSHAKE_BODY)
+}
+
+/// Length of the complete encrypted record at the start of `buf`.
+pub fn next_record_frame(buf: &[u8]) -> Result<Option<usize>> {
+    frame_len(buf, MAX_RECORD_BODY)
+}

@@ -1,0 +1,211 @@
+//! Server side of the handshake (PROTOCOL.md §4).
+//!
+//! The server answers a ClientHello with one ServerHello (choices, key share,
+//! identity, signature), then reads the client's credential and hands it to
+//! the application as an [`AuthRequest`]: checking passwords and key
+//! authorizations needs the account store, which is not the protocol's.
+
+use std::sync::Arc;
+
+use rand_core::CryptoRngCore;
+
+use super::connection::{Connection, Side};
+use super::transcript::{client_signed_message, frame, frame_body, hash_of, server_signed_message};
+use crate::codec::Codec;
+use crate::error::{CloseCode, Error, Result};
+use crate::identity::{PrivateIdentity, PublicIdentity, Signature, SignatureScheme};
+use crate::key_schedule;
+use crate::kx::{self, KexId};
+use crate::msgs::auth::KeyProof;
+use crate::msgs::handshake::VERSION_1;
+use crate::msgs::{AuthResult, ClientAuth, ClientHello, ClientId, ServerHello, Username};
+use crate::record::suite::SuiteId;
+use crate::secret::Password;
+
+/// The server's identity and what it accepts.
+pub struct ServerConfig {
+    pub identity: Arc<PrivateIdentity>,
+    /// Key exchanges accepted, most preferred first.
+    pub kex: Vec<KexId>,
+    /// Suites accepted. The client's preference order decides among them.
+    pub suites: Vec<SuiteId>,
+}
+
+impl ServerConfig {
+    pub fn new(identity: Arc<PrivateIdentity>) -> Self {
+        ServerConfig {
+            identity,
+            kex: KexId::ALL.to_vec(),
+            suites: SuiteId::DEFAULT.to_vec(),
+        }
+    }
+}
+
+/// What the client asked for, with any key proof already verified.
+#[derive(Debug)]
+pub enum AuthRequest {
+    Password {
+        username: Username,
+        password: Password,
+    },
+    /// The client proved it holds `key`; whether `key` may log in as
+    /// `username` is the application's decision.
+    PublicKey {
+        username: Username,
+        key: PublicIdentity,
+    },
+    Register {
+        username: Username,
+        password: Option<Password>,
+        key: Option<PublicIdentity>,
+    },
+    Anonymous,
+}
+
+/// Waiting for the ClientHello.
+pub struct ExpectClientHello {
+    config: Arc<ServerConfig>,
+}
+
+/// Sent the ServerHello; waiting for the client's credential.
+pub struct ExpectClientAuth {
+    transcript_hash: [u8; 32],
+    connection: Connection,
+}
+
+/// The credential arrived; the application decides.
+pub struct AuthPending {
+    request: AuthRequest,
+    connection: Connection,
+}
+
+impl ExpectClientHello {
+    pub fn new(config: Arc<ServerConfig>) -> Self {
+        ExpectClientHello { config }
+    }
+
+    /// Process the ClientHello frame. Returns the next state and the
+    /// ServerHello frame to send.
+    pub fn read_client_hello(
+        self,
+        hello_frame: &[u8],
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<(ExpectClientAuth, Vec<u8>)> {
+        let config = &self.config;
+        let client_hello_body = frame_body(hello_frame)?;
+        let hello = ClientHello::decode(client_hello_body)?;
+        if !hello.versions.contains(&VERSION_1) {
+            return Err(Error::NoCommon("protocol version"));
+        }
+        let offer = config
+            .kex
+            .iter()
+            .find_map(|kex| hello.kex_offers.iter().find(|offer| offer.kex == *kex))
+            .ok_or(Error::NoCommon("key exchange"))?;
+        let suite = *hello
+            .suites
+            .iter()
+            .find(|suite| config.suites.contains(suite))
+            .ok_or(Error::NoCommon("record suite"))?;
+
+        let (kex_share, shared) = kx::server_respond(offer.kex, &offer.share, rng)?;
+        let mut random = [0u8; 32];
+        rng.fill_bytes(&mut random);
+        let mut server_hello = ServerHello {
+            version: VERSION_1,
+            random,
+            kex: offer.kex,
+            kex_share,
+            suite,
+            identity: config.identity.public().to_wire(),
+            // Filled in below: the signed bytes are everything before it.
+            signature: Signature {
+                scheme: SignatureScheme::Ed25519,
+                bytes: Vec::new(),
+            },
+        };
+        let mut unsigned = Vec::new();
+        server_hello.encode_unsigned(&mut unsigned);
+        let signed_hash = hash_of(&[client_hello_body, &unsigned]);
+        server_hello.signature = config.identity.sign(&server_signed_message(&signed_hash))?;
+
+        let server_hello_body = server_hello.to_bytes();
+        let transcript_hash = hash_of(&[client_hello_body, &server_hello_body]);
+        let secrets = key_schedule::derive(&shared, &transcript_hash)?;
+        let connection = Connection::new(Side::Server, suite, secrets)?;
+        Ok((
+            ExpectClientAuth {
+                transcript_hash,
+                connection,
+            },
+            frame(&server_hello_body),
+        ))
+    }
+}
+
+impl ExpectClientAuth {
+    /// Process the client's credential record; verify any key proof.
+    pub fn read_client_auth(mut self, record: &mut [u8]) -> Result<AuthPending> {
+        let auth = ClientAuth::decode(self.connection.read_handshake_message(record)?)?;
+        let transcript_hash = self.transcript_hash;
+        let verify = |username: &Username, proof: &KeyProof| -> Result<PublicIdentity> {
+            let key = PublicIdentity::from_wire(&proof.public_key)?;
+            key.verify(
+                &client_signed_message(&transcript_hash, username),
+                &proof.signature,
+            )?;
+            Ok(key)
+        };
+        let request = match auth {
+            ClientAuth::Password { username, password } => {
+                AuthRequest::Password { username, password }
+            }
+            ClientAuth::PublicKey { username, proof } => {
+                let key = verify(&username, &proof)?;
+                AuthRequest::PublicKey { username, key }
+            }
+            ClientAuth::Register {
+                username,
+                password,
+                key,
+            } => {
+                let key = key.map(|proof| verify(&username, &proof)).transpose()?;
+                AuthRequest::Register {
+                    username,
+                    password,
+                    key,
+                }
+            }
+            ClientAuth::Anonymous => AuthRequest::Anonymous,
+        };
+        Ok(AuthPending {
+            request,
+            connection: self.connection,
+        })
+    }
+}
+
+impl AuthPending {
+    pub fn request(&self) -> &AuthRequest {
+        &self.request
+    }
+
+    /// Let the client in. Appends the AuthResult record to `out`.
+    pub fn accept(mut self, client_id: ClientId, out: &mut Vec<u8>) -> Result<Connection> {
+        let result = AuthResult::Accepted { client_id };
+        self.connection
+            .send_handshake_message(&result.to_bytes(), out)?;
+        Ok(self.connection)
+    }
+
+    /// Turn the client away with a message that must not say which part of
+    /// the credential was wrong. Appends AuthResult and Close to `out`.
+    pub fn reject(mut self, message: &str, out: &mut Vec<u8>) -> Result<()> {
+        let result = AuthResult::Rejected {
+            message: message.to_owned(),
+        };
+        self.connection
+            .send_handshake_message(&result.to_bytes(), out)?;
+        self.connection.close(CloseCode::AuthFailed, out)
+    }
+}

@@ -1,0 +1,111 @@
+//! Key schedule (PROTOCOL.md §4.5). HKDF-SHA256 throughout.
+//!
+//! ```text
+//! PRK         = HKDF-Extract(salt = "SXFR/1 handshake", IKM = shared secret)
+//! c2s_secret  = HKDF-Expand(PRK, "SXFR/1 c2s traffic" ‖ TH, 32)
+//! s2c_secret  = HKDF-Expand(PRK, "SXFR/1 s2c traffic" ‖ TH, 32)
+//! exporter    = HKDF-Expand(PRK, "SXFR/1 exporter"    ‖ TH, 32)
+//! key         = HKDF-Expand(secret, "SXFR/1 key", suite key length)
+//! iv          = HKDF-Expand(secret, "SXFR/1 iv", 12)
+//! next secret = HKDF-Expand(secret, "SXFR/1 key update", 32)
+//! ```
+//! TH is SHA-256 over both hello frames as sent (PROTOCOL.md §4.4).
+
+use aws_lc_rs::hkdf::{self, Prk, Salt, HKDF_SHA256};
+
+use crate::error::{Error, Result};
+use crate::labels;
+use crate::record::suite::{SuiteId, NONCE_LEN};
+use crate::secret::SecretBytes;
+
+pub const SECRET_LEN: usize = 32;
+
+/// One direction's current traffic secret.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TrafficSecret(SecretBytes);
+
+/// Key and IV for one direction under one traffic secret.
+pub struct TrafficKeys {
+    pub key: SecretBytes,
+    pub iv: [u8; NONCE_LEN],
+}
+
+impl TrafficSecret {
+    pub fn keys(&self, suite: SuiteId) -> Result<TrafficKeys> {
+        let prk = Prk::new_less_safe(HKDF_SHA256, self.0.expose());
+        let key = expand(&prk, &[labels::TRAFFIC_KEY], suite.key_len())?;
+        let iv_bytes = expand(&prk, &[labels::TRAFFIC_IV], NONCE_LEN)?;
+        let mut iv = [0u8; NONCE_LEN];
+        iv.copy_from_slice(iv_bytes.expose());
+        Ok(TrafficKeys { key, iv })
+    }
+
+    /// The secret after a KeyUpdate. The old one is dropped (zeroized).
+    pub fn next(&self) -> Result<TrafficSecret> {
+        let prk = Prk::new_less_safe(HKDF_SHA256, self.0.expose());
+        Ok(TrafficSecret(expand(
+            &prk,
+            &[labels::KEY_UPDATE],
+            SECRET_LEN,
+        )?))
+    }
+}
+
+/// What the handshake yields.
+pub struct HandshakeSecrets {
+    pub client_to_server: TrafficSecret,
+    pub server_to_client: TrafficSecret,
+    /// For channel binding (peer-mode verification codes, later layers).
+    pub exporter: SecretBytes,
+}
+
+pub fn derive(shared_secret: &SecretBytes, transcript_hash: &[u8; 32]) -> Result<HandshakeSecrets> {
+    let prk = Salt::new(HKDF_SHA256, labels::HANDSHAKE_SALT).extract(shared_secret.expose());
+    Ok(HandshakeSecrets {
+        client_to_server: TrafficSecret(expand(
+            &prk,
+            &[labels::CLIENT_TRAFFIC, transcript_hash],
+            SECRET_LEN,
+        )?),
+        server_to_client: TrafficSecret(expand(
+            &prk,
+            &[labels::SERVER_TRAFFIC, transcript_hash],
+            SECRET_LEN,
+        )?),
+        exporter: expand(&prk, &[labels::EXPORTER, transcript_hash], SECRET_LEN)?,
+    })
+}
+
+struct Len(usize);
+
+impl hkdf::KeyType for Len {
+    fn len(&self) -> usize {
+        self.0
+    }
+}
+
+fn expand(prk: &Prk, info: &[&[u8]], len: usize) -> Result<SecretBytes> {
+    let mut out = vec![0u8; len];
+    prk.expand(info, Len(len))
+        .and_then(|okm| okm.fill(&mut out))
+        .map_err(|_| Error::Misuse("HKDF output length"))?;
+    Ok(SecretBytes::new(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directions_differ_and_updates_move_on() {
+        let secrets = derive(&SecretBytes::new(vec![7; 32]), &[1; 32]).expect("derive");
+        assert_ne!(secrets.client_to_server, secrets.server_to_client);
+        let next = secrets.client_to_server.next().expect("next");
+        assert_ne!(next, secrets.client_to_server);
+        let other = derive(&SecretBytes::new(vec![7; 32]), &[2; 32]).expect("derive");
+        assert_ne!(
+            other.client_to_server, secrets.client_to_server,
+            "transcript feeds the keys"
+        );
+    }
+}

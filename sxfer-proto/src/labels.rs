@@ -1,0 +1,18 @@
+//! Every constant string that goes into a hash, KDF or signature
+//! (PROTOCOL.md §4.5). One file, so a reviewer sees them all at once.
+
+/// HKDF-Extract salt for the handshake secret.
+pub const HANDSHAKE_SALT: &[u8] = b"SXFR/1 handshake";
+/// HKDF-Expand info prefixes; the transcript hash follows each.
+pub const CLIENT_TRAFFIC: &[u8] = b"SXFR/1 c2s traffic";
+pub const SERVER_TRAFFIC: &[u8] = b"SXFR/1 s2c traffic";
+pub const EXPORTER: &[u8] = b"SXFR/1 exporter";
+/// Per-direction key and IV from a traffic secret.
+pub const TRAFFIC_KEY: &[u8] = b"SXFR/1 key";
+pub const TRAFFIC_IV: &[u8] = b"SXFR/1 iv";
+/// Next traffic secret after a KeyUpdate.
+pub const KEY_UPDATE: &[u8] = b"SXFR/1 key update";
+
+/// Signature contexts: the signed message is context ‖ 0x00 ‖ hash.
+pub const SERVER_SIGNATURE_CONTEXT: &[u8] = b"SXFR/1 server handshake signature";
+pub const CLIENT_SIGNATURE_CONTEXT: &[u8] = b"SXFR/1 client authentication signature";

@@ -1,0 +1,261 @@
+//! Client authentication (PROTOCOL.md §4.6): the client's first encrypted
+//! message, and the server's AuthResult.
+
+use crate::codec::{Codec, Reader, Writer};
+use crate::error::{Error, Result};
+use crate::identity::Signature;
+use crate::secret::Password;
+
+pub const MAX_USERNAME: usize = 64;
+pub const MAX_PASSWORD: usize = 1024;
+pub const MAX_PUBLIC_KEY: usize = 2048;
+pub const MAX_AUTH_MESSAGE: usize = 1024;
+
+const AUTH_PASSWORD: u8 = 0x01;
+const AUTH_PUBLIC_KEY: u8 = 0x02;
+const AUTH_REGISTER: u8 = 0x03;
+const AUTH_ANONYMOUS: u8 = 0x04;
+
+/// A user name: 1..=64 bytes of `[a-z0-9._-]`, starting with a letter or
+/// digit. Checked once here; everything downstream takes this type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(name: &str) -> Result<Self> {
+        let valid_char =
+            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+        let starts_well = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if name.len() > MAX_USERNAME || !starts_well || !name.chars().all(valid_char) {
+            return Err(Error::Malformed(
+                "user name (1-64 of a-z 0-9 . _ -, starting with a letter or digit)",
+            ));
+        }
+        Ok(Username(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Username {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The stable id a server gives every account, shown on registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClientId(pub [u8; 16]);
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A public key with a signature proving possession of its private half.
+/// The signature covers the client-auth input of PROTOCOL.md §4.6.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyProof {
+    /// SSH wire encoding of the public key.
+    pub public_key: Vec<u8>,
+    pub signature: Signature,
+}
+
+/// The client's first encrypted message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    Password {
+        username: Username,
+        password: Password,
+    },
+    PublicKey {
+        username: Username,
+        proof: KeyProof,
+    },
+    /// Create an account: a password, a public key, or both.
+    Register {
+        username: Username,
+        password: Option<Password>,
+        key: Option<KeyProof>,
+    },
+    /// Peer mode: no account; both sides rely on the exporter / pinned keys.
+    Anonymous,
+}
+
+/// The server's verdict. A rejection says nothing about which part was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthResult {
+    Accepted { client_id: ClientId },
+    Rejected { message: String },
+}
+
+impl Codec for KeyProof {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.put_bytes_u16(&self.public_key);
+        self.signature.encode(out);
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        let public_key = r.bytes_u16(MAX_PUBLIC_KEY)?.to_vec();
+        let signature = Signature::read(r)?;
+        Ok(KeyProof {
+            public_key,
+            signature,
+        })
+    }
+}
+
+impl Codec for ClientAuth {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            ClientAuth::Password { username, password } => {
+                out.put_u8(AUTH_PASSWORD);
+                out.put_bytes_u8(username.as_str().as_bytes());
+                out.put_bytes_u16(password.expose().as_bytes());
+            }
+            ClientAuth::PublicKey { username, proof } => {
+                out.put_u8(AUTH_PUBLIC_KEY);
+                out.put_bytes_u8(username.as_str().as_bytes());
+                proof.encode(out);
+            }
+            ClientAuth::Register {
+                username,
+                password,
+                key,
+            } => {
+                out.put_u8(AUTH_REGISTER);
+                out.put_bytes_u8(username.as_str().as_bytes());
+                match password {
+                    Some(password) => {
+                        out.put_u8(1);
+                        out.put_bytes_u16(password.expose().as_bytes());
+                    }
+                    None => out.put_u8(0),
+                }
+                match key {
+                    Some(proof) => {
+                        out.put_u8(1);
+                        proof.encode(out);
+                    }
+                    None => out.put_u8(0),
+                }
+            }
+            ClientAuth::Anonymous => out.put_u8(AUTH_ANONYMOUS),
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        match r.u8()? {
+            AUTH_PASSWORD => {
+                let username = read_username(r)?;
+                let password = read_password(r)?;
+                Ok(ClientAuth::Password { username, password })
+            }
+            AUTH_PUBLIC_KEY => {
+                let username = read_username(r)?;
+                let proof = KeyProof::read(r)?;
+                Ok(ClientAuth::PublicKey { username, proof })
+            }
+            AUTH_REGISTER => {
+                let username = read_username(r)?;
+                let password = read_optional(r, read_password)?;
+                let key = read_optional(r, KeyProof::read)?;
+                if password.is_none() && key.is_none() {
+                    return Err(Error::Malformed("registration without password or key"));
+                }
+                Ok(ClientAuth::Register {
+                    username,
+                    password,
+                    key,
+                })
+            }
+            AUTH_ANONYMOUS => Ok(ClientAuth::Anonymous),
+            _ => Err(Error::Malformed("unknown authentication method")),
+        }
+    }
+}
+
+impl Codec for AuthResult {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            AuthResult::Accepted { client_id } => {
+                out.put_u8(0);
+                out.extend_from_slice(&client_id.0);
+            }
+            AuthResult::Rejected { message } => {
+                out.put_u8(1);
+                out.put_bytes_u16(message.as_bytes());
+            }
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        match r.u8()? {
+            0 => Ok(AuthResult::Accepted {
+                client_id: ClientId(r.array()?),
+            }),
+            1 => Ok(AuthResult::Rejected {
+                message: r.str_u16(MAX_AUTH_MESSAGE)?.to_owned(),
+            }),
+            _ => Err(Error::Malformed("unknown authentication result")),
+        }
+    }
+}
+
+fn read_username(r: &mut Reader<'_>) -> Result<Username> {
+    Username::parse(r.str_u8(MAX_USERNAME)?)
+}
+
+fn read_password(r: &mut Reader<'_>) -> Result<Password> {
+    let password = r.str_u16(MAX_PASSWORD)?;
+    if password.is_empty() {
+        return Err(Error::Malformed("empty password"));
+    }
+    Ok(Password::new(password.to_owned()))
+}
+
+fn read_optional<T>(
+    r: &mut Reader<'_>,
+    read: impl FnOnce(&mut Reader<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    match r.u8()? {
+        0 => Ok(None),
+        1 => read(r).map(Some),
+        _ => Err(Error::Malformed("optional field flag")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for good in ["alice", "a", "bob.smith-2", "0day_"] {
+            assert!(Username::parse(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(65);
+        for bad in [
+            "",
+            "Alice",
+            ".alice",
+            "-x",
+            "a/b",
+            "a b",
+            "é",
+            "a\0",
+            long.as_str(),
+        ] {
+            assert!(Username::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

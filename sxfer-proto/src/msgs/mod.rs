@@ -1,0 +1,13 @@
+//! Message types and their wire encodings (PROTOCOL.md §4, §7).
+//!
+//! * `handshake`: the two plaintext frames, ClientHello and ServerHello.
+//! * `auth`: the client's first encrypted message and the server's verdict.
+//! * `app`: the envelope for everything after authentication.
+
+pub mod app;
+pub mod auth;
+pub mod handshake;
+
+pub use app::Message;
+pub use auth::{AuthResult, ClientAuth, ClientId, Username};
+pub use handshake::{ClientHello, KexShare, ServerHello};
