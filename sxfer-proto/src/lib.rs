@@ -15,6 +15,7 @@ pub mod key_schedule;
 pub mod kx;
 pub mod labels;
 pub mod msgs;
+pub mod names;
 pub mod record;
 pub mod secret;
 

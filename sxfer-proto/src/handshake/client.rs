@@ -29,10 +29,7 @@ pub struct ClientConfig {
 
 impl Default for ClientConfig {
     fn default() -> Self {
-        ClientConfig {
-            kex: KexId::ALL.to_vec(),
-            suites: SuiteId::DEFAULT.to_vec(),
-        }
+        ClientConfig { kex: KexId::ALL.to_vec(), suites: SuiteId::DEFAULT.to_vec() }
     }
 }
 
@@ -56,19 +53,9 @@ impl ServerPin {
 
 /// How the client proves who it is.
 pub enum Credential<'a> {
-    Password {
-        username: Username,
-        password: Password,
-    },
-    PublicKey {
-        username: Username,
-        key: &'a PrivateIdentity,
-    },
-    Register {
-        username: Username,
-        password: Option<Password>,
-        key: Option<&'a PrivateIdentity>,
-    },
+    Password { username: Username, password: Password },
+    PublicKey { username: Username, key: &'a PrivateIdentity },
+    Register { username: Username, password: Option<Password>, key: Option<&'a PrivateIdentity> },
     Anonymous,
 }
 
@@ -115,22 +102,10 @@ impl ExpectServerHello {
             kex.push(private);
             kex_offers.push(KexShare { kex: id, share });
         }
-        let hello = ClientHello {
-            versions: vec![VERSION_1],
-            random,
-            kex_offers,
-            suites: config.suites.clone(),
-        };
+        let hello = ClientHello { versions: vec![VERSION_1], random, kex_offers, suites: config.suites.clone() };
         let client_hello_body = hello.to_bytes();
         let out = frame(&client_hello_body);
-        Ok((
-            ExpectServerHello {
-                config,
-                client_hello_body,
-                kex,
-            },
-            out,
-        ))
+        Ok((ExpectServerHello { config, client_hello_body, kex }, out))
     }
 
     /// Process the ServerHello frame: check every choice against our offers,
@@ -139,28 +114,20 @@ impl ExpectServerHello {
         let body = frame_body(hello_frame)?;
         let hello = ServerHello::decode(body)?;
         if hello.version != VERSION_1 {
-            return Err(Error::PeerMisbehaved(
-                "server chose a version we did not offer",
-            ));
+            return Err(Error::PeerMisbehaved("server chose a version we did not offer"));
         }
         if !self.config.suites.contains(&hello.suite) {
-            return Err(Error::PeerMisbehaved(
-                "server chose a suite we did not offer",
-            ));
+            return Err(Error::PeerMisbehaved("server chose a suite we did not offer"));
         }
-        let kex =
-            self.kex
-                .iter()
-                .find(|kex| kex.id() == hello.kex)
-                .ok_or(Error::PeerMisbehaved(
-                    "server chose a key exchange we did not offer",
-                ))?;
+        let kex = self
+            .kex
+            .iter()
+            .find(|kex| kex.id() == hello.kex)
+            .ok_or(Error::PeerMisbehaved("server chose a key exchange we did not offer"))?;
 
         let identity = PublicIdentity::from_wire(&hello.identity)?;
-        let unsigned_len = body
-            .len()
-            .checked_sub(4 + hello.signature.bytes.len())
-            .ok_or(Error::Malformed("server hello"))?;
+        let unsigned_len =
+            body.len().checked_sub(4 + hello.signature.bytes.len()).ok_or(Error::Malformed("server hello"))?;
         let signed_hash = hash_of(&[&self.client_hello_body, &body[..unsigned_len]]);
         identity.verify(&server_signed_message(&signed_hash), &hello.signature)?;
 
@@ -168,13 +135,7 @@ impl ExpectServerHello {
         let transcript_hash = hash_of(&[&self.client_hello_body, body]);
         let secrets = key_schedule::derive(&shared, &transcript_hash)?;
         let connection = Connection::new(Side::Client, hello.suite, secrets)?;
-        Ok(ServerHelloChecked {
-            identity,
-            suite: hello.suite,
-            kex: hello.kex,
-            transcript_hash,
-            connection,
-        })
+        Ok(ServerHelloChecked { identity, suite: hello.suite, kex: hello.kex, transcript_hash, connection })
     }
 }
 
@@ -208,40 +169,23 @@ impl IdentityVerified {
 
     /// Send our credential. Returns the next state and the record to send.
     pub fn authenticate(self, credential: Credential<'_>) -> Result<(ExpectAuthResult, Vec<u8>)> {
-        let ServerHelloChecked {
-            transcript_hash,
-            mut connection,
-            ..
-        } = self.inner;
+        let ServerHelloChecked { transcript_hash, mut connection, .. } = self.inner;
         let prove = |username: &Username, key: &PrivateIdentity| -> Result<KeyProof> {
             let signature = key.sign(&client_signed_message(&transcript_hash, username))?;
-            Ok(KeyProof {
-                public_key: key.public().to_wire(),
-                signature,
-            })
+            Ok(KeyProof { public_key: key.public().to_wire(), signature })
         };
         let auth = match credential {
-            Credential::Password { username, password } => {
-                ClientAuth::Password { username, password }
-            }
+            Credential::Password { username, password } => ClientAuth::Password { username, password },
             Credential::PublicKey { username, key } => {
                 let proof = prove(&username, key)?;
                 ClientAuth::PublicKey { username, proof }
             }
-            Credential::Register {
-                username,
-                password,
-                key,
-            } => {
+            Credential::Register { username, password, key } => {
                 if password.is_none() && key.is_none() {
                     return Err(Error::Misuse("registration needs a password or a key"));
                 }
                 let key = key.map(|key| prove(&username, key)).transpose()?;
-                ClientAuth::Register {
-                    username,
-                    password,
-                    key,
-                }
+                ClientAuth::Register { username, password, key }
             }
             Credential::Anonymous => ClientAuth::Anonymous,
         };

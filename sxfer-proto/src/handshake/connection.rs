@@ -27,11 +27,9 @@ pub enum Event<'a> {
 }
 
 pub struct Connection {
-    sealer: Sealer,
-    opener: Opener,
+    send: SendHalf,
+    receive: ReceiveHalf,
     exporter: SecretBytes,
-    peer_closed: bool,
-    we_closed: bool,
 }
 
 impl Connection {
@@ -41,34 +39,30 @@ impl Connection {
             Side::Server => (secrets.server_to_client, secrets.client_to_server),
         };
         Ok(Connection {
-            sealer: Sealer::new(suite, send)?,
-            opener: Opener::new(suite, receive)?,
+            send: SendHalf { inner: Sealer::new(suite, send)?, closed: false },
+            receive: ReceiveHalf { inner: Opener::new(suite, receive)?, peer_closed: false },
             exporter: secrets.exporter,
-            peer_closed: false,
-            we_closed: false,
         })
     }
 
     /// Handshake use: seal raw message bytes (ClientAuth, AuthResult).
     pub(crate) fn send_handshake_message(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        self.sealer.seal(ContentType::Message, bytes, out)
+        self.send.inner.seal(ContentType::Message, bytes, out)
     }
 
     /// Handshake use: `frame` is exactly one record, which must be a message.
     pub(crate) fn read_handshake_message<'a>(&mut self, frame: &'a mut [u8]) -> Result<&'a [u8]> {
         let frame_len = frame.len();
-        match self.opener.open_in_place(frame)? {
+        match self.receive.inner.open_in_place(frame)? {
             Some((Opened::Message(bytes), used)) if used == frame_len => Ok(bytes),
             Some((Opened::Close(code), _)) => Err(Error::PeerClosed(code)),
-            Some(_) => Err(Error::PeerMisbehaved(
-                "unexpected record during authentication",
-            )),
+            Some(_) => Err(Error::PeerMisbehaved("unexpected record during authentication")),
             None => Err(Error::Misuse("incomplete frame")),
         }
     }
 
     pub fn suite(&self) -> SuiteId {
-        self.sealer.suite()
+        self.send.inner.suite()
     }
 
     /// A secret both ends share and nobody else knows, for channel binding.
@@ -78,59 +72,106 @@ impl Connection {
 
     /// Append a sealed message record to `out`.
     pub fn send_message(&mut self, message: &Message, out: &mut Vec<u8>) -> Result<()> {
-        self.check_open()?;
-        self.sealer
-            .seal(ContentType::Message, &message.to_bytes(), out)
+        self.send.send_message(message, out)
     }
 
     /// Append a sealed data record carrying a copy of `data` to `out`.
     pub fn send_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        self.check_open()?;
-        self.sealer.seal(ContentType::Data, data, out)
+        self.send.send_data(data, out)
     }
 
     /// Seal a data record in place: the caller put the payload at
     /// `buf[start + PAYLOAD_OFFSET..]` (see [`Sealer::seal_in_place`]).
     pub fn seal_data_in_place(&mut self, buf: &mut Vec<u8>, start: usize) -> Result<()> {
-        self.check_open()?;
-        self.sealer.seal_in_place(ContentType::Data, buf, start)
+        self.send.seal_data_in_place(buf, start)
     }
 
     /// Append an authenticated Close record. Nothing can be sent after it.
     pub fn close(&mut self, code: CloseCode, out: &mut Vec<u8>) -> Result<()> {
-        self.check_open()?;
-        self.sealer
-            .seal(ContentType::Close, &code.to_u16().to_be_bytes(), out)?;
-        self.we_closed = true;
-        Ok(())
+        self.send.close(code, out)
     }
 
     /// Open the record at the start of `buf`. `Ok(None)`: need more bytes.
     /// Otherwise the event and how many bytes of `buf` it used.
     pub fn read<'a>(&mut self, buf: &'a mut [u8]) -> Result<Option<(Event<'a>, usize)>> {
-        if self.peer_closed {
-            if buf.is_empty() {
-                return Ok(None);
-            }
-            return Err(Error::PeerMisbehaved("bytes after close"));
-        }
-        let Some((opened, used)) = self.opener.open_in_place(buf)? else {
-            return Ok(None);
-        };
-        let event = match opened {
-            Opened::Message(bytes) => Event::Message(Message::decode(bytes)?),
-            Opened::Data(bytes) => Event::Data(bytes),
-            Opened::KeyUpdate => Event::KeyUpdate,
-            Opened::Close(code) => {
-                self.peer_closed = true;
-                Event::Closed(code)
-            }
-        };
-        Ok(Some((event, used)))
+        self.receive.read(buf)
     }
 
     /// The transport reached end of stream: fine after an authenticated
     /// Close, a truncation attack (or crash) otherwise.
+    pub fn end_of_stream(&self) -> Result<()> {
+        self.receive.end_of_stream()
+    }
+
+    pub fn is_peer_closed(&self) -> bool {
+        self.receive.peer_closed
+    }
+
+    /// Lower the key-update threshold of both directions (tests only; the
+    /// peer must be given the same value).
+    pub fn set_key_update_after_for_testing(&mut self, bytes: u64) {
+        self.send.inner.set_key_update_after_for_testing(bytes);
+        self.receive.inner.set_key_update_after_for_testing(bytes);
+    }
+
+    /// Split into independently owned halves, for a transport that reads
+    /// and writes concurrently. The exporter secret comes along.
+    pub fn split(self) -> (SendHalf, ReceiveHalf, SecretBytes) {
+        (self.send, self.receive, self.exporter)
+    }
+}
+
+/// The sending half of a split [`Connection`].
+pub struct SendHalf {
+    inner: Sealer,
+    closed: bool,
+}
+
+/// The receiving half of a split [`Connection`].
+pub struct ReceiveHalf {
+    inner: Opener,
+    peer_closed: bool,
+}
+
+impl SendHalf {
+    pub fn send_message(&mut self, message: &Message, out: &mut Vec<u8>) -> Result<()> {
+        self.check_open()?;
+        self.inner.seal(ContentType::Message, &message.to_bytes(), out)
+    }
+
+    pub fn send_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.check_open()?;
+        self.inner.seal(ContentType::Data, data, out)
+    }
+
+    /// See [`Connection::seal_data_in_place`].
+    pub fn seal_data_in_place(&mut self, buf: &mut Vec<u8>, start: usize) -> Result<()> {
+        self.check_open()?;
+        self.inner.seal_in_place(ContentType::Data, buf, start)
+    }
+
+    pub fn close(&mut self, code: CloseCode, out: &mut Vec<u8>) -> Result<()> {
+        self.check_open()?;
+        self.inner.seal(ContentType::Close, &code.to_u16().to_be_bytes(), out)?;
+        self.closed = true;
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed {
+            return Err(Error::Misuse("send after close"));
+        }
+        Ok(())
+    }
+}
+
+impl ReceiveHalf {
+    /// See [`Connection::read`].
+    pub fn read<'a>(&mut self, buf: &'a mut [u8]) -> Result<Option<(Event<'a>, usize)>> {
+        read_event(&mut self.inner, &mut self.peer_closed, buf)
+    }
+
+    /// See [`Connection::end_of_stream`].
     pub fn end_of_stream(&self) -> Result<()> {
         if self.peer_closed {
             Ok(())
@@ -138,22 +179,30 @@ impl Connection {
             Err(Error::Truncated)
         }
     }
+}
 
-    pub fn is_peer_closed(&self) -> bool {
-        self.peer_closed
-    }
-
-    /// Lower the key-update threshold of both directions (tests only; the
-    /// peer must be given the same value).
-    pub fn set_key_update_after_for_testing(&mut self, bytes: u64) {
-        self.sealer.set_key_update_after_for_testing(bytes);
-        self.opener.set_key_update_after_for_testing(bytes);
-    }
-
-    fn check_open(&self) -> Result<()> {
-        if self.we_closed {
-            return Err(Error::Misuse("send after close"));
+fn read_event<'a>(
+    opener: &mut Opener,
+    peer_closed: &mut bool,
+    buf: &'a mut [u8],
+) -> Result<Option<(Event<'a>, usize)>> {
+    if *peer_closed {
+        if buf.is_empty() {
+            return Ok(None);
         }
-        Ok(())
+        return Err(Error::PeerMisbehaved("bytes after close"));
     }
+    let Some((opened, used)) = opener.open_in_place(buf)? else {
+        return Ok(None);
+    };
+    let event = match opened {
+        Opened::Message(bytes) => Event::Message(Message::decode(bytes)?),
+        Opened::Data(bytes) => Event::Data(bytes),
+        Opened::KeyUpdate => Event::KeyUpdate,
+        Opened::Close(code) => {
+            *peer_closed = true;
+            Event::Closed(code)
+        }
+    };
+    Ok(Some((event, used)))
 }

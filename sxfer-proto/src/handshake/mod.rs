@@ -26,7 +26,7 @@ pub mod server;
 mod transcript;
 
 pub use client::{ClientConfig, Credential, ServerPin};
-pub use connection::{Connection, Event, Side};
+pub use connection::{Connection, Event, ReceiveHalf, SendHalf, Side};
 pub use server::{AuthRequest, ServerConfig};
 
 use crate::error::Result;

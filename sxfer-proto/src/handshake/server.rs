@@ -33,11 +33,7 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     pub fn new(identity: Arc<PrivateIdentity>) -> Self {
-        ServerConfig {
-            identity,
-            kex: KexId::ALL.to_vec(),
-            suites: SuiteId::DEFAULT.to_vec(),
-        }
+        ServerConfig { identity, kex: KexId::ALL.to_vec(), suites: SuiteId::DEFAULT.to_vec() }
     }
 }
 
@@ -102,11 +98,8 @@ impl ExpectClientHello {
             .iter()
             .find_map(|kex| hello.kex_offers.iter().find(|offer| offer.kex == *kex))
             .ok_or(Error::NoCommon("key exchange"))?;
-        let suite = *hello
-            .suites
-            .iter()
-            .find(|suite| config.suites.contains(suite))
-            .ok_or(Error::NoCommon("record suite"))?;
+        let suite =
+            *hello.suites.iter().find(|suite| config.suites.contains(suite)).ok_or(Error::NoCommon("record suite"))?;
 
         let (kex_share, shared) = kx::server_respond(offer.kex, &offer.share, rng)?;
         let mut random = [0u8; 32];
@@ -119,10 +112,7 @@ impl ExpectClientHello {
             suite,
             identity: config.identity.public().to_wire(),
             // Filled in below: the signed bytes are everything before it.
-            signature: Signature {
-                scheme: SignatureScheme::Ed25519,
-                bytes: Vec::new(),
-            },
+            signature: Signature { scheme: SignatureScheme::Ed25519, bytes: Vec::new() },
         };
         let mut unsigned = Vec::new();
         server_hello.encode_unsigned(&mut unsigned);
@@ -133,13 +123,7 @@ impl ExpectClientHello {
         let transcript_hash = hash_of(&[client_hello_body, &server_hello_body]);
         let secrets = key_schedule::derive(&shared, &transcript_hash)?;
         let connection = Connection::new(Side::Server, suite, secrets)?;
-        Ok((
-            ExpectClientAuth {
-                transcript_hash,
-                connection,
-            },
-            frame(&server_hello_body),
-        ))
+        Ok((ExpectClientAuth { transcript_hash, connection }, frame(&server_hello_body)))
     }
 }
 
@@ -150,38 +134,22 @@ impl ExpectClientAuth {
         let transcript_hash = self.transcript_hash;
         let verify = |username: &Username, proof: &KeyProof| -> Result<PublicIdentity> {
             let key = PublicIdentity::from_wire(&proof.public_key)?;
-            key.verify(
-                &client_signed_message(&transcript_hash, username),
-                &proof.signature,
-            )?;
+            key.verify(&client_signed_message(&transcript_hash, username), &proof.signature)?;
             Ok(key)
         };
         let request = match auth {
-            ClientAuth::Password { username, password } => {
-                AuthRequest::Password { username, password }
-            }
+            ClientAuth::Password { username, password } => AuthRequest::Password { username, password },
             ClientAuth::PublicKey { username, proof } => {
                 let key = verify(&username, &proof)?;
                 AuthRequest::PublicKey { username, key }
             }
-            ClientAuth::Register {
-                username,
-                password,
-                key,
-            } => {
+            ClientAuth::Register { username, password, key } => {
                 let key = key.map(|proof| verify(&username, &proof)).transpose()?;
-                AuthRequest::Register {
-                    username,
-                    password,
-                    key,
-                }
+                AuthRequest::Register { username, password, key }
             }
             ClientAuth::Anonymous => AuthRequest::Anonymous,
         };
-        Ok(AuthPending {
-            request,
-            connection: self.connection,
-        })
+        Ok(AuthPending { request, connection: self.connection })
     }
 }
 
@@ -193,19 +161,15 @@ impl AuthPending {
     /// Let the client in. Appends the AuthResult record to `out`.
     pub fn accept(mut self, client_id: ClientId, out: &mut Vec<u8>) -> Result<Connection> {
         let result = AuthResult::Accepted { client_id };
-        self.connection
-            .send_handshake_message(&result.to_bytes(), out)?;
+        self.connection.send_handshake_message(&result.to_bytes(), out)?;
         Ok(self.connection)
     }
 
     /// Turn the client away with a message that must not say which part of
     /// the credential was wrong. Appends AuthResult and Close to `out`.
     pub fn reject(mut self, message: &str, out: &mut Vec<u8>) -> Result<()> {
-        let result = AuthResult::Rejected {
-            message: message.to_owned(),
-        };
-        self.connection
-            .send_handshake_message(&result.to_bytes(), out)?;
+        let result = AuthResult::Rejected { message: message.to_owned() };
+        self.connection.send_handshake_message(&result.to_bytes(), out)?;
         self.connection.close(CloseCode::AuthFailed, out)
     }
 }

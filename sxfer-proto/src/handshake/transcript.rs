@@ -31,21 +31,12 @@ pub fn server_signed_message(signed_hash: &[u8; 32]) -> Vec<u8> {
 
 pub fn client_signed_message(transcript_hash: &[u8; 32], username: &Username) -> Vec<u8> {
     let name = username.as_str().as_bytes();
-    [
-        labels::CLIENT_SIGNATURE_CONTEXT,
-        &[0x00],
-        transcript_hash,
-        &[name.len() as u8],
-        name,
-    ]
-    .concat()
+    [labels::CLIENT_SIGNATURE_CONTEXT, &[0x00], transcript_hash, &[name.len() as u8], name].concat()
 }
 
 /// The body of a complete frame (its 4-byte length stripped).
 pub fn frame_body(frame: &[u8]) -> Result<&[u8]> {
-    frame
-        .get(FRAME_HEADER_LEN..)
-        .ok_or(Error::Malformed("frame"))
+    frame.get(FRAME_HEADER_LEN..).ok_or(Error::Malformed("frame"))
 }
 
 /// Wrap a body in a frame.

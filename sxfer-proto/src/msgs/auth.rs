@@ -23,16 +23,10 @@ pub struct Username(String);
 
 impl Username {
     pub fn parse(name: &str) -> Result<Self> {
-        let valid_char =
-            |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
-        let starts_well = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let valid_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+        let starts_well = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         if name.len() > MAX_USERNAME || !starts_well || !name.chars().all(valid_char) {
-            return Err(Error::Malformed(
-                "user name (1-64 of a-z 0-9 . _ -, starting with a letter or digit)",
-            ));
+            return Err(Error::Malformed("user name (1-64 of a-z 0-9 . _ -, starting with a letter or digit)"));
         }
         Ok(Username(name.to_owned()))
     }
@@ -107,10 +101,7 @@ impl Codec for KeyProof {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         let public_key = r.bytes_u16(MAX_PUBLIC_KEY)?.to_vec();
         let signature = Signature::read(r)?;
-        Ok(KeyProof {
-            public_key,
-            signature,
-        })
+        Ok(KeyProof { public_key, signature })
     }
 }
 
@@ -127,11 +118,7 @@ impl Codec for ClientAuth {
                 out.put_bytes_u8(username.as_str().as_bytes());
                 proof.encode(out);
             }
-            ClientAuth::Register {
-                username,
-                password,
-                key,
-            } => {
+            ClientAuth::Register { username, password, key } => {
                 out.put_u8(AUTH_REGISTER);
                 out.put_bytes_u8(username.as_str().as_bytes());
                 match password {
@@ -172,11 +159,7 @@ impl Codec for ClientAuth {
                 if password.is_none() && key.is_none() {
                     return Err(Error::Malformed("registration without password or key"));
                 }
-                Ok(ClientAuth::Register {
-                    username,
-                    password,
-                    key,
-                })
+                Ok(ClientAuth::Register { username, password, key })
             }
             AUTH_ANONYMOUS => Ok(ClientAuth::Anonymous),
             _ => Err(Error::Malformed("unknown authentication method")),
@@ -200,12 +183,8 @@ impl Codec for AuthResult {
 
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         match r.u8()? {
-            0 => Ok(AuthResult::Accepted {
-                client_id: ClientId(r.array()?),
-            }),
-            1 => Ok(AuthResult::Rejected {
-                message: r.str_u16(MAX_AUTH_MESSAGE)?.to_owned(),
-            }),
+            0 => Ok(AuthResult::Accepted { client_id: ClientId(r.array()?) }),
+            1 => Ok(AuthResult::Rejected { message: r.str_u16(MAX_AUTH_MESSAGE)?.to_owned() }),
             _ => Err(Error::Malformed("unknown authentication result")),
         }
     }
@@ -223,10 +202,7 @@ fn read_password(r: &mut Reader<'_>) -> Result<Password> {
     Ok(Password::new(password.to_owned()))
 }
 
-fn read_optional<T>(
-    r: &mut Reader<'_>,
-    read: impl FnOnce(&mut Reader<'_>) -> Result<T>,
-) -> Result<Option<T>> {
+fn read_optional<T>(r: &mut Reader<'_>, read: impl FnOnce(&mut Reader<'_>) -> Result<T>) -> Result<Option<T>> {
     match r.u8()? {
         0 => Ok(None),
         1 => read(r).map(Some),
@@ -244,17 +220,7 @@ mod tests {
             assert!(Username::parse(good).is_ok(), "{good}");
         }
         let long = "a".repeat(65);
-        for bad in [
-            "",
-            "Alice",
-            ".alice",
-            "-x",
-            "a/b",
-            "a b",
-            "é",
-            "a\0",
-            long.as_str(),
-        ] {
+        for bad in ["", "Alice", ".alice", "-x", "a/b", "a b", "é", "a\0", long.as_str()] {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -80,19 +80,13 @@ impl Codec for ClientHello {
             let share = r.bytes_u16(MAX_KEX_SHARE)?.to_vec();
             Ok(KexShare { kex, share })
         })?;
-        if (1..kex_offers.len()).any(|i| kex_offers[..i].iter().any(|o| o.kex == kex_offers[i].kex))
-        {
+        if (1..kex_offers.len()).any(|i| kex_offers[..i].iter().any(|o| o.kex == kex_offers[i].kex)) {
             return Err(Error::Malformed("key exchange offers"));
         }
         let suites = read_list(r, MAX_SUITES, "suites", |r| {
             SuiteId::from_code(r.u16()?).ok_or(Error::Malformed("unknown suite"))
         })?;
-        Ok(ClientHello {
-            versions,
-            random,
-            kex_offers,
-            suites,
-        })
+        Ok(ClientHello { versions, random, kex_offers, suites })
     }
 }
 
@@ -124,15 +118,7 @@ impl Codec for ServerHello {
         let suite = SuiteId::from_code(r.u16()?).ok_or(Error::Malformed("unknown suite"))?;
         let identity = r.bytes_u16(MAX_IDENTITY)?.to_vec();
         let signature = Signature::read(r)?;
-        Ok(ServerHello {
-            version,
-            random,
-            kex,
-            kex_share,
-            suite,
-            identity,
-            signature,
-        })
+        Ok(ServerHello { version, random, kex, kex_share, suite, identity, signature })
     }
 }
 
@@ -143,8 +129,7 @@ impl Codec for Signature {
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self> {
-        let scheme = SignatureScheme::from_code(r.u16()?)
-            .ok_or(Error::Malformed("unknown signature scheme"))?;
+        let scheme = SignatureScheme::from_code(r.u16()?).ok_or(Error::Malformed("unknown signature scheme"))?;
         let bytes = r.bytes_u16(MAX_SIGNATURE)?.to_vec();
         Ok(Signature { scheme, bytes })
     }

@@ -8,6 +8,6 @@ pub mod app;
 pub mod auth;
 pub mod handshake;
 
-pub use app::Message;
+pub use app::{FileEntry, FileMeta, Message};
 pub use auth::{AuthResult, ClientAuth, ClientId, Username};
 pub use handshake::{ClientHello, KexShare, ServerHello};
