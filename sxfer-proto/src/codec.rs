@@ -79,14 +79,12 @@ impl<'a> Reader<'a> {
 
     /// A UTF-8 string with a 1-byte length.
     pub fn str_u8(&mut self, max: usize) -> Result<&'a str> {
-        std::str::from_utf8(self.bytes_u8(max)?)
-            .map_err(|_| Error::Malformed("string is not UTF-8"))
+        std::str::from_utf8(self.bytes_u8(max)?).map_err(|_| Error::Malformed("string is not UTF-8"))
     }
 
     /// A UTF-8 string with a 2-byte length.
     pub fn str_u16(&mut self, max: usize) -> Result<&'a str> {
-        std::str::from_utf8(self.bytes_u16(max)?)
-            .map_err(|_| Error::Malformed("string is not UTF-8"))
+        std::str::from_utf8(self.bytes_u16(max)?).map_err(|_| Error::Malformed("string is not UTF-8"))
     }
 
     /// Everything not yet read.
@@ -155,6 +153,19 @@ impl Writer for Vec<u8> {
     }
 }
 
+/// `text` cut to at most `max` bytes on a character boundary, for
+/// free-form strings (error messages) whose maximum the sender must honour.
+pub fn bounded_str(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// A wire type: encodes itself and reads itself back, nothing left over.
 pub trait Codec: Sized {
     fn encode(&self, out: &mut Vec<u8>);
@@ -182,10 +193,7 @@ mod tests {
     #[test]
     fn lengths_are_checked_before_reading() {
         let mut r = Reader::new(&[0x00, 0x05, 1, 2, 3, 4, 5]);
-        assert_eq!(
-            r.bytes_u16(4),
-            Err(Error::Malformed("field longer than its maximum"))
-        );
+        assert_eq!(r.bytes_u16(4), Err(Error::Malformed("field longer than its maximum")));
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff]);
         assert!(r.bytes_u32(usize::MAX).is_err(), "4 GiB claimed, 0 present");
     }

@@ -43,11 +43,7 @@ impl TrafficSecret {
     /// The secret after a KeyUpdate. The old one is dropped (zeroized).
     pub fn next(&self) -> Result<TrafficSecret> {
         let prk = Prk::new_less_safe(HKDF_SHA256, self.0.expose());
-        Ok(TrafficSecret(expand(
-            &prk,
-            &[labels::KEY_UPDATE],
-            SECRET_LEN,
-        )?))
+        Ok(TrafficSecret(expand(&prk, &[labels::KEY_UPDATE], SECRET_LEN)?))
     }
 }
 
@@ -62,16 +58,8 @@ pub struct HandshakeSecrets {
 pub fn derive(shared_secret: &SecretBytes, transcript_hash: &[u8; 32]) -> Result<HandshakeSecrets> {
     let prk = Salt::new(HKDF_SHA256, labels::HANDSHAKE_SALT).extract(shared_secret.expose());
     Ok(HandshakeSecrets {
-        client_to_server: TrafficSecret(expand(
-            &prk,
-            &[labels::CLIENT_TRAFFIC, transcript_hash],
-            SECRET_LEN,
-        )?),
-        server_to_client: TrafficSecret(expand(
-            &prk,
-            &[labels::SERVER_TRAFFIC, transcript_hash],
-            SECRET_LEN,
-        )?),
+        client_to_server: TrafficSecret(expand(&prk, &[labels::CLIENT_TRAFFIC, transcript_hash], SECRET_LEN)?),
+        server_to_client: TrafficSecret(expand(&prk, &[labels::SERVER_TRAFFIC, transcript_hash], SECRET_LEN)?),
         exporter: expand(&prk, &[labels::EXPORTER, transcript_hash], SECRET_LEN)?,
     })
 }
@@ -86,9 +74,7 @@ impl hkdf::KeyType for Len {
 
 fn expand(prk: &Prk, info: &[&[u8]], len: usize) -> Result<SecretBytes> {
     let mut out = vec![0u8; len];
-    prk.expand(info, Len(len))
-        .and_then(|okm| okm.fill(&mut out))
-        .map_err(|_| Error::Misuse("HKDF output length"))?;
+    prk.expand(info, Len(len)).and_then(|okm| okm.fill(&mut out)).map_err(|_| Error::Misuse("HKDF output length"))?;
     Ok(SecretBytes::new(out))
 }
 
@@ -103,9 +89,6 @@ mod tests {
         let next = secrets.client_to_server.next().expect("next");
         assert_ne!(next, secrets.client_to_server);
         let other = derive(&SecretBytes::new(vec![7; 32]), &[2; 32]).expect("derive");
-        assert_ne!(
-            other.client_to_server, secrets.client_to_server,
-            "transcript feeds the keys"
-        );
+        assert_ne!(other.client_to_server, secrets.client_to_server, "transcript feeds the keys");
     }
 }

@@ -54,10 +54,7 @@ impl KexId {
 /// The client's private half of one offered key exchange.
 pub enum ClientKex {
     X25519(PrivateKey),
-    Hybrid {
-        mlkem: DecapsulationKey,
-        x25519: PrivateKey,
-    },
+    Hybrid { mlkem: DecapsulationKey, x25519: PrivateKey },
 }
 
 impl ClientKex {
@@ -70,11 +67,7 @@ impl ClientKex {
             KexId::MlKem768X25519 => {
                 let mlkem = DecapsulationKey::generate(&ML_KEM_768).map_err(|_| Error::Crypto)?;
                 let encapsulation_key = mlkem.encapsulation_key().map_err(|_| Error::Crypto)?;
-                let mut share = encapsulation_key
-                    .key_bytes()
-                    .map_err(|_| Error::Crypto)?
-                    .as_ref()
-                    .to_vec();
+                let mut share = encapsulation_key.key_bytes().map_err(|_| Error::Crypto)?.as_ref().to_vec();
                 share.extend_from_slice(&x25519_public);
                 Ok((ClientKex::Hybrid { mlkem, x25519 }, share))
             }
@@ -94,19 +87,12 @@ impl ClientKex {
             ClientKex::X25519(private) => x25519_agree(private, server_share),
             ClientKex::Hybrid { mlkem, x25519 } => {
                 if server_share.len() != MLKEM768_CIPHERTEXT_LEN + X25519_LEN {
-                    return Err(Error::PeerMisbehaved(
-                        "key exchange share has the wrong length",
-                    ));
+                    return Err(Error::PeerMisbehaved("key exchange share has the wrong length"));
                 }
                 let (ciphertext, x25519_share) = server_share.split_at(MLKEM768_CIPHERTEXT_LEN);
-                let mlkem_secret = mlkem
-                    .decapsulate(Ciphertext::from(ciphertext))
-                    .map_err(|_| Error::Crypto)?;
+                let mlkem_secret = mlkem.decapsulate(Ciphertext::from(ciphertext)).map_err(|_| Error::Crypto)?;
                 let x25519_secret = x25519_agree(x25519, x25519_share)?;
-                Ok(concat_secrets(
-                    mlkem_secret.as_ref(),
-                    x25519_secret.expose(),
-                ))
+                Ok(concat_secrets(mlkem_secret.as_ref(), x25519_secret.expose()))
             }
         }
     }
@@ -114,11 +100,7 @@ impl ClientKex {
 
 /// Server side: answer the client's share for `kex`. Returns the server's
 /// share and the shared secret.
-pub fn server_respond(
-    kex: KexId,
-    client_share: &[u8],
-    rng: &mut impl CryptoRngCore,
-) -> Result<(Vec<u8>, SecretBytes)> {
+pub fn server_respond(kex: KexId, client_share: &[u8], rng: &mut impl CryptoRngCore) -> Result<(Vec<u8>, SecretBytes)> {
     let x25519 = x25519_from_rng(rng)?;
     let x25519_public = x25519_public(&x25519)?;
     match kex {
@@ -128,23 +110,16 @@ pub fn server_respond(
         }
         KexId::MlKem768X25519 => {
             if client_share.len() != MLKEM768_ENCAPSULATION_KEY_LEN + X25519_LEN {
-                return Err(Error::PeerMisbehaved(
-                    "key exchange share has the wrong length",
-                ));
+                return Err(Error::PeerMisbehaved("key exchange share has the wrong length"));
             }
-            let (encapsulation_key, x25519_share) =
-                client_share.split_at(MLKEM768_ENCAPSULATION_KEY_LEN);
+            let (encapsulation_key, x25519_share) = client_share.split_at(MLKEM768_ENCAPSULATION_KEY_LEN);
             let encapsulation_key = EncapsulationKey::new(&ML_KEM_768, encapsulation_key)
                 .map_err(|_| Error::PeerMisbehaved("invalid ML-KEM encapsulation key"))?;
-            let (ciphertext, mlkem_secret) =
-                encapsulation_key.encapsulate().map_err(|_| Error::Crypto)?;
+            let (ciphertext, mlkem_secret) = encapsulation_key.encapsulate().map_err(|_| Error::Crypto)?;
             let x25519_secret = x25519_agree(&x25519, x25519_share)?;
             let mut share = ciphertext.as_ref().to_vec();
             share.extend_from_slice(&x25519_public);
-            Ok((
-                share,
-                concat_secrets(mlkem_secret.as_ref(), x25519_secret.expose()),
-            ))
+            Ok((share, concat_secrets(mlkem_secret.as_ref(), x25519_secret.expose())))
         }
     }
 }
@@ -156,27 +131,18 @@ fn x25519_from_rng(rng: &mut impl CryptoRngCore) -> Result<PrivateKey> {
 }
 
 fn x25519_public(private: &PrivateKey) -> Result<Vec<u8>> {
-    Ok(private
-        .compute_public_key()
-        .map_err(|_| Error::Crypto)?
-        .as_ref()
-        .to_vec())
+    Ok(private.compute_public_key().map_err(|_| Error::Crypto)?.as_ref().to_vec())
 }
 
 /// X25519 with the peer's share. An all-zero result (low-order point) is
 /// rejected by aws-lc and surfaces here as a crypto failure.
 fn x25519_agree(private: &PrivateKey, peer: &[u8]) -> Result<SecretBytes> {
     if peer.len() != X25519_LEN {
-        return Err(Error::PeerMisbehaved(
-            "key exchange share has the wrong length",
-        ));
+        return Err(Error::PeerMisbehaved("key exchange share has the wrong length"));
     }
-    agreement::agree(
-        private,
-        UnparsedPublicKey::new(&X25519, peer),
-        Error::Crypto,
-        |secret| Ok(SecretBytes::new(secret.to_vec())),
-    )
+    agreement::agree(private, UnparsedPublicKey::new(&X25519, peer), Error::Crypto, |secret| {
+        Ok(SecretBytes::new(secret.to_vec()))
+    })
 }
 
 /// Hybrid secret: ML-KEM shared secret ‖ X25519 shared secret.

@@ -174,8 +174,18 @@ impl IdentityVerified {
             let signature = key.sign(&client_signed_message(&transcript_hash, username))?;
             Ok(KeyProof { public_key: key.public().to_wire(), signature })
         };
+        let check_password = |password: &Password| {
+            let len = password.expose().len();
+            if len == 0 || len > crate::msgs::auth::MAX_PASSWORD {
+                return Err(Error::Misuse("password must be 1 to 1024 bytes"));
+            }
+            Ok(())
+        };
         let auth = match credential {
-            Credential::Password { username, password } => ClientAuth::Password { username, password },
+            Credential::Password { username, password } => {
+                check_password(&password)?;
+                ClientAuth::Password { username, password }
+            }
             Credential::PublicKey { username, key } => {
                 let proof = prove(&username, key)?;
                 ClientAuth::PublicKey { username, proof }
@@ -184,6 +194,7 @@ impl IdentityVerified {
                 if password.is_none() && key.is_none() {
                     return Err(Error::Misuse("registration needs a password or a key"));
                 }
+                password.as_ref().map(check_password).transpose()?;
                 let key = key.map(|key| prove(&username, key)).transpose()?;
                 ClientAuth::Register { username, password, key }
             }

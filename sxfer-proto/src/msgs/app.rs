@@ -5,7 +5,7 @@
 //! Requests carry a client-chosen `transfer` id that every response about
 //! them echoes, so many requests can be in flight on one connection.
 
-use crate::codec::{Codec, Reader, Writer};
+use crate::codec::{bounded_str, Codec, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::names::{RemoteName, MAX_NAME};
 
@@ -210,7 +210,7 @@ impl Codec for Message {
             Message::Error { transfer, code, message } => {
                 head(out, KIND_ERROR, *transfer);
                 out.put_u16(*code);
-                out.put_bytes_u16(message.as_bytes());
+                out.put_bytes_u16(bounded_str(message, MAX_ERROR_MESSAGE).as_bytes());
             }
             Message::Ack { transfer, offset } => {
                 head(out, KIND_ACK, *transfer);
@@ -247,7 +247,7 @@ impl Codec for Message {
             }
             Message::List { transfer, prefix } => {
                 head(out, KIND_LIST, *transfer);
-                out.put_bytes_u16(prefix.as_bytes());
+                out.put_bytes_u16(bounded_str(prefix, MAX_NAME).as_bytes());
             }
             Message::Listing { transfer, entries, more } => {
                 head(out, KIND_LISTING, *transfer);

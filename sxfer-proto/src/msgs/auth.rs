@@ -1,7 +1,7 @@
 //! Client authentication (PROTOCOL.md §4.6): the client's first encrypted
 //! message, and the server's AuthResult.
 
-use crate::codec::{Codec, Reader, Writer};
+use crate::codec::{bounded_str, Codec, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::identity::Signature;
 use crate::secret::Password;
@@ -176,7 +176,7 @@ impl Codec for AuthResult {
             }
             AuthResult::Rejected { message } => {
                 out.put_u8(1);
-                out.put_bytes_u16(message.as_bytes());
+                out.put_bytes_u16(bounded_str(message, MAX_AUTH_MESSAGE).as_bytes());
             }
         }
     }

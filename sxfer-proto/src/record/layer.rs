@@ -42,9 +42,7 @@ pub struct Opener {
 
 impl Sealer {
     pub fn new(suite: SuiteId, secret: TrafficSecret) -> Result<Self> {
-        Ok(Sealer {
-            state: DirectionState::new(suite, secret)?,
-        })
+        Ok(Sealer { state: DirectionState::new(suite, secret)? })
     }
 
     /// Capacity a buffer needs so sealing a record of `payload_len` (and a
@@ -57,12 +55,7 @@ impl Sealer {
     /// left `PAYLOAD_OFFSET` bytes of room at `start` and put the payload
     /// after it, up to `buf.len()`. On return `buf[start..]` is the wire
     /// form, possibly followed by a KeyUpdate record.
-    pub fn seal_in_place(
-        &mut self,
-        content: ContentType,
-        buf: &mut Vec<u8>,
-        start: usize,
-    ) -> Result<()> {
+    pub fn seal_in_place(&mut self, content: ContentType, buf: &mut Vec<u8>, start: usize) -> Result<()> {
         let payload_len = buf
             .len()
             .checked_sub(start + PAYLOAD_OFFSET)
@@ -78,11 +71,10 @@ impl Sealer {
         record[..FRAME_HEADER_LEN].copy_from_slice(&(body_len as u32).to_be_bytes());
         record[FRAME_HEADER_LEN] = content.code();
         let (header, body) = record.split_at_mut(FRAME_HEADER_LEN);
-        state
-            .cipher
-            .seal_in_place(&state.nonce(), header, body, plaintext_len)?;
+        state.cipher.seal_in_place(&state.nonce(), header, body, plaintext_len)?;
         state.advance(payload_len)?;
-        if content != ContentType::KeyUpdate && state.update_due() {
+        // Nothing may follow a Close, not even a key update.
+        if !matches!(content, ContentType::KeyUpdate | ContentType::Close) && state.update_due() {
             self.seal(ContentType::KeyUpdate, &[], buf)?;
             self.state.rekey()?;
         }
@@ -110,9 +102,7 @@ impl Sealer {
 
 impl Opener {
     pub fn new(suite: SuiteId, secret: TrafficSecret) -> Result<Self> {
-        Ok(Opener {
-            state: DirectionState::new(suite, secret)?,
-        })
+        Ok(Opener { state: DirectionState::new(suite, secret)? })
     }
 
     /// Open the record at the start of `buf` in place. `Ok(None)`: need more
@@ -124,17 +114,15 @@ impl Opener {
         let state = &mut self.state;
         let (header, body) = buf[..total].split_at_mut(FRAME_HEADER_LEN);
         let plaintext_len = state.cipher.open_in_place(&state.nonce(), header, body)?;
-        let (&type_code, payload) = body[..plaintext_len]
-            .split_first()
-            .ok_or(Error::Malformed("record without a type"))?;
+        let (&type_code, payload) =
+            body[..plaintext_len].split_first().ok_or(Error::Malformed("record without a type"))?;
         let content = ContentType::from_code(type_code)?;
+        if payload.len() > MAX_PAYLOAD {
+            return Err(Error::Malformed("record payload larger than the maximum"));
+        }
         state.advance(payload.len())?;
-        if state.bytes > state.update_after + MAX_PAYLOAD as u64
-            || state.seq > MAX_RECORDS_PER_KEY + 1
-        {
-            return Err(Error::PeerMisbehaved(
-                "peer exceeded the key usage limit without a key update",
-            ));
+        if state.bytes > state.update_after + MAX_PAYLOAD as u64 || state.seq > MAX_RECORDS_PER_KEY + 1 {
+            return Err(Error::PeerMisbehaved("peer exceeded the key usage limit without a key update"));
         }
         let opened = match content {
             ContentType::Message => Opened::Message(payload),
@@ -147,9 +135,7 @@ impl Opener {
                 Opened::KeyUpdate
             }
             ContentType::Close => {
-                let code: [u8; 2] = payload
-                    .try_into()
-                    .map_err(|_| Error::Malformed("close record"))?;
+                let code: [u8; 2] = payload.try_into().map_err(|_| Error::Malformed("close record"))?;
                 Opened::Close(CloseCode::from_u16(u16::from_be_bytes(code)))
             }
         };
@@ -188,20 +174,14 @@ impl DirectionState {
 
     fn nonce(&self) -> [u8; NONCE_LEN] {
         let mut nonce = self.iv;
-        for (n, s) in nonce[NONCE_LEN - 8..]
-            .iter_mut()
-            .zip(self.seq.to_be_bytes())
-        {
+        for (n, s) in nonce[NONCE_LEN - 8..].iter_mut().zip(self.seq.to_be_bytes()) {
             *n ^= s;
         }
         nonce
     }
 
     fn advance(&mut self, payload_len: usize) -> Result<()> {
-        self.seq = self
-            .seq
-            .checked_add(1)
-            .ok_or(Error::Misuse("sequence number exhausted"))?;
+        self.seq = self.seq.checked_add(1).ok_or(Error::Misuse("sequence number exhausted"))?;
         self.bytes = self.bytes.saturating_add(payload_len as u64);
         Ok(())
     }

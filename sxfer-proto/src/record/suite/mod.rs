@@ -120,13 +120,7 @@ pub trait RecordCipher: Send + Sync {
     /// Encrypt in place. `buf.len() == self.sealed_len(plaintext_len)`; the
     /// plaintext is `buf[..plaintext_len]`, the rest is scratch for padding
     /// and tag. On return `buf` holds the ciphertext.
-    fn seal_in_place(
-        &self,
-        nonce: &[u8; NONCE_LEN],
-        aad: &[u8],
-        buf: &mut [u8],
-        plaintext_len: usize,
-    ) -> Result<()>;
+    fn seal_in_place(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut [u8], plaintext_len: usize) -> Result<()>;
 
     /// Verify and decrypt in place; returns the plaintext length (the
     /// plaintext is `buf[..len]`). Any failure is `Error::Crypto`, and no
