@@ -212,6 +212,9 @@ pub struct PublicIdentity {
     key: ssh_key::PublicKey,
     key_type: KeyType,
     bits: usize,
+    /// The wire encoding, made once: what is hashed, sent and compared.
+    wire: Vec<u8>,
+    fingerprint: Fingerprint,
 }
 
 impl PublicIdentity {
@@ -239,8 +242,9 @@ impl PublicIdentity {
             Unsupported::RsaSize(_) | Unsupported::RsaNumbers => {
                 Error::Malformed("public key blob: unacceptable RSA key")
             }
+            Unsupported::Unencodable => Error::Malformed("public key blob"),
         })?;
-        if identity.to_wire() != blob {
+        if identity.wire != blob {
             return Err(Error::Malformed("public key blob: non-canonical encoding"));
         }
         Ok(identity)
@@ -248,8 +252,7 @@ impl PublicIdentity {
 
     /// The SSH wire encoding (RFC 4253 §6.6).
     pub fn to_wire(&self) -> Vec<u8> {
-        // Encoding a key that was decoded or built from valid parts cannot fail.
-        self.key.to_bytes().unwrap_or_default()
+        self.wire.clone()
     }
 
     pub fn key_type(&self) -> KeyType {
@@ -271,10 +274,7 @@ impl PublicIdentity {
     }
 
     pub fn fingerprint(&self) -> Fingerprint {
-        let hash = digest::digest(&digest::SHA256, &self.to_wire());
-        let mut bytes = [0u8; 32];
-        bytes.copy_from_slice(hash.as_ref());
-        Fingerprint(bytes)
+        self.fingerprint
     }
 
     /// Checks `signature` over `message`. The scheme must be the one for this
@@ -302,7 +302,11 @@ impl PublicIdentity {
             KeyData::Rsa(rsa) => (KeyType::Rsa, check_rsa_public(rsa)?),
             other => return Err(Unsupported::KeyType(other.algorithm().to_string())),
         };
-        Ok(PublicIdentity { key, key_type, bits })
+        // Encoding into a Vec fails only on lengths over 4 GiB.
+        let wire = key.to_bytes().map_err(|_| Unsupported::Unencodable)?;
+        let mut fingerprint = [0u8; 32];
+        fingerprint.copy_from_slice(digest::digest(&digest::SHA256, &wire).as_ref());
+        Ok(PublicIdentity { key, key_type, bits, wire, fingerprint: Fingerprint(fingerprint) })
     }
 }
 
@@ -490,6 +494,7 @@ enum Unsupported {
     KeyType(String),
     RsaSize(usize),
     RsaNumbers,
+    Unencodable,
 }
 
 impl fmt::Display for Unsupported {
@@ -502,6 +507,7 @@ impl fmt::Display for Unsupported {
                 write!(f, "the RSA key has {bits} bits; sxfer accepts {RSA_MIN_BITS} to {RSA_MAX_BITS}")
             }
             Unsupported::RsaNumbers => f.write_str("the RSA public key numbers are invalid"),
+            Unsupported::Unencodable => f.write_str("the public key cannot be encoded"),
         }
     }
 }

@@ -9,7 +9,7 @@
 //! iv          = HKDF-Expand(secret, "SXFR/1 iv", 12)
 //! next secret = HKDF-Expand(secret, "SXFR/1 key update", 32)
 //! ```
-//! TH is SHA-256 over both hello frames as sent (PROTOCOL.md §4.4).
+//! TH is SHA-256 over both hello bodies as sent (PROTOCOL.md §4.4.3).
 
 use aws_lc_rs::hkdf::{self, Prk, Salt, HKDF_SHA256};
 

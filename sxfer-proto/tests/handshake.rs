@@ -14,16 +14,8 @@ use sxfer_proto::msgs::{ClientHello, Message};
 use sxfer_proto::record::suite::SuiteId;
 use sxfer_proto::{CloseCode, Error};
 
-fn server_config(
-    identity: Arc<PrivateIdentity>,
-    kex: &[KexId],
-    suites: &[SuiteId],
-) -> Arc<ServerConfig> {
-    Arc::new(ServerConfig {
-        identity,
-        kex: kex.to_vec(),
-        suites: suites.to_vec(),
-    })
+fn server_config(identity: Arc<PrivateIdentity>, kex: &[KexId], suites: &[SuiteId]) -> Arc<ServerConfig> {
+    Arc::new(ServerConfig { identity, kex: kex.to_vec(), suites: suites.to_vec() })
 }
 
 fn pin_of(identity: &PrivateIdentity) -> ServerPin {
@@ -39,42 +31,19 @@ enum Method {
     Anonymous,
 }
 
-fn credential<'a>(
-    method: Method,
-    ed: &'a PrivateIdentity,
-    rsa: &'a PrivateIdentity,
-) -> Credential<'a> {
+fn credential<'a>(method: Method, ed: &'a PrivateIdentity, rsa: &'a PrivateIdentity) -> Credential<'a> {
     match method {
-        Method::Password => Credential::Password {
-            username: alice(),
-            password: password(),
-        },
-        Method::Ed25519Key => Credential::PublicKey {
-            username: alice(),
-            key: ed,
-        },
-        Method::RsaKey => Credential::PublicKey {
-            username: alice(),
-            key: rsa,
-        },
-        Method::Register => Credential::Register {
-            username: alice(),
-            password: Some(password()),
-            key: Some(ed),
-        },
+        Method::Password => Credential::Password { username: alice(), password: password() },
+        Method::Ed25519Key => Credential::PublicKey { username: alice(), key: ed },
+        Method::RsaKey => Credential::PublicKey { username: alice(), key: rsa },
+        Method::Register => Credential::Register { username: alice(), password: Some(password()), key: Some(ed) },
         Method::Anonymous => Credential::Anonymous,
     }
 }
 
 /// Both directions carry a message, data and an authenticated close.
-fn exchange(
-    client: &mut sxfer_proto::handshake::Connection,
-    server: &mut sxfer_proto::handshake::Connection,
-) {
-    let message = Message::Ack {
-        transfer: 1,
-        offset: 42,
-    };
+fn exchange(client: &mut sxfer_proto::handshake::Connection, server: &mut sxfer_proto::handshake::Connection) {
+    let message = Message::Ack { transfer: 1, offset: 42 };
     let data: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
     let mut wire = Vec::new();
     client.send_message(&message, &mut wire).expect("send");
@@ -95,13 +64,7 @@ fn exchange(
     server.send_data(&data, &mut wire).expect("send");
     server.close(CloseCode::Normal, &mut wire).expect("close");
     let events = read_all(client, &mut wire).expect("client reads");
-    assert_eq!(
-        events,
-        vec![
-            OwnedEvent::Data(data),
-            OwnedEvent::Closed(CloseCode::Normal)
-        ]
-    );
+    assert_eq!(events, vec![OwnedEvent::Data(data), OwnedEvent::Closed(CloseCode::Normal)]);
 }
 
 #[test]
@@ -112,18 +75,11 @@ fn every_kex_suite_identity_and_method_completes() {
     for server_identity in [ed25519_identity(3), rsa_identity()] {
         for kex in KexId::ALL {
             for suite in SuiteId::ALL {
-                for method in [
-                    Method::Password,
-                    Method::Ed25519Key,
-                    Method::RsaKey,
-                    Method::Register,
-                    Method::Anonymous,
-                ] {
+                for method in
+                    [Method::Password, Method::Ed25519Key, Method::RsaKey, Method::Register, Method::Anonymous]
+                {
                     let config = server_config(server_identity.clone(), &[kex], &[suite]);
-                    let client_config = ClientConfig {
-                        kex: vec![kex],
-                        suites: vec![suite],
-                    };
+                    let client_config = ClientConfig { kex: vec![kex], suites: vec![suite] };
                     let outcome = handshake(
                         client_config,
                         config,
@@ -131,16 +87,9 @@ fn every_kex_suite_identity_and_method_completes() {
                         credential(method, &ed_client, &rsa_client),
                         no_attacker,
                     );
-                    let context = format!(
-                        "{kex:?} {suite:?} {method:?} {:?}",
-                        server_identity.public().key_type()
-                    );
-                    let (mut client, client_id) = outcome
-                        .client
-                        .unwrap_or_else(|e| panic!("{context}: client {e}"));
-                    let mut server = outcome
-                        .server
-                        .unwrap_or_else(|e| panic!("{context}: server {e}"));
+                    let context = format!("{kex:?} {suite:?} {method:?} {:?}", server_identity.public().key_type());
+                    let (mut client, client_id) = outcome.client.unwrap_or_else(|e| panic!("{context}: client {e}"));
+                    let mut server = outcome.server.unwrap_or_else(|e| panic!("{context}: server {e}"));
                     assert_eq!(client_id.0, [7; 16]);
                     assert_eq!(client.suite(), suite);
                     assert_eq!(client.exporter(), server.exporter(), "{context}");
@@ -174,43 +123,22 @@ fn wrong_password_is_rejected_without_detail() {
         ClientConfig::default(),
         Arc::new(ServerConfig::new(identity.clone())),
         &pin_of(&identity),
-        Credential::Password {
-            username: alice(),
-            password: sxfer_proto::secret::Password::new("wrong".into()),
-        },
+        Credential::Password { username: alice(), password: sxfer_proto::secret::Password::new("wrong".into()) },
         no_attacker,
     );
-    assert_eq!(
-        outcome.client.err(),
-        Some(Error::AuthRejected("login failed".into()))
-    );
+    assert_eq!(outcome.client.err(), Some(Error::AuthRejected("login failed".into())));
 }
 
 #[test]
 fn no_common_suite_or_kex_fails() {
     let identity = ed25519_identity(3);
     let config = server_config(identity.clone(), &KexId::ALL, &[SuiteId::HmacSha256Ctr]);
-    let outcome = handshake(
-        ClientConfig::default(),
-        config,
-        &pin_of(&identity),
-        Credential::Anonymous,
-        no_attacker,
-    );
+    let outcome = handshake(ClientConfig::default(), config, &pin_of(&identity), Credential::Anonymous, no_attacker);
     assert_eq!(outcome.server.err(), Some(Error::NoCommon("record suite")));
 
     let config = server_config(identity.clone(), &[KexId::MlKem768X25519], &SuiteId::ALL);
-    let client = ClientConfig {
-        kex: vec![KexId::X25519],
-        suites: SuiteId::DEFAULT.to_vec(),
-    };
-    let outcome = handshake(
-        client,
-        config,
-        &pin_of(&identity),
-        Credential::Anonymous,
-        no_attacker,
-    );
+    let client = ClientConfig { kex: vec![KexId::X25519], suites: SuiteId::DEFAULT.to_vec() };
+    let outcome = handshake(client, config, &pin_of(&identity), Credential::Anonymous, no_attacker);
     assert_eq!(outcome.server.err(), Some(Error::NoCommon("key exchange")));
 }
 
@@ -219,25 +147,16 @@ fn substituted_server_identity_gets_no_credential() {
     let real = ed25519_identity(3);
     // The attacker runs a whole server of its own with its own key.
     let impostor = server_config(ed25519_identity(66), &KexId::ALL, &SuiteId::ALL);
-    for pin in [
-        ServerPin::Fingerprint(real.public().fingerprint()),
-        ServerPin::Key(real.public().clone()),
-    ] {
+    for pin in [ServerPin::Fingerprint(real.public().fingerprint()), ServerPin::Key(real.public().clone())] {
         let outcome = handshake(
             ClientConfig::default(),
             impostor.clone(),
             &pin,
-            Credential::Password {
-                username: alice(),
-                password: password(),
-            },
+            Credential::Password { username: alice(), password: password() },
             no_attacker,
         );
         assert_eq!(outcome.client.err(), Some(Error::IdentityMismatch));
-        assert_eq!(
-            outcome.client_sent_after_hello, 0,
-            "no credential may leave the client"
-        );
+        assert_eq!(outcome.client_sent_after_hello, 0, "no credential may leave the client");
         assert!(!outcome.request_seen);
     }
 }
@@ -248,30 +167,17 @@ fn substituted_server_identity_gets_no_credential() {
 fn any_flipped_bit_in_the_handshake_fails() {
     let identity = ed25519_identity(3);
     let config = server_config(identity.clone(), &[KexId::X25519], &SuiteId::ALL);
-    let client_config = || ClientConfig {
-        kex: vec![KexId::X25519],
-        suites: SuiteId::ALL.to_vec(),
-    };
-    for flight in [
-        Flight::ClientHello,
-        Flight::ServerHello,
-        Flight::ClientAuth,
-        Flight::AuthResult,
-    ] {
+    let client_config = || ClientConfig { kex: vec![KexId::X25519], suites: SuiteId::ALL.to_vec() };
+    for flight in [Flight::ClientHello, Flight::ServerHello, Flight::ClientAuth, Flight::AuthResult] {
         // Learn the flight's length from a clean run.
         let mut len = 0;
-        let clean = handshake(
-            client_config(),
-            config.clone(),
-            &pin_of(&identity),
-            Credential::Anonymous,
-            |f, bytes| {
+        let clean =
+            handshake(client_config(), config.clone(), &pin_of(&identity), Credential::Anonymous, |f, bytes| {
                 if f == flight {
                     len = bytes.len();
                 }
                 bytes
-            },
-        );
+            });
         assert!(clean.client.is_ok() && len > 0);
         let mut tried = 0;
         for byte in 0..len {
@@ -280,10 +186,7 @@ fn any_flipped_bit_in_the_handshake_fails() {
                     client_config(),
                     config.clone(),
                     &pin_of(&identity),
-                    Credential::Password {
-                        username: alice(),
-                        password: password(),
-                    },
+                    Credential::Password { username: alice(), password: password() },
                     |f, mut bytes| {
                         if f == flight {
                             bytes[byte] ^= 1 << bit;
@@ -299,10 +202,7 @@ fn any_flipped_bit_in_the_handshake_fails() {
                     assert_eq!(outcome.client_sent_after_hello, 0, "byte {byte} bit {bit}");
                 }
                 if let Err(e) = &outcome.client {
-                    assert!(
-                        !matches!(e, Error::Misuse(_)),
-                        "{flight:?} {byte}/{bit}: {e}"
-                    );
+                    assert!(!matches!(e, Error::Misuse(_)), "{flight:?} {byte}/{bit}: {e}");
                 }
             }
         }
@@ -316,29 +216,18 @@ fn any_flipped_bit_in_the_handshake_fails() {
 fn offer_stripping_and_reordering_is_detected() {
     let identity = ed25519_identity(3);
     let config = server_config(identity.clone(), &KexId::ALL, &SuiteId::ALL);
-    let client_config = || ClientConfig {
-        kex: KexId::ALL.to_vec(),
-        suites: SuiteId::ALL.to_vec(),
-    };
+    let client_config = || ClientConfig { kex: KexId::ALL.to_vec(), suites: SuiteId::ALL.to_vec() };
     type Edit = fn(&mut ClientHello);
     let edits: [(&str, Edit); 5] = [
-        ("strip the hybrid kex", |h| {
-            h.kex_offers.retain(|o| o.kex != KexId::MlKem768X25519)
-        }),
+        ("strip the hybrid kex", |h| h.kex_offers.retain(|o| o.kex != KexId::MlKem768X25519)),
         ("reorder kex", |h| h.kex_offers.reverse()),
-        ("strip strong suites", |h| {
-            h.suites.retain(|s| *s == SuiteId::HmacSha256Ctr)
-        }),
+        ("strip strong suites", |h| h.suites.retain(|s| *s == SuiteId::HmacSha256Ctr)),
         ("reorder suites", |h| h.suites.reverse()),
         ("change random", |h| h.random[0] ^= 1),
     ];
     for (what, edit) in edits {
-        let outcome = handshake(
-            client_config(),
-            config.clone(),
-            &pin_of(&identity),
-            Credential::Anonymous,
-            |f, bytes| {
+        let outcome =
+            handshake(client_config(), config.clone(), &pin_of(&identity), Credential::Anonymous, |f, bytes| {
                 if f != Flight::ClientHello {
                     return bytes;
                 }
@@ -346,13 +235,8 @@ fn offer_stripping_and_reordering_is_detected() {
                 edit(&mut hello);
                 let body = hello.to_bytes();
                 [&(body.len() as u32).to_be_bytes()[..], &body].concat()
-            },
-        );
-        assert_eq!(
-            outcome.client.err(),
-            Some(Error::Crypto),
-            "{what}: the server's signature must not verify"
-        );
+            });
+        assert_eq!(outcome.client.err(), Some(Error::Crypto), "{what}: the server's signature must not verify");
         assert_eq!(outcome.client_sent_after_hello, 0, "{what}");
     }
 }
@@ -361,12 +245,7 @@ fn offer_stripping_and_reordering_is_detected() {
 fn dropped_or_truncated_flights_fail() {
     let identity = ed25519_identity(3);
     let config = server_config(identity.clone(), &KexId::ALL, &SuiteId::ALL);
-    for flight in [
-        Flight::ClientHello,
-        Flight::ServerHello,
-        Flight::ClientAuth,
-        Flight::AuthResult,
-    ] {
+    for flight in [Flight::ClientHello, Flight::ServerHello, Flight::ClientAuth, Flight::AuthResult] {
         for keep in [0usize, 3, 4, 10] {
             let outcome = handshake(
                 ClientConfig::default(),

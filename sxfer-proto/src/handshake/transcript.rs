@@ -34,9 +34,13 @@ pub fn client_signed_message(transcript_hash: &[u8; 32], username: &Username) ->
     [labels::CLIENT_SIGNATURE_CONTEXT, &[0x00], transcript_hash, &[name.len() as u8], name].concat()
 }
 
-/// The body of a complete frame (its 4-byte length stripped).
+/// The body of a complete frame (its 4-byte length checked and stripped).
 pub fn frame_body(frame: &[u8]) -> Result<&[u8]> {
-    frame.get(FRAME_HEADER_LEN..).ok_or(Error::Malformed("frame"))
+    let (header, body) = frame.split_at_checked(FRAME_HEADER_LEN).ok_or(Error::Malformed("frame"))?;
+    if u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize != body.len() {
+        return Err(Error::Malformed("frame length does not match its body"));
+    }
+    Ok(body)
 }
 
 /// Wrap a body in a frame.

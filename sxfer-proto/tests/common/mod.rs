@@ -9,8 +9,8 @@ use rand_core::{CryptoRng, RngCore};
 use sxfer_proto::handshake::client::ExpectServerHello;
 use sxfer_proto::handshake::server::ExpectClientHello;
 use sxfer_proto::handshake::{
-    next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Connection, Credential, Event,
-    ServerConfig, ServerPin,
+    next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Connection, Credential, Event, ServerConfig,
+    ServerPin,
 };
 use sxfer_proto::identity::PrivateIdentity;
 use sxfer_proto::msgs::{ClientId, Message, Username};
@@ -25,10 +25,7 @@ pub struct DangerTestRng {
 
 impl DangerTestRng {
     pub fn for_testing_only(seed: u8) -> Self {
-        DangerTestRng {
-            seed: [seed; 32],
-            counter: 0,
-        }
+        DangerTestRng { seed: [seed; 32], counter: 0 }
     }
 }
 
@@ -45,10 +42,7 @@ impl RngCore for DangerTestRng {
     }
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         for chunk in dest.chunks_mut(32) {
-            let block = digest(
-                &SHA256,
-                &[&self.seed[..], &self.counter.to_be_bytes()].concat(),
-            );
+            let block = digest(&SHA256, &[&self.seed[..], &self.counter.to_be_bytes()].concat());
             self.counter += 1;
             chunk.copy_from_slice(&block.as_ref()[..chunk.len()]);
         }
@@ -62,23 +56,18 @@ impl RngCore for DangerTestRng {
 impl CryptoRng for DangerTestRng {}
 
 pub fn ed25519_identity(seed: u8) -> Arc<PrivateIdentity> {
-    Arc::new(
-        PrivateIdentity::generate_ed25519(&mut DangerTestRng::for_testing_only(seed))
-            .expect("ed25519"),
-    )
+    Arc::new(PrivateIdentity::generate_ed25519(&mut DangerTestRng::for_testing_only(seed)).expect("ed25519"))
 }
 
 /// RSA key generation is slow: one RSA-3072 key shared by all tests.
 pub fn rsa_identity() -> Arc<PrivateIdentity> {
     static KEY: OnceLock<Arc<PrivateIdentity>> = OnceLock::new();
-    KEY.get_or_init(|| Arc::new(PrivateIdentity::generate_rsa(3072).expect("rsa")))
-        .clone()
+    KEY.get_or_init(|| Arc::new(PrivateIdentity::generate_rsa(3072).expect("rsa"))).clone()
 }
 
 pub fn client_rsa_identity() -> Arc<PrivateIdentity> {
     static KEY: OnceLock<Arc<PrivateIdentity>> = OnceLock::new();
-    KEY.get_or_init(|| Arc::new(PrivateIdentity::generate_rsa(2048).expect("rsa")))
-        .clone()
+    KEY.get_or_init(|| Arc::new(PrivateIdentity::generate_rsa(2048).expect("rsa"))).clone()
 }
 
 pub fn alice() -> Username {
@@ -111,13 +100,8 @@ pub struct Outcome {
 /// any proven key, registrations and anonymous.
 pub fn default_decision(request: &AuthRequest) -> bool {
     match request {
-        AuthRequest::Password {
-            username,
-            password: given,
-        } => username == &alice() && given == &password(),
-        AuthRequest::PublicKey { .. } | AuthRequest::Register { .. } | AuthRequest::Anonymous => {
-            true
-        }
+        AuthRequest::Password { username, password: given } => username == &alice() && given == &password(),
+        AuthRequest::PublicKey { .. } | AuthRequest::Register { .. } | AuthRequest::Anonymous => true,
     }
 }
 

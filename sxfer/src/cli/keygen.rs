@@ -1,0 +1,349 @@
+//! `sxfer keygen` and `sxfer fingerprint`: OpenSSH key files, written and
+//! read the way `ssh-keygen` writes and reads them.
+//!
+//! Users get Ed25519 keys by default. Servers use RSA-3072: `sxfer serve`
+//! generates one on first start ([`RSA_DEFAULT_BITS`]), and
+//! `sxfer keygen -t rsa` makes the same kind of key by hand.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::str::FromStr as _;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::{Args, ValueEnum};
+use rand_core::{OsRng, RngCore as _};
+use sxfer_proto::identity::{KeyType, PrivateIdentity, PublicIdentity, RSA_DEFAULT_BITS};
+
+/// Arguments of `sxfer keygen`, spelled as `ssh-keygen` spells them.
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Key type. `sxfer serve` generates RSA-3072 keys for servers.
+    #[arg(short = 't', long = "type", value_enum, default_value_t = TypeArg::Ed25519)]
+    key_type: TypeArg,
+    /// Key size in bits. RSA: 2048, 3072 (default), 4096 or 8192. Ed25519: always 256.
+    #[arg(short = 'b', long = "bits", value_name = "BITS")]
+    bits: Option<usize>,
+    /// Private key file; the public key goes to FILE.pub.
+    /// [default: ~/.sxfer/id_ed25519 or ~/.sxfer/id_rsa]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// Comment stored with the key. [default: user@host]
+    #[arg(short = 'C', long = "comment", value_name = "COMMENT")]
+    comment: Option<String>,
+    /// Replace FILE and FILE.pub if they exist.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Arguments of `sxfer fingerprint`.
+#[derive(Args, Debug)]
+pub struct FingerprintArgs {
+    /// A public key (.pub, authorized_keys) or unencrypted OpenSSH private key file.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum TypeArg {
+    Ed25519,
+    Rsa,
+}
+
+impl From<TypeArg> for KeyType {
+    fn from(arg: TypeArg) -> Self {
+        match arg {
+            TypeArg::Ed25519 => KeyType::Ed25519,
+            TypeArg::Rsa => KeyType::Rsa,
+        }
+    }
+}
+
+/// Key files larger than this are not key files.
+const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
+const PRIVATE_KEY_MODE: u32 = 0o600;
+const PUBLIC_KEY_MODE: u32 = 0o644;
+const KEY_DIRECTORY_MODE: u32 = 0o700;
+
+/// `sxfer keygen`: writes FILE (0600) and FILE.pub (0644), then prints the
+/// key's fingerprint line.
+pub fn keygen(args: KeygenArgs) -> Result<()> {
+    let key_type = KeyType::from(args.key_type);
+    let bits = checked_bits(key_type, args.bits)?;
+    let path = match args.file {
+        Some(path) => path,
+        None => default_key_path(key_type)?,
+    };
+    let public_path = public_key_path(&path);
+    if !args.force {
+        for existing in [&path, &public_path] {
+            if fs::symlink_metadata(existing).is_ok() {
+                bail!("{}: already exists; use --force to overwrite", existing.display());
+            }
+        }
+    }
+
+    let mut key = match key_type {
+        KeyType::Ed25519 => PrivateIdentity::generate_ed25519(&mut OsRng),
+        KeyType::Rsa => PrivateIdentity::generate_rsa(bits),
+    }
+    .map_err(plain)?;
+    let comment = args.comment.unwrap_or_else(default_comment);
+    if comment.chars().any(char::is_control) {
+        bail!("-C: the comment must be one line without control characters");
+    }
+    key.set_comment(comment);
+    let private_text = key.to_openssh().map_err(plain)?;
+    let public_text = format!("{}\n", key.public().to_openssh());
+
+    write_key_file(&path, private_text.as_bytes(), PRIVATE_KEY_MODE, args.force)?;
+    write_key_file(&public_path, public_text.as_bytes(), PUBLIC_KEY_MODE, args.force)?;
+    println!("{}", fingerprint_line(key.public()));
+    Ok(())
+}
+
+/// `sxfer fingerprint FILE`: one line per key, as `ssh-keygen -l -E sha256 -f FILE`.
+pub fn fingerprint(args: FingerprintArgs) -> Result<()> {
+    let path = &args.file;
+    let text = read_key_file(path).with_context(|| path.display().to_string())?;
+    let keys = public_keys_in(&text).with_context(|| path.display().to_string())?;
+    for key in keys {
+        println!("{}", fingerprint_line(&key));
+    }
+    Ok(())
+}
+
+/// `3072 SHA256:… comment (RSA)`, the line `ssh-keygen -l` prints.
+fn fingerprint_line(key: &PublicIdentity) -> String {
+    let comment = match key.comment() {
+        "" => "no comment",
+        comment => comment,
+    };
+    format!("{} {} {} ({})", key.bits(), key.fingerprint(), comment, key.key_type().label())
+}
+
+fn checked_bits(key_type: KeyType, bits: Option<usize>) -> Result<usize> {
+    match (key_type, bits) {
+        (KeyType::Ed25519, None | Some(256)) => Ok(256),
+        (KeyType::Ed25519, Some(other)) => {
+            bail!("-b {other}: Ed25519 keys are always 256 bits")
+        }
+        (KeyType::Rsa, None) => Ok(RSA_DEFAULT_BITS),
+        (KeyType::Rsa, Some(bits @ (2048 | 3072 | 4096 | 8192))) => Ok(bits),
+        (KeyType::Rsa, Some(other)) => {
+            bail!("-b {other}: RSA keys must be 2048, 3072, 4096 or 8192 bits")
+        }
+    }
+}
+
+/// `~/.sxfer/id_ed25519` or `~/.sxfer/id_rsa`, creating `~/.sxfer` (0700).
+fn default_key_path(key_type: KeyType) -> Result<PathBuf> {
+    let home = std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .ok_or_else(|| anyhow!("cannot find the home directory (HOME is not set); use -f FILE"))?;
+    let directory = PathBuf::from(home).join(".sxfer");
+    if !directory.is_dir() {
+        create_private_directory(&directory).with_context(|| format!("cannot create {}", directory.display()))?;
+    }
+    Ok(directory.join(format!("id_{}", key_type.name())))
+}
+
+fn public_key_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".pub");
+    PathBuf::from(name)
+}
+
+/// `user@host` from the environment and the kernel, or what is known of it.
+fn default_comment() -> String {
+    let user = ["USER", "LOGNAME"].iter().find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()));
+    let host = ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| fs::read_to_string(path).ok())
+        .map(|host| host.trim().to_owned())
+        .filter(|host| !host.is_empty());
+    match (user, host) {
+        (Some(user), Some(host)) => format!("{user}@{host}"),
+        (Some(user), None) => user,
+        (None, Some(host)) => host,
+        (None, None) => String::new(),
+    }
+}
+
+/// Writes `contents` to `path` with `mode` so that `path` is either absent
+/// or complete: the bytes go to a temporary file in the same directory,
+/// are synced, and the file is then linked (no overwrite) or renamed
+/// (overwrite) into place.
+fn write_key_file(path: &Path, contents: &[u8], mode: u32, overwrite: bool) -> Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().ok_or_else(|| anyhow!("{}: not a file name", path.display()))?;
+    let temporary = directory.join(format!(".{}.{:016x}.tmp", name.to_string_lossy(), OsRng.next_u64()));
+    let result = write_new_file(&temporary, contents, mode)
+        .with_context(|| path.display().to_string())
+        .and_then(|()| move_into_place(&temporary, path, overwrite));
+    // After a link the temporary name is a second name to remove; after a
+    // failure it is debris. After a rename it is already gone.
+    let _ = fs::remove_file(&temporary);
+    result?;
+    if let Ok(directory) = File::open(directory) {
+        let _ = directory.sync_all();
+    }
+    Ok(())
+}
+
+fn move_into_place(temporary: &Path, path: &Path, overwrite: bool) -> Result<()> {
+    let refuse = || anyhow!("{}: already exists; use --force to overwrite", path.display());
+    if overwrite {
+        return fs::rename(temporary, path).with_context(|| path.display().to_string());
+    }
+    match fs::hard_link(temporary, path) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(refuse()),
+        // Some file systems have no hard links: check, then rename.
+        Err(_) if fs::symlink_metadata(path).is_ok() => Err(refuse()),
+        Err(_) => fs::rename(temporary, path).with_context(|| path.display().to_string()),
+    }
+}
+
+fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    let mut file = options.open(path)?;
+    // Exactly `mode`, whatever the umask.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+    #[cfg(not(unix))]
+    let _ = mode;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+fn create_private_directory(path: &Path) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, KEY_DIRECTORY_MODE);
+    builder.create(path)
+}
+
+fn read_key_file(path: &Path) -> Result<String> {
+    let file = File::open(path)?;
+    if !file.metadata()?.is_file() {
+        bail!("not a regular file");
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+        bail!("not a key file (larger than 1 MiB)");
+    }
+    String::from_utf8(bytes).map_err(|_| anyhow!("not an OpenSSH key file (not text)"))
+}
+
+/// The public keys in a key file: the one in an OpenSSH private key (the
+/// public half of an encrypted one too, as ssh-keygen does), or one per
+/// line of a `.pub` / `authorized_keys` file.
+fn public_keys_in(text: &str) -> Result<Vec<PublicIdentity>> {
+    if text.contains("-----BEGIN") {
+        return match PrivateIdentity::from_openssh(text) {
+            Ok(key) => Ok(vec![key.public().clone()]),
+            Err(err) => match ssh_key::PrivateKey::from_openssh(text.trim()) {
+                // The public half of an encrypted key is stored in the clear
+                // (its comment is not: ssh-keygen prints "no comment" too).
+                Ok(encrypted) if encrypted.is_encrypted() => {
+                    let line = encrypted.public_key().to_openssh()?;
+                    Ok(vec![PublicIdentity::from_openssh(&line).map_err(plain)?])
+                }
+                _ => Err(plain(err)),
+            },
+        };
+    }
+    let mut keys = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = public_key_line(line).map_err(|err| {
+            if keys.is_empty() && err.is::<NotAKeyLine>() {
+                anyhow!("not an OpenSSH public or private key file")
+            } else {
+                err.context(format!("line {}", index + 1))
+            }
+        })?;
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        bail!("no public key found");
+    }
+    Ok(keys)
+}
+
+/// A key error without the `key: ` prefix: the file name already says it.
+fn plain(err: sxfer_proto::Error) -> anyhow::Error {
+    match err {
+        sxfer_proto::Error::Key(message) => anyhow!(message),
+        other => other.into(),
+    }
+}
+
+#[derive(Debug)]
+struct NotAKeyLine;
+
+impl std::fmt::Display for NotAKeyLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not an OpenSSH public key")
+    }
+}
+
+impl std::error::Error for NotAKeyLine {}
+
+/// One `.pub` or `authorized_keys` line (options allowed).
+fn public_key_line(line: &str) -> Result<PublicIdentity> {
+    match ssh_key::authorized_keys::Entry::from_str(line) {
+        Ok(entry) => PublicIdentity::from_openssh(&entry.public_key().to_openssh()?).map_err(plain),
+        Err(_) => {
+            // Name key types we know but do not use, rather than "not a key".
+            let known = ["ecdsa-sha2-", "ssh-dss", "sk-", "ssh-ed448"];
+            match line.split_whitespace().find(|word| known.iter().any(|k| word.starts_with(k))) {
+                Some(name) => bail!("unsupported key type {name}; sxfer uses ssh-ed25519 or ssh-rsa keys"),
+                None => Err(NotAKeyLine.into()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_follow_ssh_keygen_rules() {
+        assert_eq!(checked_bits(KeyType::Ed25519, None).ok(), Some(256));
+        assert_eq!(checked_bits(KeyType::Ed25519, Some(256)).ok(), Some(256));
+        assert!(checked_bits(KeyType::Ed25519, Some(3072)).is_err());
+        assert_eq!(checked_bits(KeyType::Rsa, None).ok(), Some(3072));
+        assert_eq!(checked_bits(KeyType::Rsa, Some(4096)).ok(), Some(4096));
+        assert!(checked_bits(KeyType::Rsa, Some(1024)).is_err());
+        assert!(checked_bits(KeyType::Rsa, Some(3000)).is_err());
+    }
+
+    #[test]
+    fn public_key_path_appends_pub() {
+        assert_eq!(public_key_path(Path::new("/a/id_rsa")), Path::new("/a/id_rsa.pub"));
+        assert_eq!(public_key_path(Path::new("key")), Path::new("key.pub"));
+    }
+
+    #[test]
+    fn garbage_is_not_a_key_file() {
+        let err = public_keys_in("hello world\n").expect_err("not a key");
+        assert_eq!(format!("{err:#}"), "not an OpenSSH public or private key file");
+        let err = public_keys_in("\n# only a comment\n").expect_err("not a key");
+        assert_eq!(format!("{err:#}"), "no public key found");
+        let err = public_keys_in("ecdsa-sha2-nistp256 AAAA x\n").expect_err("not a key");
+        assert!(format!("{err:#}").contains("unsupported key type ecdsa-sha2-nistp256"));
+    }
+}

@@ -1,0 +1,179 @@
+//! `sxfer serve`: run the file server on embedded defaults.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use tokio::net::TcpListener;
+
+use sxfer::config::{parse_size, parse_suites, Settings};
+use sxfer::logging::{self, LogFormat};
+use sxfer::server::{self, Limits, LoginLimiter, ServerState};
+use sxfer::store::{self, Store};
+use sxfer_proto::handshake::ServerConfig;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// TOML configuration file (flags and SXFER_* variables override it).
+    #[arg(long, env = "SXFER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory: host key, storage key, database, blobs.
+    #[arg(long, env = "SXFER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address and port to listen on [default: 0.0.0.0:7272].
+    #[arg(long, env = "SXFER_LISTEN")]
+    listen: Option<String>,
+    /// Most simultaneous connections.
+    #[arg(long, env = "SXFER_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Seconds a client has to complete the handshake.
+    #[arg(long, env = "SXFER_HANDSHAKE_TIMEOUT")]
+    handshake_timeout: Option<u64>,
+    /// Seconds of silence before a connection is dropped.
+    #[arg(long, env = "SXFER_IDLE_TIMEOUT")]
+    idle_timeout: Option<u64>,
+    /// Seconds running transfers get to finish on shutdown.
+    #[arg(long, env = "SXFER_SHUTDOWN_GRACE")]
+    shutdown_grace: Option<u64>,
+    /// Largest file accepted (e.g. 10G).
+    #[arg(long, env = "SXFER_MAX_FILE_SIZE")]
+    max_file_size: Option<String>,
+    /// Default per-user quota in bytes (e.g. 50G).
+    #[arg(long, env = "SXFER_QUOTA_BYTES")]
+    quota_bytes: Option<String>,
+    /// Default per-user quota in files.
+    #[arg(long, env = "SXFER_QUOTA_FILES")]
+    quota_files: Option<u64>,
+    /// Let clients create their own accounts (`sxfer register`).
+    #[arg(long, env = "SXFER_ALLOW_REGISTRATION")]
+    allow_registration: bool,
+    /// Record suites accepted, comma-separated [default: aes-256-gcm,chacha20-poly1305].
+    #[arg(long, env = "SXFER_SUITES")]
+    suites: Option<String>,
+    /// Also write logs to this file.
+    #[arg(long, env = "SXFER_LOG_FILE")]
+    log_file: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, env = "SXFER_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+    /// Log level or filter (info, debug, sxfer=debug).
+    #[arg(long, env = "SXFER_LOG_LEVEL")]
+    log_level: Option<String>,
+    /// Print the effective configuration and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let print = args.print_config;
+    let settings = settings(args)?;
+    if print {
+        print!("{}", settings.to_toml());
+        return Ok(());
+    }
+    logging::init(&settings.log_level, settings.log_format, true, settings.log_file.as_deref())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(settings))
+}
+
+fn settings(args: ServeArgs) -> Result<Settings> {
+    let mut s = Settings::load(args.config.as_deref())?;
+    if let Some(v) = args.data_dir {
+        s.data_dir = v;
+    }
+    if let Some(v) = args.listen {
+        s.listen = v;
+    }
+    if let Some(v) = args.max_connections {
+        s.max_connections = v.max(1);
+    }
+    if let Some(v) = args.handshake_timeout {
+        s.handshake_timeout = Duration::from_secs(v);
+    }
+    if let Some(v) = args.idle_timeout {
+        s.idle_timeout = Duration::from_secs(v);
+    }
+    if let Some(v) = args.shutdown_grace {
+        s.shutdown_grace = Duration::from_secs(v);
+    }
+    if let Some(v) = args.max_file_size {
+        s.max_file_size = parse_size(&v).context("--max-file-size")?;
+    }
+    if let Some(v) = args.quota_bytes {
+        s.quota_bytes = Some(parse_size(&v).context("--quota-bytes")?);
+    }
+    if let Some(v) = args.quota_files {
+        s.quota_files = Some(v);
+    }
+    s.allow_registration |= args.allow_registration;
+    if let Some(v) = args.suites {
+        s.suites = parse_suites(&v).context("--suites")?;
+    }
+    if let Some(v) = args.log_file {
+        s.log_file = Some(v);
+    }
+    if let Some(v) = args.log_format {
+        s.log_format = v;
+    }
+    if let Some(v) = args.log_level {
+        s.log_level = v;
+    }
+    Ok(s)
+}
+
+/// Open (or create) the data directory, bind, and serve until SIGINT/SIGTERM.
+pub async fn serve(settings: Settings) -> Result<()> {
+    let store = Store::open(&settings.data_dir).with_context(|| format!("opening {}", settings.data_dir.display()))?;
+    store.set_limits(store::Limits {
+        max_file_size: settings.max_file_size,
+        default_quota_bytes: settings.quota_bytes,
+        default_quota_files: settings.quota_files,
+    });
+    let identity = sxfer::keys::load_or_create_host_key(&settings.data_dir)?;
+    let fingerprint = identity.public().fingerprint();
+    let listener =
+        TcpListener::bind(&settings.listen).await.with_context(|| format!("listening on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    let protocol = ServerConfig { suites: settings.suites.clone(), ..ServerConfig::new(Arc::new(identity)) };
+    let key_type = protocol.identity.public().key_type();
+    eprintln!("sxfer server listening on {address}");
+    eprintln!("host key {} {fingerprint}", key_type.label());
+    eprintln!("data directory {}", settings.data_dir.display());
+    tracing::info!(%address, %fingerprint, data_dir = %settings.data_dir.display(), "server started");
+    let state = Arc::new(ServerState {
+        store: Arc::new(store),
+        protocol: Arc::new(protocol),
+        limits: Limits {
+            max_connections: settings.max_connections,
+            handshake_timeout: settings.handshake_timeout,
+            idle_timeout: settings.idle_timeout,
+            shutdown_grace: settings.shutdown_grace,
+            allow_registration: settings.allow_registration,
+        },
+        logins: LoginLimiter::default(),
+    });
+    server::run(listener, state, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                interrupt.await.ok();
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.ok();
+    eprintln!("sxfer: shutting down (transfers in progress get the grace period)");
+}

@@ -1,0 +1,198 @@
+//! `sxfer download`: fetch files into a destination directory.
+//!
+//! Bytes land in a hidden partial file next to the destination
+//! (`.NAME.sxfer-part`); a rerun resumes from its length. The whole file,
+//! partial prefix included, is hashed and must match the server's BLAKE3
+//! before the partial is fsynced, given its mode and mtime, and renamed.
+//! Paths are built only from validated name segments, and nothing is
+//! written through a symbolic link or outside the destination.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tokio::sync::mpsc;
+
+use super::{Event, Remote};
+use crate::output::Output;
+use sxfer_proto::msgs::{FileEntry, Message};
+use sxfer_proto::names::{display_safe, RemoteName};
+
+pub struct Job {
+    pub remote: RemoteName,
+    /// Final local path, inside the destination directory.
+    pub local: PathBuf,
+}
+
+/// Where `name` goes under `dest`: its last segment, or with `keep_from`
+/// the segments after that many leading ones (recursive downloads).
+pub fn local_path(dest: &Path, name: &RemoteName, keep_from: usize) -> Result<PathBuf> {
+    let segments: Vec<&str> = name.segments().collect();
+    let start = keep_from.min(segments.len() - 1);
+    let mut path = dest.to_path_buf();
+    for segment in &segments[start..] {
+        // RemoteName already excludes '', '.', '..', '/', '\\' and controls.
+        path.push(segment);
+    }
+    Ok(path)
+}
+
+pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, output: &Output) -> Result<()> {
+    for job in jobs {
+        check_destination(dest, &job.local, force)?;
+    }
+    let mut failures = Vec::new();
+    for job in jobs {
+        if let Err(e) = fetch(remote, job, dest, force, output).await {
+            let message = format!("{}: {e:#}", job.remote);
+            output.failure(&message);
+            if remote_is_gone(&e) {
+                return Err(e);
+            }
+            failures.push(message);
+        }
+    }
+    match failures.len() {
+        0 => Ok(()),
+        1 => Err(anyhow!("{}", failures[0])),
+        n => Err(anyhow!("{n} of {} downloads failed; first: {}", jobs.len(), failures[0])),
+    }
+}
+
+fn remote_is_gone(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    text.contains("connection") || text.contains("closed")
+}
+
+/// Refuse before any transfer: existing targets without --force, and any
+/// path component that is a symbolic link or escapes `dest`.
+fn check_destination(dest: &Path, local: &Path, force: bool) -> Result<()> {
+    let relative =
+        local.strip_prefix(dest).map_err(|_| anyhow!("{} is outside {}", local.display(), dest.display()))?;
+    let mut at = dest.to_path_buf();
+    for component in relative.components() {
+        let std::path::Component::Normal(part) = component else {
+            bail!("refusing path {}", local.display());
+        };
+        at.push(part);
+        if let Ok(metadata) = fs::symlink_metadata(&at) {
+            if metadata.file_type().is_symlink() {
+                bail!("refusing to write through the symbolic link {}", at.display());
+            }
+        }
+    }
+    if local.exists() && !force {
+        bail!("{} exists (use --force to overwrite)", local.display());
+    }
+    Ok(())
+}
+
+async fn fetch(remote: &mut Remote, job: &Job, dest: &Path, force: bool, output: &Output) -> Result<()> {
+    let parent = job.local.parent().unwrap_or(dest).to_path_buf();
+    fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
+    let file_name = job.local.file_name().and_then(|n| n.to_str()).context("destination has no file name")?;
+    let partial = parent.join(format!(".{file_name}.sxfer-part"));
+    let offset = match fs::symlink_metadata(&partial) {
+        Ok(metadata) if metadata.is_file() => metadata.len(),
+        Ok(_) => bail!("{} is not a regular file", partial.display()),
+        Err(_) => 0,
+    };
+    let transfer = remote.transfer_id();
+    remote.writer.send(&Message::Download { transfer, name: job.remote.clone(), offset }).await?;
+    let (entry, start) = match remote.next_message().await? {
+        Message::DownloadStart { transfer: t, entry, offset } if t == transfer => (entry, offset),
+        Message::Error { message, .. } => bail!("{}", display_safe(&message)),
+        other => bail!("unexpected reply to a download: {other:?}"),
+    };
+    if start != offset {
+        bail!("server resumed at {start}, asked for {offset}");
+    }
+    if offset > 0 {
+        output.note(&format!("resuming {} at byte {offset}", job.remote));
+    }
+    let progress = output.progress(entry.meta.size, job.remote.as_str());
+    progress.inc(offset);
+
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(8);
+    let path = partial.clone();
+    let writer = tokio::task::spawn_blocking(move || write_side(&path, offset, rx));
+    let received = loop {
+        match remote.next().await {
+            Ok(Event::Data(bytes)) => {
+                progress.inc(bytes.len() as u64);
+                if tx.send(bytes).await.is_err() {
+                    break Err(anyhow!("the file writer stopped"));
+                }
+            }
+            Ok(Event::Message(Message::Commit { transfer: t, length, digest })) if t == transfer => {
+                break Ok((length, digest));
+            }
+            Ok(Event::Message(Message::Error { message, .. })) => {
+                break Err(anyhow!("server: {}", display_safe(&message)));
+            }
+            Ok(other) => break Err(anyhow!("unexpected event during a download: {other:?}")),
+            Err(e) => break Err(e),
+        }
+    };
+    drop(tx);
+    let written = writer.await.map_err(|e| anyhow!("file writer: {e}"))?;
+    progress.finish();
+    let (length, digest) = received?;
+    let (written_len, local_digest) = written?;
+    if length != entry.meta.size || digest != entry.digest {
+        bail!("the server's commit disagrees with the file it announced");
+    }
+    if written_len != length || local_digest != entry.digest {
+        fs::remove_file(&partial).ok();
+        bail!("downloaded bytes do not match the server's digest; the partial file was removed, run again");
+    }
+    finish(&partial, &job.local, &entry, force)?;
+    output.downloaded(&entry, &job.local);
+    Ok(())
+}
+
+/// Append chunks to the partial file; return its length and the BLAKE3 of
+/// all of it (prefix re-read and hashed, not assumed).
+fn write_side(partial: &Path, offset: u64, mut rx: mpsc::Receiver<Vec<u8>>) -> Result<(u64, [u8; 32])> {
+    let mut hasher = blake3::Hasher::new();
+    if offset > 0 {
+        let mut prefix = File::open(partial).with_context(|| format!("opening {}", partial.display()))?;
+        let hashed = std::io::copy(&mut (&mut prefix).take(offset), &mut hasher)?;
+        if hashed != offset {
+            bail!("{} changed during the resume", partial.display());
+        }
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(partial)
+        .with_context(|| format!("opening {}", partial.display()))?;
+    let mut length = offset;
+    while let Some(chunk) = rx.blocking_recv() {
+        file.write_all(&chunk).with_context(|| format!("writing {}", partial.display()))?;
+        hasher.update(&chunk);
+        length += chunk.len() as u64;
+    }
+    file.sync_all()?;
+    Ok((length, *hasher.finalize().as_bytes()))
+}
+
+/// Give the verified partial its mode and mtime and move it into place.
+fn finish(partial: &Path, local: &Path, entry: &FileEntry, force: bool) -> Result<()> {
+    let file = File::options().write(true).open(partial)?;
+    let mtime = UNIX_EPOCH + Duration::new(entry.meta.mtime.max(0) as u64, entry.meta.mtime_nanos);
+    file.set_modified(mtime).ok();
+    file.set_permissions(fs::Permissions::from_mode(entry.meta.mode & 0o7777))?;
+    file.sync_all()?;
+    if !force && local.exists() {
+        bail!("{} appeared during the download (use --force to overwrite)", local.display());
+    }
+    fs::rename(partial, local).with_context(|| format!("moving into {}", local.display()))?;
+    if let Some(parent) = local.parent() {
+        File::open(parent).and_then(|dir| dir.sync_all()).ok();
+    }
+    Ok(())
+}

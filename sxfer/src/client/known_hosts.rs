@@ -1,0 +1,129 @@
+//! Server pinning: `~/.sxfer/known_hosts`, one `host:port key` line per
+//! server, checked before any credential is sent (as OpenSSH does).
+
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use sxfer_proto::handshake::ServerPin;
+use sxfer_proto::identity::{Fingerprint, PublicIdentity};
+
+pub struct KnownHosts {
+    path: PathBuf,
+}
+
+/// How to treat a server whose key is not yet known.
+#[derive(Debug, Clone)]
+pub enum FirstContact {
+    /// Only this fingerprint is acceptable (`--fingerprint`).
+    Expect(Fingerprint),
+    /// Ask on the terminal; refuse when there is none.
+    Ask,
+}
+
+impl KnownHosts {
+    pub fn new(path: PathBuf) -> Self {
+        KnownHosts { path }
+    }
+
+    /// Decide the pin for `address` given the key the server proved it has.
+    pub fn pin_for(&self, address: &str, presented: &PublicIdentity, first: &FirstContact) -> Result<ServerPin> {
+        let fingerprint = presented.fingerprint();
+        if let Some((line, known)) = self.lookup(address)? {
+            if let FirstContact::Expect(expected) = first {
+                if !expected.ct_eq(&known.fingerprint()) {
+                    bail!(
+                        "--fingerprint {expected} disagrees with the key pinned for {address} in {} line {line}",
+                        self.path.display()
+                    );
+                }
+            }
+            if !known.fingerprint().ct_eq(&fingerprint) {
+                bail!(
+                    "WARNING: THE SERVER KEY FOR {address} HAS CHANGED (pinned {}, presented {fingerprint}); this may be an attack. If the change is expected, remove line {line} of {}",
+                    known.fingerprint(),
+                    self.path.display()
+                );
+            }
+            return Ok(ServerPin::Key(known));
+        }
+        match first {
+            FirstContact::Expect(expected) => {
+                if !expected.ct_eq(&fingerprint) {
+                    bail!("server {address} presented {fingerprint}, not the expected {expected}; nothing was sent");
+                }
+            }
+            FirstContact::Ask => {
+                if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+                    bail!(
+                        "unknown server {address} with key {fingerprint}; pass --fingerprint {fingerprint} after checking it with the server's operator"
+                    );
+                }
+                eprint!(
+                    "The authenticity of server {address} can't be established.\n{} key fingerprint is {fingerprint}.\nAre you sure you want to continue connecting (yes/no)? ",
+                    presented.key_type().label()
+                );
+                std::io::stderr().flush().ok();
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer).context("reading the answer")?;
+                if answer.trim() != "yes" {
+                    bail!("server {address} not trusted; nothing was sent");
+                }
+            }
+        }
+        self.add(address, presented)?;
+        Ok(ServerPin::Key(presented.clone()))
+    }
+
+    fn lookup(&self, address: &str) -> Result<Option<(usize, PublicIdentity)>> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", self.path.display())),
+        };
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((host, key)) = line.split_once(' ') else { continue };
+            if host == address {
+                let key = PublicIdentity::from_openssh(key)
+                    .with_context(|| format!("{} line {}", self.path.display(), index + 1))?;
+                return Ok(Some((index + 1, key)));
+            }
+        }
+        Ok(None)
+    }
+
+    fn add(&self, address: &str, key: &PublicIdentity) -> Result<()> {
+        if let Some(dir) = self.path.parent() {
+            create_private_dir(dir)?;
+        }
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("opening {}", self.path.display()))?;
+        let mut key = key.clone();
+        key.set_comment("");
+        writeln!(file, "{address} {}", key.to_openssh().trim_end())?;
+        file.sync_all()?;
+        eprintln!("Permanently added {address} to {}", self.path.display());
+        Ok(())
+    }
+}
+
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.exists() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! The client: connect, pin the server, authenticate, then run commands.
+//!
+//! After the handshake a reader task turns incoming records into
+//! [`Event`]s on a channel, so the command can keep writing (pipelined
+//! uploads) while acknowledgements and results arrive.
+
+pub mod commands;
+pub mod download;
+pub mod known_hosts;
+pub mod password;
+pub mod target;
+pub mod upload;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::net::conn::{client_handshake, Incoming, SessionWriter};
+use known_hosts::{FirstContact, KnownHosts};
+use sxfer_proto::handshake::{ClientConfig, Credential};
+use sxfer_proto::identity::{Fingerprint, PrivateIdentity};
+use sxfer_proto::msgs::{ClientId, Message, Username};
+use sxfer_proto::CloseCode;
+use target::Target;
+
+/// Everything about how to reach and log in to a server.
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// `~/.sxfer` unless `SXFER_HOME` says otherwise.
+    pub home: PathBuf,
+    pub identity_file: Option<PathBuf>,
+    pub password_file: Option<PathBuf>,
+    pub fingerprint: Option<Fingerprint>,
+    pub idle_timeout: Option<Duration>,
+}
+
+/// What the connection is for.
+pub enum Purpose {
+    Login,
+    /// Create the account (password and/or the `-i` key).
+    Register {
+        with_password: bool,
+    },
+}
+
+#[derive(Debug)]
+pub enum Event {
+    Message(Message),
+    Data(Vec<u8>),
+    Closed(CloseCode),
+}
+
+/// An authenticated connection to a server.
+pub struct Remote {
+    pub writer: SessionWriter,
+    pub client_id: ClientId,
+    pub address: String,
+    events: mpsc::Receiver<Result<Event, String>>,
+    next_transfer: u32,
+}
+
+pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose) -> Result<Remote> {
+    let address = target.address();
+    let username = match &target.user {
+        Some(user) => user.clone(),
+        None => default_username()?,
+    };
+    let key = match &options.identity_file {
+        Some(path) => Some(load_identity(path)?),
+        None => None,
+    };
+    let password = match (&purpose, &key) {
+        (Purpose::Login, Some(_)) | (Purpose::Register { with_password: false }, _) => None,
+        _ => Some(password::obtain(options.password_file.as_deref(), &format!("Password for {username}@{address}: "))?),
+    };
+    let credential = match purpose {
+        Purpose::Login => match (&key, password) {
+            (Some(key), _) => Credential::PublicKey { username: username.clone(), key },
+            (None, Some(password)) => Credential::Password { username: username.clone(), password },
+            (None, None) => bail!("no credential: give -i KEY or a password"),
+        },
+        Purpose::Register { .. } => Credential::Register { username: username.clone(), password, key: key.as_ref() },
+    };
+    let stream = tokio::time::timeout(Duration::from_secs(20), TcpStream::connect(&address))
+        .await
+        .map_err(|_| anyhow!("connecting to {address} timed out"))?
+        .with_context(|| format!("connecting to {address}"))?;
+    let known_hosts = KnownHosts::new(options.home.join("known_hosts"));
+    let first = options.fingerprint.map_or(FirstContact::Ask, FirstContact::Expect);
+    let idle = options.idle_timeout.unwrap_or(Duration::from_secs(300));
+    let session = client_handshake(
+        stream,
+        ClientConfig::default(),
+        |identity| known_hosts.pin_for(&address, identity, &first),
+        credential,
+        idle,
+    )
+    .await
+    .with_context(|| format!("connecting to {address}"))?;
+    tracing::info!(server = %address, user = %username, suite = session.suite.name(), "authenticated");
+    let mut reader = session.reader;
+    let (tx, events) = mpsc::channel(16);
+    tokio::spawn(async move {
+        loop {
+            let event = match reader.next().await {
+                Ok(Incoming::Message(message)) => Ok(Event::Message(message)),
+                Ok(Incoming::Data(bytes)) => Ok(Event::Data(bytes.to_vec())),
+                Ok(Incoming::Closed(code)) => Ok(Event::Closed(code)),
+                Err(e) => Err(format!("{e:#}")),
+            };
+            let last = !matches!(event, Ok(Event::Message(_)) | Ok(Event::Data(_)));
+            if tx.send(event).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    Ok(Remote { writer: session.writer, client_id: session.client_id, address, events, next_transfer: 1 })
+}
+
+impl Remote {
+    pub fn transfer_id(&mut self) -> u32 {
+        let id = self.next_transfer;
+        self.next_transfer = self.next_transfer.wrapping_add(1);
+        id
+    }
+
+    /// The next event; a closed or failed connection is an error.
+    pub async fn next(&mut self) -> Result<Event> {
+        match self.events.recv().await {
+            Some(Ok(Event::Closed(code))) => Err(anyhow!("the server closed the connection ({code})")),
+            Some(Ok(event)) => Ok(event),
+            Some(Err(e)) => Err(anyhow!(e)),
+            None => Err(anyhow!("the connection to {} is gone", self.address)),
+        }
+    }
+
+    /// An event that has already arrived, without waiting.
+    pub fn try_next(&mut self) -> Result<Option<Event>> {
+        match self.events.try_recv() {
+            Ok(Ok(Event::Closed(code))) => Err(anyhow!("the server closed the connection ({code})")),
+            Ok(Ok(event)) => Ok(Some(event)),
+            Ok(Err(e)) => Err(anyhow!(e)),
+            Err(mpsc::error::TryRecvError::Empty) => Ok(None),
+            Err(mpsc::error::TryRecvError::Disconnected) => Err(anyhow!("the connection to {} is gone", self.address)),
+        }
+    }
+
+    /// The next message (data here is a protocol error).
+    pub async fn next_message(&mut self) -> Result<Message> {
+        match self.next().await? {
+            Event::Message(message) => Ok(message),
+            _ => bail!("the server sent data where a reply was expected"),
+        }
+    }
+
+    /// Send a request and wait for its one reply; an Error reply is an error.
+    pub async fn request(&mut self, message: &Message) -> Result<Message> {
+        self.writer.send(message).await?;
+        let reply = self.next_message().await?;
+        if let Message::Error { message, .. } = &reply {
+            bail!("{}", sxfer_proto::names::display_safe(message));
+        }
+        Ok(reply)
+    }
+
+    /// Close cleanly: our Close, then the server's.
+    pub async fn close(mut self) -> Result<()> {
+        self.writer.close(CloseCode::Normal).await?;
+        while let Some(event) = self.events.recv().await {
+            if matches!(event, Ok(Event::Closed(_)) | Err(_)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn load_identity(path: &std::path::Path) -> Result<PrivateIdentity> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
+    PrivateIdentity::from_openssh(&text).with_context(|| format!("loading key {}", path.display()))
+}
+
+fn default_username() -> Result<Username> {
+    let name = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).context("no user given (user@host)")?;
+    Username::parse(&name).with_context(|| format!("local user name {name:?} is not a valid sxfer user; use user@host"))
+}

@@ -1,0 +1,222 @@
+//! Server configuration: defaults, then a TOML file (`--config`), then
+//! `SXFER_*` environment variables, then flags — the later wins.
+//! `sxfer serve --print-config` shows the effective values.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::logging::LogFormat;
+use sxfer_proto::record::suite::SuiteId;
+
+pub const DEFAULT_DATA_DIR: &str = "sxfer-data";
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:7272";
+
+/// The TOML file. Every key optional; unknown keys are an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub max_connections: Option<usize>,
+    pub handshake_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub shutdown_grace_secs: Option<u64>,
+    pub max_file_size: Option<String>,
+    pub quota_bytes: Option<String>,
+    pub quota_files: Option<u64>,
+    pub allow_registration: Option<bool>,
+    pub suites: Option<Vec<String>>,
+    pub log_file: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    pub log_level: Option<String>,
+}
+
+/// The effective server settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub max_connections: usize,
+    pub handshake_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub max_file_size: u64,
+    pub quota_bytes: Option<u64>,
+    pub quota_files: Option<u64>,
+    pub allow_registration: bool,
+    pub suites: Vec<SuiteId>,
+    pub log_file: Option<PathBuf>,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            listen: DEFAULT_LISTEN.to_owned(),
+            max_connections: 256,
+            handshake_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(30),
+            max_file_size: 1 << 40,
+            quota_bytes: None,
+            quota_files: None,
+            allow_registration: false,
+            suites: SuiteId::DEFAULT.to_vec(),
+            log_file: None,
+            log_format: LogFormat::Text,
+            log_level: "info".to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults overlaid with the file at `path`, if any.
+    pub fn load(path: Option<&Path>) -> Result<Settings> {
+        let mut settings = Settings::default();
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+            let file: FileConfig =
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))?;
+            settings.apply(file)?;
+        }
+        Ok(settings)
+    }
+
+    pub fn apply(&mut self, file: FileConfig) -> Result<()> {
+        let secs = Duration::from_secs;
+        if let Some(v) = file.data_dir {
+            self.data_dir = v;
+        }
+        if let Some(v) = file.listen {
+            self.listen = v;
+        }
+        if let Some(v) = file.max_connections {
+            self.max_connections = v;
+        }
+        if let Some(v) = file.handshake_timeout_secs {
+            self.handshake_timeout = secs(v);
+        }
+        if let Some(v) = file.idle_timeout_secs {
+            self.idle_timeout = secs(v);
+        }
+        if let Some(v) = file.shutdown_grace_secs {
+            self.shutdown_grace = secs(v);
+        }
+        if let Some(v) = file.max_file_size {
+            self.max_file_size = parse_size(&v)?;
+        }
+        if let Some(v) = file.quota_bytes {
+            self.quota_bytes = Some(parse_size(&v)?);
+        }
+        if let Some(v) = file.quota_files {
+            self.quota_files = Some(v);
+        }
+        if let Some(v) = file.allow_registration {
+            self.allow_registration = v;
+        }
+        if let Some(v) = file.suites {
+            self.suites = parse_suites(&v.join(","))?;
+        }
+        if let Some(v) = file.log_file {
+            self.log_file = Some(v);
+        }
+        if let Some(v) = file.log_format {
+            self.log_format = v;
+        }
+        if let Some(v) = file.log_level {
+            self.log_level = v;
+        }
+        if self.max_connections == 0 {
+            bail!("max_connections must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML (what `--print-config` prints).
+    pub fn to_toml(&self) -> String {
+        let opt = |v: Option<u64>| v.map_or("# unlimited".to_owned(), |v| format!("\"{v}\""));
+        let suites: Vec<String> = self.suites.iter().map(|s| format!("\"{}\"", s.name())).collect();
+        format!(
+            "data_dir = {:?}\nlisten = {:?}\nmax_connections = {}\nhandshake_timeout_secs = {}\nidle_timeout_secs = {}\nshutdown_grace_secs = {}\nmax_file_size = \"{}\"\nquota_bytes = {}\nquota_files = {}\nallow_registration = {}\nsuites = [{}]\nlog_file = {}\nlog_format = \"{}\"\nlog_level = {:?}\n",
+            self.data_dir.display().to_string(),
+            self.listen,
+            self.max_connections,
+            self.handshake_timeout.as_secs(),
+            self.idle_timeout.as_secs(),
+            self.shutdown_grace.as_secs(),
+            self.max_file_size,
+            opt(self.quota_bytes),
+            self.quota_files.map_or("# unlimited".to_owned(), |v| v.to_string()),
+            self.allow_registration,
+            suites.join(", "),
+            self.log_file.as_ref().map_or("# none".to_owned(), |p| format!("{:?}", p.display().to_string())),
+            match self.log_format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            },
+            self.log_level,
+        )
+    }
+}
+
+/// `1048576`, `512K`, `10M`, `2G`, `1T` (binary multiples).
+pub fn parse_size(text: &str) -> Result<u64> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&text[..i], 10),
+        Some((i, 'M' | 'm')) => (&text[..i], 20),
+        Some((i, 'G' | 'g')) => (&text[..i], 30),
+        Some((i, 'T' | 't')) => (&text[..i], 40),
+        _ => (text, 0),
+    };
+    let value: u64 = digits.parse().with_context(|| format!("bad size {text:?} (e.g. 1048576, 512K, 10M, 2G)"))?;
+    value.checked_mul(1 << shift).with_context(|| format!("size {text:?} is too large"))
+}
+
+/// A comma-separated list of suite names.
+pub fn parse_suites(text: &str) -> Result<Vec<SuiteId>> {
+    let mut suites = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let suite = SuiteId::from_name(name).with_context(|| {
+            let known: Vec<_> = SuiteId::ALL.iter().map(|s| s.name()).collect();
+            format!("unknown suite {name:?} (known: {})", known.join(", "))
+        })?;
+        if !suites.contains(&suite) {
+            suites.push(suite);
+        }
+    }
+    if suites.is_empty() {
+        bail!("no suites given");
+    }
+    Ok(suites)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_suites() {
+        assert_eq!(parse_size("10M").unwrap(), 10 << 20);
+        assert_eq!(parse_size("7").unwrap(), 7);
+        assert!(parse_size("x").is_err());
+        assert!(parse_size("99999999999T").is_err());
+        assert_eq!(parse_suites("aes-256-gcm, hmac-sha256-ctr").unwrap().len(), 2);
+        assert!(parse_suites("rot13").is_err());
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_rejects_unknown_keys() {
+        let file: FileConfig = toml::from_str("listen = \"127.0.0.1:1\"\nquota_files = 3").unwrap();
+        let mut settings = Settings::default();
+        settings.apply(file).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:1");
+        assert_eq!(settings.quota_files, Some(3));
+        assert!(toml::from_str::<FileConfig>("lisen = 1").is_err());
+    }
+}

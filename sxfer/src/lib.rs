@@ -1,0 +1,21 @@
+//! # sxfer: the file server, client and their shared plumbing
+//!
+//! The protocol itself lives in `sxfer-proto` (sans-IO). This crate drives
+//! it over tokio sockets and adds everything with side effects:
+//!
+//! * [`net`]: socket ↔ protocol-core drivers (handshake, record I/O)
+//! * [`server`]: `sxfer serve` — accept loop, sessions, transfers
+//! * [`store`]: SQLite metadata + age-encrypted blobs (blocking API)
+//! * [`client`]: connect, pin, authenticate; upload, download, ls, …
+//! * [`config`], [`logging`], [`output`]: settings, logs, what users see
+//!
+//! `docs/ARCHITECTURE.md` follows one upload from `main` to the disk.
+
+pub mod client;
+pub mod config;
+pub mod keys;
+pub mod logging;
+pub mod net;
+pub mod output;
+pub mod server;
+pub mod store;

@@ -1,0 +1,257 @@
+//! Drives the sans-IO handshake and connection over a tokio `TcpStream`.
+//!
+//! After the handshake the stream and the connection are split: a
+//! [`SessionReader`] opens records in place in its [`FrameBuffer`], a
+//! [`SessionWriter`] seals into its own buffer and writes. Either can live
+//! in its own task.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use rand_core::OsRng;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+
+use super::frames::FrameBuffer;
+use sxfer_proto::handshake::client::ExpectServerHello;
+use sxfer_proto::handshake::server::ExpectClientHello;
+use sxfer_proto::handshake::{
+    next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Credential, Event, ReceiveHalf, SendHalf,
+    ServerConfig, ServerPin,
+};
+use sxfer_proto::identity::PublicIdentity;
+use sxfer_proto::msgs::{ClientId, Message};
+use sxfer_proto::record::suite::SuiteId;
+use sxfer_proto::CloseCode;
+
+/// What the reader saw next.
+#[derive(Debug)]
+pub enum Incoming<'a> {
+    Message(Message),
+    Data(&'a [u8]),
+    /// The peer closed with an authenticated Close.
+    Closed(CloseCode),
+}
+
+pub struct SessionReader {
+    stream: OwnedReadHalf,
+    receive: ReceiveHalf,
+    buffer: FrameBuffer,
+    pending_consume: usize,
+    idle: Duration,
+}
+
+pub struct SessionWriter {
+    stream: OwnedWriteHalf,
+    send: SendHalf,
+    out: Vec<u8>,
+}
+
+/// An authenticated client connection.
+pub struct ClientSession {
+    pub reader: SessionReader,
+    pub writer: SessionWriter,
+    pub client_id: ClientId,
+    pub server_identity: PublicIdentity,
+    pub suite: SuiteId,
+}
+
+/// Run the client handshake. `decide_pin` sees the server's (already
+/// signature-checked) identity and returns the pin to hold it to, or an
+/// error to stop before any credential is sent.
+pub async fn client_handshake(
+    mut stream: TcpStream,
+    config: ClientConfig,
+    decide_pin: impl FnOnce(&PublicIdentity) -> Result<ServerPin>,
+    credential: Credential<'_>,
+    idle: Duration,
+) -> Result<ClientSession> {
+    stream.set_nodelay(true).ok();
+    let mut buffer = FrameBuffer::default();
+    let (state, hello) = ExpectServerHello::start(config, &mut OsRng)?;
+    stream.write_all(&hello).await.context("sending ClientHello")?;
+    let len = buffer
+        .fill(&mut stream, next_hello_frame, idle)
+        .await?
+        .ok_or_else(|| anyhow!("the server closed the connection during the handshake"))?;
+    let checked = state.read_server_hello(buffer.frame_mut(len))?;
+    buffer.consume(len);
+    let server_identity = checked.server_identity().clone();
+    let suite = checked.suite();
+    let pin = decide_pin(&server_identity)?;
+    let verified = checked.verify_identity(&pin)?;
+    let (state, auth) = verified.authenticate(credential)?;
+    stream.write_all(&auth).await.context("sending credentials")?;
+    let len = buffer
+        .fill(&mut stream, next_record_frame, idle)
+        .await?
+        .ok_or_else(|| anyhow!("the server closed the connection during authentication"))?;
+    let (connection, client_id) = state.read_auth_result(buffer.frame_mut(len))?;
+    buffer.consume(len);
+    let (send, receive, _exporter) = connection.split();
+    let (read_half, write_half) = stream.into_split();
+    Ok(ClientSession {
+        reader: SessionReader { stream: read_half, receive, buffer, pending_consume: 0, idle },
+        writer: SessionWriter { stream: write_half, send, out: Vec::new() },
+        client_id,
+        server_identity,
+        suite,
+    })
+}
+
+/// How the server application answered an authentication request.
+pub enum AuthDecision {
+    Accept(ClientId),
+    Reject(String),
+}
+
+/// Run the server handshake; `authorize` checks the credential against the
+/// account store. A rejection is sent to the client and returned as an error.
+pub async fn server_handshake<F, Fut>(
+    mut stream: TcpStream,
+    config: Arc<ServerConfig>,
+    authorize: F,
+    idle: Duration,
+) -> Result<(SessionReader, SessionWriter, ClientId)>
+where
+    F: FnOnce(AuthRequest) -> Fut,
+    Fut: Future<Output = Result<AuthDecision>>,
+{
+    stream.set_nodelay(true).ok();
+    let mut buffer = FrameBuffer::default();
+    let len = buffer
+        .fill(&mut stream, next_hello_frame, idle)
+        .await?
+        .ok_or_else(|| anyhow!("client closed before its hello"))?;
+    let (state, hello) = ExpectClientHello::new(config).read_client_hello(buffer.frame_mut(len), &mut OsRng)?;
+    buffer.consume(len);
+    stream.write_all(&hello).await?;
+    let len = buffer
+        .fill(&mut stream, next_record_frame, idle)
+        .await?
+        .ok_or_else(|| anyhow!("client closed before authenticating"))?;
+    let pending = state.read_client_auth(buffer.frame_mut(len))?;
+    buffer.consume(len);
+    let request = match pending.request() {
+        AuthRequest::Password { username, password } => {
+            AuthRequest::Password { username: username.clone(), password: password.clone() }
+        }
+        AuthRequest::PublicKey { username, key } => {
+            AuthRequest::PublicKey { username: username.clone(), key: key.clone() }
+        }
+        AuthRequest::Register { username, password, key } => {
+            AuthRequest::Register { username: username.clone(), password: password.clone(), key: key.clone() }
+        }
+        AuthRequest::Anonymous => AuthRequest::Anonymous,
+    };
+    let mut out = Vec::new();
+    match authorize(request).await? {
+        AuthDecision::Accept(client_id) => {
+            let connection = pending.accept(client_id, &mut out)?;
+            stream.write_all(&out).await?;
+            let (send, receive, _exporter) = connection.split();
+            let (read_half, write_half) = stream.into_split();
+            Ok((
+                SessionReader { stream: read_half, receive, buffer, pending_consume: 0, idle },
+                SessionWriter { stream: write_half, send, out: Vec::new() },
+                client_id,
+            ))
+        }
+        AuthDecision::Reject(message) => {
+            pending.reject(&message, &mut out)?;
+            stream.write_all(&out).await.ok();
+            stream.shutdown().await.ok();
+            bail!("authentication rejected: {message}")
+        }
+    }
+}
+
+impl SessionReader {
+    /// The next message, data record or close. End of stream without an
+    /// authenticated Close is an error (truncation). A data payload borrows
+    /// the receive buffer (decrypted in place) until the next call.
+    pub async fn next(&mut self) -> Result<Incoming<'_>> {
+        self.buffer.consume(std::mem::take(&mut self.pending_consume));
+        loop {
+            let Some(len) = self.buffer.fill(&mut self.stream, next_record_frame, self.idle).await? else {
+                self.receive.end_of_stream().context("the connection was cut")?;
+                bail!("connection ended after close");
+            };
+            let frame = self.buffer.frame_mut(len);
+            let base = frame.as_ptr() as usize;
+            let (event, _) = self.receive.read(frame)?.ok_or_else(|| anyhow!("incomplete record"))?;
+            let kind = match event {
+                Event::Data(bytes) => Kind::Data(bytes.as_ptr() as usize - base, bytes.len()),
+                Event::Message(message) => Kind::Message(message),
+                Event::KeyUpdate => Kind::KeyUpdate,
+                Event::Closed(code) => Kind::Closed(code),
+            };
+            match kind {
+                Kind::KeyUpdate => self.buffer.consume(len),
+                Kind::Message(message) => {
+                    self.buffer.consume(len);
+                    return Ok(Incoming::Message(message));
+                }
+                Kind::Closed(code) => {
+                    self.buffer.consume(len);
+                    return Ok(Incoming::Closed(code));
+                }
+                Kind::Data(offset, data_len) => {
+                    self.pending_consume = len;
+                    return Ok(Incoming::Data(&self.buffer.frame_mut(len)[offset..offset + data_len]));
+                }
+            }
+        }
+    }
+}
+
+/// An event with the data payload as a position, so the buffer borrow ends.
+enum Kind {
+    Message(Message),
+    Data(usize, usize),
+    KeyUpdate,
+    Closed(CloseCode),
+}
+
+impl SessionWriter {
+    /// Seal `message` into the outgoing buffer without writing yet.
+    pub fn queue(&mut self, message: &Message) -> Result<()> {
+        self.send.send_message(message, &mut self.out)?;
+        Ok(())
+    }
+
+    /// Write everything queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await.context("writing to the connection")?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    pub async fn send(&mut self, message: &Message) -> Result<()> {
+        self.queue(message)?;
+        self.flush().await
+    }
+
+    /// Seal and write a data record whose payload the caller placed at
+    /// `buf[PAYLOAD_OFFSET..]` (see `Sealer::record_capacity`). Anything
+    /// queued goes first.
+    pub async fn send_data(&mut self, buf: &mut Vec<u8>) -> Result<()> {
+        self.flush().await?;
+        self.send.seal_data_in_place(buf, 0)?;
+        self.stream.write_all(buf).await.context("writing to the connection")?;
+        Ok(())
+    }
+
+    /// Send an authenticated Close and shut the write side.
+    pub async fn close(&mut self, code: CloseCode) -> Result<()> {
+        self.send.close(code, &mut self.out)?;
+        self.flush().await?;
+        self.stream.shutdown().await.ok();
+        Ok(())
+    }
+}

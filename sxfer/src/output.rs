@@ -1,0 +1,184 @@
+//! What the user sees: progress bars on a terminal, one JSON object per
+//! line with `--json`, nothing but errors with `-q`; and logging setup.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use sxfer_proto::msgs::FileEntry;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Output {
+    pub quiet: bool,
+    pub json: bool,
+}
+
+pub struct Progress(Option<ProgressBar>);
+
+impl Output {
+    pub fn progress(&self, total: u64, label: &str) -> Progress {
+        if self.quiet || self.json || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "{msg:30!} {bytes:>10}/{total_bytes:10} {binary_bytes_per_sec:>12} eta {eta:>4} [{bar:30}]",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(label.to_owned());
+        Progress(Some(bar))
+    }
+
+    pub fn uploaded(&self, entry: &FileEntry) {
+        self.entry_line("uploaded", entry, None);
+    }
+
+    pub fn downloaded(&self, entry: &FileEntry, local: &Path) {
+        self.entry_line("downloaded", entry, Some(local));
+    }
+
+    pub fn entry(&self, entry: &FileEntry) {
+        if self.json {
+            println!("{}", entry_json("entry", entry, None));
+        } else {
+            println!(
+                "{:>04o} {:>12} {} {}",
+                entry.meta.mode,
+                entry.meta.size,
+                format_time(entry.meta.mtime),
+                sxfer_proto::names::display_safe(entry.name.as_str())
+            );
+        }
+    }
+
+    pub fn stat(&self, entry: &FileEntry) {
+        if self.json {
+            println!("{}", entry_json("stat", entry, None));
+        } else {
+            println!("name:   {}", sxfer_proto::names::display_safe(entry.name.as_str()));
+            println!("size:   {}", entry.meta.size);
+            println!("mode:   {:04o}", entry.meta.mode);
+            println!("mtime:  {}", format_time(entry.meta.mtime));
+            println!("stored: {}", format_time(entry.stored));
+            println!("blake3: {}", hex(&entry.digest));
+        }
+    }
+
+    pub fn note(&self, text: &str) {
+        if !self.quiet && !self.json {
+            eprintln!("{text}");
+        }
+    }
+
+    pub fn failure(&self, text: &str) {
+        if self.json {
+            println!("{{\"event\":\"error\",\"message\":{}}}", json_string(text));
+        }
+        tracing::warn!("{text}");
+    }
+
+    pub fn done(&self, event: &str, name: &str) {
+        if self.json {
+            println!("{{\"event\":{},\"name\":{}}}", json_string(event), json_string(name));
+        } else if !self.quiet {
+            println!("{event} {}", sxfer_proto::names::display_safe(name));
+        }
+    }
+
+    fn entry_line(&self, event: &str, entry: &FileEntry, local: Option<&Path>) {
+        if self.json {
+            println!("{}", entry_json(event, entry, local));
+        } else if !self.quiet {
+            println!("{event} {} ({} bytes)", sxfer_proto::names::display_safe(entry.name.as_str()), entry.meta.size);
+        }
+    }
+}
+
+impl Progress {
+    pub fn inc(&self, bytes: u64) {
+        if let Some(bar) = &self.0 {
+            bar.inc(bytes);
+        }
+    }
+
+    pub fn set_message(&self, text: &str) {
+        if let Some(bar) = &self.0 {
+            bar.set_message(sxfer_proto::names::display_safe(text));
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn entry_json(event: &str, entry: &FileEntry, local: Option<&Path>) -> String {
+    let mut text = format!(
+        "{{\"event\":{},\"name\":{},\"size\":{},\"mode\":{},\"mtime\":{},\"stored\":{},\"blake3\":\"{}\"",
+        json_string(event),
+        json_string(entry.name.as_str()),
+        entry.meta.size,
+        entry.meta.mode,
+        entry.meta.mtime,
+        entry.stored,
+        hex(&entry.digest)
+    );
+    if let Some(local) = local {
+        text.push_str(&format!(",\"local\":{}", json_string(&local.to_string_lossy())));
+    }
+    text.push('}');
+    text
+}
+
+/// A JSON string literal (RFC 8259 escaping).
+pub fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `YYYY-MM-DD HH:MM:SS` UTC, without a date crate (civil-from-days).
+pub fn format_time(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}", secs / 3600, secs % 3600 / 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_json() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00");
+        assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13:20");
+        assert_eq!(json_string("a\"b\\\n\x1b"), "\"a\\\"b\\\\\\u000a\\u001b\"");
+    }
+}

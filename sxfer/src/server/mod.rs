@@ -1,0 +1,111 @@
+//! `sxfer serve`: accept loop, connection cap, graceful shutdown.
+//!
+//! Like mini-redis: `run(listener, state, shutdown)` is the one entry point
+//! (tests call it on `127.0.0.1:0`); one task per connection; a semaphore
+//! caps connections; on shutdown the listener closes, sessions finish the
+//! request in hand, and after the grace period the rest are cut (their
+//! partial uploads stay resumable).
+
+mod auth;
+mod session;
+mod transfer;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::store::Store;
+use sxfer_proto::handshake::ServerConfig;
+
+pub use auth::LoginLimiter;
+
+/// Limits and switches that shape how the server treats clients.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub handshake_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub allow_registration: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 256,
+            handshake_timeout: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(30),
+            allow_registration: false,
+        }
+    }
+}
+
+/// Everything a connection task needs, shared.
+pub struct ServerState {
+    pub store: Arc<Store>,
+    pub protocol: Arc<ServerConfig>,
+    pub limits: Limits,
+    pub logins: LoginLimiter,
+}
+
+/// Serve until `shutdown` resolves, then drain gracefully.
+pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let permits = Arc::new(Semaphore::new(state.limits.max_connections));
+    let (stopping_tx, stopping_rx) = watch::channel(false);
+    let mut sessions = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let permit = permits.clone().try_acquire_owned().ok();
+                let state = state.clone();
+                let stopping = stopping_rx.clone();
+                sessions.spawn(async move {
+                    serve_connection(stream, peer, state, permit.is_some(), stopping).await;
+                    drop(permit);
+                });
+            }
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!(sessions = sessions.len(), "shutting down: no new connections; finishing transfers in progress");
+    stopping_tx.send_replace(true);
+    let drain = async { while sessions.join_next().await.is_some() {} };
+    if tokio::time::timeout(state.limits.shutdown_grace, drain).await.is_err() {
+        tracing::warn!(sessions = sessions.len(), "grace period over: cutting remaining connections");
+        sessions.shutdown().await;
+    }
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: Arc<ServerState>,
+    admitted: bool,
+    stopping: watch::Receiver<bool>,
+) {
+    match session::run(stream, peer, &state, admitted, stopping).await {
+        Ok(()) => tracing::debug!(%peer, "connection closed"),
+        Err(e) => tracing::info!(%peer, error = format!("{e:#}"), "connection ended with an error"),
+    }
+}
