@@ -360,11 +360,12 @@ const RAW_AAD: [u8; 4] = (PLAINTEXT as u32 + 16).to_be_bytes();
 
 impl Side for RawSide<'_> {
     fn prepare(&mut self, buf: &mut Vec<u8>) {
-        // Same bytes as the record: the payload stays where it is, the
-        // buffer just has room for the tag (the record layer grows the Vec
-        // itself; the raw primitive takes a slice).
-        buf.truncate(PAYLOAD_OFFSET + PAYLOAD);
-        buf.resize(self.len().max(buf.len()), 0);
+        // Same bytes as the record: the payload stays where it is; the
+        // buffer only needs room for the tag (the record layer grows the
+        // Vec itself, the raw primitive takes a slice).
+        if buf.len() < self.len() {
+            buf.resize(self.len(), 0);
+        }
     }
 
     fn seal(&mut self, buf: &mut Vec<u8>) {
@@ -454,12 +455,41 @@ struct Row {
     suite: SuiteId,
     record_seal: f64,
     raw_seal: f64,
+    seal_overhead: f64,
     record_open: f64,
     raw_open: f64,
+    open_overhead: f64,
 }
 
+/// Extra time per byte of `record` over `raw`, in percent.
 fn overhead(raw: f64, record: f64) -> f64 {
     (raw / record - 1.0) * 100.0
+}
+
+#[derive(Default)]
+struct Series {
+    record_seal: Vec<f64>,
+    record_open: Vec<f64>,
+    raw_seal: Vec<f64>,
+    raw_open: Vec<f64>,
+    seal_overhead: Vec<f64>,
+    open_overhead: Vec<f64>,
+}
+
+impl Series {
+    fn push(&mut self, record: &Tally, raw: &Tally) {
+        self.record_seal.push(record.seal_gbps());
+        self.record_open.push(record.open_gbps());
+        self.raw_seal.push(raw.seal_gbps());
+        self.raw_open.push(raw.open_gbps());
+        self.seal_overhead.push(overhead(raw.seal_gbps(), record.seal_gbps()));
+        self.open_overhead.push(overhead(raw.open_gbps(), record.open_gbps()));
+    }
+}
+
+fn spread(values: &[f64]) -> String {
+    let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    format!("{lo:.3}..{hi:.3}")
 }
 
 fn main() -> Result<(), BoxError> {
@@ -468,11 +498,13 @@ fn main() -> Result<(), BoxError> {
     println!("sxfer-proto record_bench: 1 MiB records, seal and open in place, single thread");
     machine_info();
     println!(
-        "each figure: median of {} runs of ~{:.1} s (seal + open time), after {} ms warm-up; GB/s = 10^9 payload bytes/s",
+        "each figure: median of {} runs; a run pairs record and raw round trips until each side has ~{:.1} s \
+         of seal + open time; {} ms warm-up first; GB/s = 10^9 payload bytes/s",
         options.runs,
         options.seconds,
         WARMUP.as_millis()
     );
+    println!("overhead = raw GB/s / record GB/s - 1 within each run, median over runs");
     println!("raw = the suite's provider primitive(s) on the same buffer, bytes and address as the record body:");
     for &suite in &options.suites {
         println!("  {:<24} {}", suite.name(), raw_description(suite));
@@ -482,65 +514,47 @@ fn main() -> Result<(), BoxError> {
     let mut rows = Vec::new();
     for &suite in &options.suites {
         let mut buf = record_buffer();
-        let reference = buf.clone();
+        let reference = buf[PAYLOAD_OFFSET..].to_vec();
         let mut record = RecordSide::new(suite)?;
         let raw = Raw::new(suite)?;
-        // The raw primitive works on the record body's bytes; give it room
-        // for the suite's tag (the record layer grows the Vec itself).
-        let raw_len = FRAME_HEADER_LEN + raw.layout().0 + raw.layout().1;
+        // The record body (type byte + payload) starts after the length.
+        let mut raw_side = RawSide::new(&raw, FRAME_HEADER_LEN);
+        let body_align = (buf.as_ptr() as usize + FRAME_HEADER_LEN) % 64;
 
-        record.run(&mut buf, WARMUP);
-        buf.truncate(PAYLOAD_OFFSET + PAYLOAD);
-        buf.resize(raw_len.max(buf.len()), 0);
-        raw.run(&mut buf, FRAME_HEADER_LEN, WARMUP);
-
-        let (mut rec_seal, mut rec_open, mut raw_seal, mut raw_open) = (vec![], vec![], vec![], vec![]);
+        run_paired(WARMUP, &mut buf, [&mut record, &mut raw_side]);
+        let mut series = Series::default();
         for i in 0..options.runs {
-            // Alternate which side goes first, so drift in the machine's
-            // speed does not favour one side.
-            for side in if i % 2 == 0 { ["record", "raw"] } else { ["raw", "record"] } {
-                buf.truncate(PAYLOAD_OFFSET + PAYLOAD);
-                let (tally, seals, opens) = if side == "record" {
-                    (record.run(&mut buf, budget), &mut rec_seal, &mut rec_open)
-                } else {
-                    buf.resize(raw_len.max(buf.len()), 0);
-                    (raw.run(&mut buf, FRAME_HEADER_LEN, budget), &mut raw_seal, &mut raw_open)
-                };
-                assert_eq!(
-                    buf[PAYLOAD_OFFSET..PAYLOAD_OFFSET + PAYLOAD],
-                    reference[PAYLOAD_OFFSET..],
-                    "{side} round trip"
+            let [rec, raw] = run_paired(budget, &mut buf, [&mut record, &mut raw_side]);
+            assert!(buf[PAYLOAD_OFFSET..PAYLOAD_OFFSET + PAYLOAD] == reference[..], "round trip lost the plaintext");
+            if options.verbose {
+                println!(
+                    "  {} run {i}: record seal {:.3} open {:.3} | raw seal {:.3} open {:.3} GB/s | {} records each",
+                    suite.name(),
+                    rec.seal_gbps(),
+                    rec.open_gbps(),
+                    raw.seal_gbps(),
+                    raw.open_gbps(),
+                    rec.bytes / PAYLOAD as u64
                 );
-                if options.verbose {
-                    println!(
-                        "  {} run {i} {side:<6} seal {:.3} open {:.3} GB/s",
-                        suite.name(),
-                        tally.seal_gbps(),
-                        tally.open_gbps()
-                    );
-                }
-                seals.push(tally.seal_gbps());
-                opens.push(tally.open_gbps());
             }
+            series.push(&rec, &raw);
         }
-        let spread = |v: &[f64]| {
-            let (lo, hi) = v.iter().fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-            format!("{lo:.3}..{hi:.3}")
-        };
         println!(
-            "{:<24} runs: record seal {} open {} | raw seal {} open {} GB/s",
+            "{:<24} body at addr%64={body_align:<2} runs: record seal {} open {} | raw seal {} open {} GB/s",
             suite.name(),
-            spread(&rec_seal),
-            spread(&rec_open),
-            spread(&raw_seal),
-            spread(&raw_open)
+            spread(&series.record_seal),
+            spread(&series.record_open),
+            spread(&series.raw_seal),
+            spread(&series.raw_open)
         );
         rows.push(Row {
             suite,
-            record_seal: median(rec_seal),
-            raw_seal: median(raw_seal),
-            record_open: median(rec_open),
-            raw_open: median(raw_open),
+            record_seal: median(series.record_seal),
+            raw_seal: median(series.raw_seal),
+            seal_overhead: median(series.seal_overhead),
+            record_open: median(series.record_open),
+            raw_open: median(series.raw_open),
+            open_overhead: median(series.open_overhead),
         });
     }
 
@@ -552,25 +566,27 @@ fn main() -> Result<(), BoxError> {
     println!("|{:-<25}|{:->13}|{:->12}|{:->10}|{:->13}|{:->12}|{:->10}|", ":", ":", ":", ":", ":", ":", ":");
     for row in &rows {
         println!(
-            "| {:<23} | {:>6.3} GB/s | {:>5.3} GB/s | {:>7.1}% | {:>6.3} GB/s | {:>5.3} GB/s | {:>7.1}% |",
+            "| {:<23} | {:>6.3} GB/s | {:>5.3} GB/s | {:>+7.1}% | {:>6.3} GB/s | {:>5.3} GB/s | {:>+7.1}% |",
             row.suite.name(),
             row.record_seal,
             row.raw_seal,
-            overhead(row.raw_seal, row.record_seal),
+            row.seal_overhead,
             row.record_open,
             row.raw_open,
-            overhead(row.raw_open, row.record_open),
+            row.open_overhead,
         );
     }
     println!();
     for row in &rows {
         println!(
-            "result\t{}\t{:.4}\t{:.4}\t{:.4}\t{:.4}",
+            "result\t{}\t{:.4}\t{:.4}\t{:.4}\t{:.4}\t{:.2}\t{:.2}",
             row.suite.name(),
             row.record_seal,
             row.raw_seal,
             row.record_open,
-            row.raw_open
+            row.raw_open,
+            row.seal_overhead,
+            row.open_overhead
         );
     }
 
@@ -581,38 +597,33 @@ fn main() -> Result<(), BoxError> {
 }
 
 /// Does the record body's address (4 bytes into the allocation) slow the
-/// AEAD down compared with a 64-byte-aligned buffer? Raw primitive only.
+/// primitive down compared with a 64-byte-aligned buffer? Raw only, paired.
 fn alignment_check(options: &Options, budget: Duration) -> Result<(), BoxError> {
     println!();
-    println!("alignment: raw primitive at the record body's address vs. 64-byte aligned (seal / open GB/s, medians)");
+    println!("alignment: raw primitive 64-byte aligned vs. at addr%64 = 20, where a record body lands in a fresh");
+    println!("1 MiB Vec from glibc (mmap chunk + 16, + 4 length bytes); seal / open GB/s, medians, paired");
     for &suite in &options.suites {
         let raw = Raw::new(suite)?;
-        let len = raw.layout().0 + raw.layout().1;
-        let mut buf = vec![0u8; len + 128];
+        let mut buf = vec![0u8; FRAME_HEADER_LEN + PLAINTEXT + 64 + 128];
         let aligned = buf.as_ptr().align_offset(64);
-        // Where a record body lands: `FRAME_HEADER_LEN` into a fresh record buffer.
-        let record = record_buffer();
-        let body = (record.as_ptr() as usize + FRAME_HEADER_LEN) % 64;
-        drop(record);
-        let unaligned = aligned + body;
-        raw.run(&mut buf, aligned, WARMUP);
-        let (mut a_seal, mut a_open, mut u_seal, mut u_open) = (vec![], vec![], vec![], vec![]);
+        let mut aligned_side = RawSide::new(&raw, aligned);
+        let mut unaligned_side = RawSide::new(&raw, aligned + 20);
+        run_paired(WARMUP, &mut buf, [&mut aligned_side, &mut unaligned_side]);
+        let mut series = Series::default();
         for _ in 0..options.runs {
-            let tally = raw.run(&mut buf, aligned, budget);
-            a_seal.push(tally.seal_gbps());
-            a_open.push(tally.open_gbps());
-            let tally = raw.run(&mut buf, unaligned, budget);
-            u_seal.push(tally.seal_gbps());
-            u_open.push(tally.open_gbps());
+            let [a, u] = run_paired(budget, &mut buf, [&mut aligned_side, &mut unaligned_side]);
+            // "record" = unaligned, "raw" = aligned: overhead = cost of misalignment.
+            series.push(&u, &a);
         }
         println!(
-            "  {:<24} addr%64=0: {:.3} / {:.3}   addr%64={}: {:.3} / {:.3}",
+            "  {:<24} aligned {:.3} / {:.3}   addr%64=20 {:.3} / {:.3}   misalignment cost {:+.1}% / {:+.1}%",
             suite.name(),
-            median(a_seal),
-            median(a_open),
-            body,
-            median(u_seal),
-            median(u_open)
+            median(series.raw_seal),
+            median(series.raw_open),
+            median(series.record_seal),
+            median(series.record_open),
+            median(series.seal_overhead),
+            median(series.open_overhead)
         );
     }
     Ok(())

@@ -207,7 +207,7 @@ pub fn download(args: DownloadArgs) -> Result<()> {
         }
         let result = download::run(&mut remote, &jobs, &dest, args.force, &output).await;
         remote.close().await.ok();
-        result
+        result.map(|_| ())
     })
 }
 

@@ -40,23 +40,29 @@ pub fn local_path(dest: &Path, name: &RemoteName, keep_from: usize) -> Result<Pa
     Ok(path)
 }
 
-pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, output: &Output) -> Result<()> {
+/// Download every job into `dest`; returns how many bytes came from
+/// partial files of earlier attempts (verified, not re-sent).
+pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, output: &Output) -> Result<u64> {
     for job in jobs {
         check_destination(dest, &job.local, force)?;
     }
     let mut failures = Vec::new();
+    let mut resumed = 0;
     for job in jobs {
-        if let Err(e) = fetch(remote, job, dest, force, output).await {
-            let message = format!("{}: {e:#}", job.remote);
-            output.failure(&message);
-            if remote_is_gone(&e) {
-                return Err(e);
+        match fetch(remote, job, dest, force, output).await {
+            Ok(offset) => resumed += offset,
+            Err(e) => {
+                let message = format!("{}: {e:#}", job.remote);
+                output.failure(&message);
+                if remote_is_gone(&e) {
+                    return Err(e);
+                }
+                failures.push(message);
             }
-            failures.push(message);
         }
     }
     match failures.len() {
-        0 => Ok(()),
+        0 => Ok(resumed),
         1 => Err(anyhow!("{}", failures[0])),
         n => Err(anyhow!("{n} of {} downloads failed; first: {}", jobs.len(), failures[0])),
     }
@@ -90,7 +96,7 @@ fn check_destination(dest: &Path, local: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-async fn fetch(remote: &mut Remote, job: &Job, dest: &Path, force: bool, output: &Output) -> Result<()> {
+async fn fetch(remote: &mut Remote, job: &Job, dest: &Path, force: bool, output: &Output) -> Result<u64> {
     let parent = job.local.parent().unwrap_or(dest).to_path_buf();
     fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let file_name = job.local.file_name().and_then(|n| n.to_str()).context("destination has no file name")?;
@@ -151,7 +157,7 @@ async fn fetch(remote: &mut Remote, job: &Job, dest: &Path, force: bool, output:
     }
     finish(&partial, &job.local, &entry, force)?;
     output.downloaded(&entry, &job.local);
-    Ok(())
+    Ok(offset)
 }
 
 /// Append chunks to the partial file; return its length and the BLAKE3 of

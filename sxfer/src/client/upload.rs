@@ -115,9 +115,17 @@ fn join(prefix: &str, name: &str) -> String {
     }
 }
 
+/// What an upload run achieved.
+#[derive(Debug, Default)]
+pub struct Uploaded {
+    pub entries: Vec<FileEntry>,
+    /// Bytes the server already held from earlier attempts (not re-sent).
+    pub resumed_bytes: u64,
+}
+
 /// Upload every job; returns the committed entries, or the first failure
 /// after all results are in.
-pub async fn run(remote: &mut Remote, jobs: &[Job], output: &Output) -> Result<Vec<FileEntry>> {
+pub async fn run(remote: &mut Remote, jobs: &[Job], output: &Output) -> Result<Uploaded> {
     let total: u64 = jobs.iter().map(|j| j.meta.size).sum();
     let progress = output.progress(total, "upload");
     let mut results = Results::default();
@@ -136,6 +144,7 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], output: &Output) -> Result<V
             0
         };
         if offset > 0 {
+            results.resumed_bytes += offset;
             progress.inc(offset);
             output.note(&format!("resuming {} at byte {offset}", job.remote));
         }
@@ -159,7 +168,7 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], output: &Output) -> Result<V
     match results.failures.first() {
         Some(first) if results.failures.len() == 1 => Err(anyhow!("{first}")),
         Some(first) => Err(anyhow!("{} of {} uploads failed; first: {first}", results.failures.len(), jobs.len())),
-        None => Ok(results.committed),
+        None => Ok(Uploaded { entries: results.committed, resumed_bytes: results.resumed_bytes }),
     }
 }
 
@@ -242,6 +251,7 @@ struct Results {
     pending: HashSet<u32>,
     committed: Vec<FileEntry>,
     failures: Vec<String>,
+    resumed_bytes: u64,
 }
 
 impl Results {

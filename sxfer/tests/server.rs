@@ -1,0 +1,404 @@
+//! The real server on 127.0.0.1:0 with a temp data dir, driven by the real
+//! client library: round trips, resume after crashes, integrity, limits.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use sxfer::client::{self, commands, download, upload, Purpose};
+use sxfer::output::Output;
+use sxfer::store;
+use sxfer_proto::identity::PrivateIdentity;
+use sxfer_proto::names::RemoteName;
+
+fn quiet() -> Output {
+    Output { quiet: true, json: false }
+}
+
+fn write_file(path: &Path, bytes: &[u8], mode: u32, mtime: SystemTime) {
+    std::fs::write(path, bytes).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    std::fs::File::options().write(true).open(path).expect("open").set_modified(mtime).expect("mtime");
+}
+
+fn download_jobs(dest: &Path, names: &[&str]) -> Vec<download::Job> {
+    names
+        .iter()
+        .map(|name| {
+            let name = RemoteName::parse(name).expect("name");
+            let last = name.segments().count() - 1;
+            download::Job { local: download::local_path(dest, &name, last).expect("path"), remote: name }
+        })
+        .collect()
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn size_of_largest_in(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).max().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_list_download_keeps_bytes_mode_and_mtime() {
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let work = server.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let old = UNIX_EPOCH + Duration::new(1_600_000_000, 123_456_789);
+    let files: Vec<(PathBuf, Vec<u8>, u32)> = vec![
+        (work.join("run.sh"), b"#!/bin/sh\necho sxfer-ok\n".to_vec(), 0o755),
+        (work.join("image.png"), random_bytes(300 * 1024, 1), 0o640),
+        (work.join("empty"), Vec::new(), 0o600),
+        (work.join("big.bin"), random_bytes(6 << 20, 2), 0o644),
+    ];
+    for (path, bytes, mode) in &files {
+        write_file(path, bytes, *mode, old);
+    }
+    let mut remote = server.connect("alice").await;
+    let sources: Vec<PathBuf> = files.iter().map(|(p, _, _)| p.clone()).collect();
+    let jobs = upload::plan(&sources, Some("stuff/"), false).unwrap();
+    let uploaded = upload::run(&mut remote, &jobs, &quiet()).await.unwrap();
+    assert_eq!(uploaded.entries.len(), 4);
+    assert_eq!(uploaded.resumed_bytes, 0);
+
+    let listed: Vec<String> =
+        commands::list(&mut remote, "stuff/").await.unwrap().into_iter().map(|e| e.name.as_str().to_owned()).collect();
+    assert_eq!(listed, ["stuff/big.bin", "stuff/empty", "stuff/image.png", "stuff/run.sh"]);
+    let stat = commands::stat(&mut remote, &RemoteName::parse("stuff/image.png").unwrap()).await.unwrap();
+    assert_eq!(stat.digest, *blake3::hash(&files[1].1).as_bytes());
+
+    let out = server.dir.path().join("out");
+    let jobs = download_jobs(&out, &["stuff/run.sh", "stuff/image.png", "stuff/empty", "stuff/big.bin"]);
+    download::run(&mut remote, &jobs, &out, false, &quiet()).await.unwrap();
+    remote.close().await.unwrap();
+
+    for (path, bytes, mode) in &files {
+        let local = out.join(path.file_name().unwrap());
+        assert_eq!(&std::fs::read(&local).unwrap(), bytes, "{}", local.display());
+        let metadata = std::fs::metadata(&local).unwrap();
+        assert_eq!(metadata.permissions().mode() & 0o7777, *mode, "{}", local.display());
+        assert_eq!(metadata.modified().unwrap(), old, "{}", local.display());
+    }
+    let ran = std::process::Command::new(out.join("run.sh")).output().expect("the downloaded script runs");
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "sxfer-ok\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_blobs_decrypt_with_the_stock_age_tool() {
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let source = server.dir.path().join("photo.jpg");
+    let bytes = random_bytes(200_000, 3);
+    std::fs::write(&source, &bytes).unwrap();
+    let mut remote = server.connect("alice").await;
+    upload::run(&mut remote, &upload::plan(&[source], None, false).unwrap(), &quiet()).await.unwrap();
+    remote.close().await.unwrap();
+    let blobs = blobs_under(&server.data);
+    assert_eq!(blobs.len(), 1);
+    let stored = std::fs::read(&blobs[0]).unwrap();
+    assert!(stored.starts_with(b"age-encryption.org/v1\n"), "blobs are age files");
+    assert!(!stored.windows(64).any(|w| w == &bytes[..64]), "no plaintext at rest");
+    let decrypted = std::process::Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(server.data.join("storage.key"))
+        .arg(&blobs[0])
+        .output()
+        .expect("Debian's age must be installed (scripts/install-test-deps.sh)");
+    assert!(decrypted.status.success(), "{}", String::from_utf8_lossy(&decrypted.stderr));
+    assert_eq!(decrypted.stdout, bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_resumes_after_the_server_is_killed() {
+    let mut server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let source = server.dir.path().join("large.bin");
+    let bytes = random_bytes(96 << 20, 4);
+    std::fs::write(&source, &bytes).unwrap();
+    let jobs = upload::plan(&[source.clone()], None, false).unwrap();
+
+    let mut remote = server.connect("alice").await;
+    let first_jobs = jobs.clone();
+    let first = tokio::spawn(async move { upload::run(&mut remote, &first_jobs, &quiet()).await });
+    let partial_dir = server.data.join("partial");
+    wait_until("half the upload on disk", || size_of_largest_in(&partial_dir) > 40 << 20).await;
+    server.kill().await;
+    assert!(first.await.unwrap().is_err(), "the interrupted upload must fail");
+    assert!(server.stat("alice", "large.bin").is_none(), "nothing visible after a crash");
+
+    server.restart_with(Options::default()).await;
+    let mut remote = server.connect("alice").await;
+    let second = upload::run(&mut remote, &jobs, &quiet()).await.unwrap();
+    assert!(second.resumed_bytes >= 32 << 20, "resumed from {} bytes", second.resumed_bytes);
+    assert!(second.resumed_bytes < bytes.len() as u64);
+    let out = server.dir.path().join("out");
+    download::run(&mut remote, &download_jobs(&out, &["large.bin"]), &out, false, &quiet()).await.unwrap();
+    remote.close().await.unwrap();
+    assert!(std::fs::read(out.join("large.bin")).unwrap() == bytes, "resumed upload is byte-identical");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_resumes_after_the_client_is_killed_and_checks_the_prefix() {
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let source = server.dir.path().join("movie.bin");
+    let bytes = random_bytes(64 << 20, 5);
+    std::fs::write(&source, &bytes).unwrap();
+    let mut remote = server.connect("alice").await;
+    upload::run(&mut remote, &upload::plan(&[source], None, false).unwrap(), &quiet()).await.unwrap();
+    remote.close().await.unwrap();
+
+    let out = server.dir.path().join("out");
+    let partial = out.join(".movie.bin.sxfer-part");
+    let mut remote = server.connect("alice").await;
+    let (first_out, jobs) = (out.clone(), download_jobs(&out, &["movie.bin"]));
+    let first = tokio::spawn(async move { download::run(&mut remote, &jobs, &first_out, false, &quiet()).await });
+    wait_until("part of the download on disk", || std::fs::metadata(&partial).map_or(0, |m| m.len()) > 16 << 20).await;
+    first.abort();
+    assert!(first.await.is_err(), "the client was killed");
+    let mut last = 0;
+    wait_until("the killed client's writer to stop", || {
+        let now = std::fs::metadata(&partial).map_or(0, |m| m.len());
+        let stable = now == last;
+        last = now;
+        stable
+    })
+    .await;
+    assert!(!out.join("movie.bin").exists(), "no final file before verification");
+
+    let mut remote = server.connect("alice").await;
+    let resumed =
+        download::run(&mut remote, &download_jobs(&out, &["movie.bin"]), &out, false, &quiet()).await.unwrap();
+    assert!(resumed > 16 << 20, "resumed from {resumed}");
+    assert!(std::fs::read(out.join("movie.bin")).unwrap() == bytes);
+
+    // A corrupted partial prefix is detected by the whole-file digest, removed, and
+    // the next run starts over.
+    let out2 = server.dir.path().join("out2");
+    std::fs::create_dir_all(&out2).unwrap();
+    std::fs::write(out2.join(".movie.bin.sxfer-part"), vec![0u8; 1 << 20]).unwrap();
+    let err =
+        download::run(&mut remote, &download_jobs(&out2, &["movie.bin"]), &out2, false, &quiet()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("do not match"), "{err:#}");
+    assert!(!out2.join(".movie.bin.sxfer-part").exists() && !out2.join("movie.bin").exists());
+    download::run(&mut remote, &download_jobs(&out2, &["movie.bin"]), &out2, false, &quiet()).await.unwrap();
+    assert!(std::fs::read(out2.join("movie.bin")).unwrap() == bytes);
+    remote.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_or_truncated_blobs_are_refused_on_download() {
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let source = server.dir.path().join("doc.pdf");
+    std::fs::write(&source, random_bytes(3 << 20, 6)).unwrap();
+    let mut remote = server.connect("alice").await;
+    upload::run(&mut remote, &upload::plan(&[source], None, false).unwrap(), &quiet()).await.unwrap();
+    let blob = blobs_under(&server.data).remove(0);
+    let original = std::fs::read(&blob).unwrap();
+
+    let mut flipped = original.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x20;
+    std::fs::write(&blob, &flipped).unwrap();
+    let out = server.dir.path().join("out");
+    let err = download::run(&mut remote, &download_jobs(&out, &["doc.pdf"]), &out, false, &quiet()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("damaged"), "{err:#}");
+    assert!(!out.join("doc.pdf").exists());
+
+    std::fs::write(&blob, &original[..original.len() - 1000]).unwrap();
+    std::fs::remove_file(out.join(".doc.pdf.sxfer-part")).ok();
+    let err = download::run(&mut remote, &download_jobs(&out, &["doc.pdf"]), &out, false, &quiet()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("damaged"), "{err:#}");
+    assert!(!out.join("doc.pdf").exists());
+    remote.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_fingerprint_stops_the_client_before_any_credential() {
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let home = server.dir.path().join("home");
+    let mut options = server.client_options(&home, PASSWORD);
+    let impostor = PrivateIdentity::generate_ed25519(&mut rand_core::OsRng).unwrap();
+    options.fingerprint = Some(impostor.public().fingerprint());
+    let err = client::connect(&server.target("alice", ""), &options, Purpose::Login).await.err().expect("refused");
+    assert!(format!("{err:#}").contains("not the expected"), "{err:#}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.audit_count(), 0, "the server saw no credential at all");
+    assert!(!home.join("known_hosts").exists(), "nothing pinned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_server_key_is_a_loud_refusal() {
+    let mut server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let home = server.dir.path().join("home");
+    let options = server.client_options(&home, PASSWORD);
+    client::connect(&server.target("alice", ""), &options, Purpose::Login).await.unwrap().close().await.unwrap();
+    // Same address, different key: what an attacker in the middle looks like.
+    let pinned = std::fs::read_to_string(home.join("known_hosts")).unwrap();
+    let other = PrivateIdentity::generate_ed25519(&mut rand_core::OsRng).unwrap();
+    let line = format!("127.0.0.1:{} {}\n", server.address.port(), other.public().to_openssh());
+    std::fs::write(home.join("known_hosts"), line).unwrap();
+    let mut unpinned = options.clone();
+    unpinned.fingerprint = None;
+    let err = client::connect(&server.target("alice", ""), &unpinned, Purpose::Login).await.err().expect("refused");
+    assert!(format!("{err:#}").contains("HAS CHANGED"), "{err:#}");
+    assert!(pinned.contains("ssh-ed25519"));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_and_registration() {
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let home = server.dir.path().join("home");
+    let wrong = server.client_options(&home, "not the password");
+    let err = client::connect(&server.target("alice", ""), &wrong, Purpose::Login).await.err().unwrap();
+    let unknown = client::connect(&server.target("mallory", ""), &wrong, Purpose::Login).await.err().unwrap();
+    assert!(format!("{err:#}").ends_with("authentication rejected: login failed"), "{err:#}");
+    assert_eq!(format!("{err:#}").replace("alice", "x"), format!("{unknown:#}").replace("mallory", "x"), "same answer");
+
+    let right = server.client_options(&home, PASSWORD);
+    let err = client::connect(&server.target("bob", ""), &right, Purpose::Register { with_password: true })
+        .await
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("registration is disabled"), "{err:#}");
+
+    let mut open = TestServer::start(Options {
+        limits: sxfer::server::Limits { allow_registration: true, ..Options::default().limits },
+        ..Options::default()
+    })
+    .await;
+    let home = open.dir.path().join("home");
+    let options = open.client_options(&home, PASSWORD);
+    let bob =
+        client::connect(&open.target("bob", ""), &options, Purpose::Register { with_password: true }).await.unwrap();
+    let id = bob.client_id;
+    bob.close().await.unwrap();
+    let again = client::connect(&open.target("bob", ""), &options, Purpose::Login).await.unwrap();
+    assert_eq!(again.client_id, id, "the client id is stable");
+    again.close().await.unwrap();
+    let err = client::connect(&open.target("bob", ""), &options, Purpose::Register { with_password: true })
+        .await
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("exists"), "{err:#}");
+    open.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_and_size_limits_are_refused_clearly() {
+    let server = TestServer::start(Options {
+        store_limits: store::Limits {
+            max_file_size: 1 << 20,
+            default_quota_bytes: Some(3 << 19),
+            default_quota_files: Some(3),
+        },
+        ..Options::default()
+    })
+    .await;
+    server.add_user("alice");
+    let work = server.dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let make = |name: &str, len: usize| {
+        let path = work.join(name);
+        std::fs::write(&path, random_bytes(len, len as u64)).unwrap();
+        path
+    };
+    let mut remote = server.connect("alice").await;
+    let too_big = make("too-big", 2 << 20);
+    let err = upload::run(&mut remote, &upload::plan(&[too_big], None, false).unwrap(), &quiet()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("too large"), "{err:#}");
+    let first = make("first", 1 << 20);
+    upload::run(&mut remote, &upload::plan(&[first], None, false).unwrap(), &quiet()).await.unwrap();
+    let second = make("second", 1 << 20);
+    let err = upload::run(&mut remote, &upload::plan(&[second], None, false).unwrap(), &quiet()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("quota"), "{err:#}");
+    let small: Vec<PathBuf> = (0..3).map(|i| make(&format!("s{i}"), 10)).collect();
+    let err = upload::run(&mut remote, &upload::plan(&small, None, false).unwrap(), &quiet()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("4 files would exceed the quota of 3"), "{err:#}");
+    let names: Vec<String> =
+        commands::list(&mut remote, "").await.unwrap().into_iter().map(|e| e.name.as_str().to_owned()).collect();
+    assert_eq!(names, ["first", "s0", "s1"], "refused uploads left nothing behind");
+    remote.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_clients_upload_and_download_distinct_files() {
+    let server = TestServer::start(Options::default()).await;
+    for i in 0..50 {
+        server.add_user(&format!("user{i}"));
+    }
+    let server = std::sync::Arc::new(server);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50u64 {
+        let server = server.clone();
+        tasks.spawn(async move {
+            let user = format!("user{i}");
+            let dir = server.dir.path().join(&user);
+            std::fs::create_dir_all(&dir).unwrap();
+            let source = dir.join("file.bin");
+            let bytes = random_bytes(256 * 1024 + i as usize, 100 + i);
+            std::fs::write(&source, &bytes).unwrap();
+            let mut remote = server.connect(&user).await;
+            upload::run(&mut remote, &upload::plan(&[source], None, false).unwrap(), &quiet()).await.unwrap();
+            let out = dir.join("out");
+            download::run(&mut remote, &download_jobs(&out, &["file.bin"]), &out, false, &quiet()).await.unwrap();
+            remote.close().await.unwrap();
+            assert!(std::fs::read(out.join("file.bin")).unwrap() == bytes, "client {i}");
+        });
+    }
+    let mut done = 0;
+    while let Some(result) = tasks.join_next().await {
+        result.expect("client task");
+        done += 1;
+    }
+    assert_eq!(done, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recursive_upload_of_many_small_files_is_pipelined() {
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let tree = server.dir.path().join("tree");
+    for i in 0..300 {
+        let dir = tree.join(format!("d{}", i % 7));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("f{i}.txt")), random_bytes(4096, i)).unwrap();
+    }
+    let mut remote = server.connect("alice").await;
+    let jobs = upload::plan(&[tree.clone()], None, true).unwrap();
+    assert_eq!(jobs.len(), 300);
+    let uploaded = upload::run(&mut remote, &jobs, &quiet()).await.unwrap();
+    assert_eq!(uploaded.entries.len(), 300);
+    let listing = commands::list(&mut remote, "tree/").await.unwrap();
+    assert_eq!(listing.len(), 300);
+    remote.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_tells_idle_clients() {
+    let mut server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let mut remote = server.connect("alice").await;
+    server.shutdown().await;
+    let err = commands::list(&mut remote, "").await.unwrap_err();
+    assert!(format!("{err:#}").contains("shutting down"), "{err:#}");
+}
