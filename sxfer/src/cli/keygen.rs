@@ -5,14 +5,15 @@
 //! generates one on first start ([`RSA_DEFAULT_BITS`]), and
 //! `sxfer keygen -t rsa` makes the same kind of key by hand.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Args, ValueEnum};
-use rand_core::{OsRng, RngCore as _};
+use rand_core::OsRng;
+use sxfer::keys::{read_key_file, write_key_file};
 use sxfer_proto::identity::{KeyType, PrivateIdentity, PublicIdentity, RSA_DEFAULT_BITS};
 
 /// Arguments of `sxfer keygen`, spelled as `ssh-keygen` spells them.
@@ -59,8 +60,6 @@ impl From<TypeArg> for KeyType {
     }
 }
 
-/// Key files larger than this are not key files.
-const MAX_KEY_FILE_BYTES: u64 = 1 << 20;
 const PRIVATE_KEY_MODE: u32 = 0o600;
 const PUBLIC_KEY_MODE: u32 = 0o644;
 const KEY_DIRECTORY_MODE: u32 = 0o700;
@@ -170,77 +169,11 @@ fn default_comment() -> String {
     }
 }
 
-/// Writes `contents` to `path` with `mode` so that `path` is either absent
-/// or complete: the bytes go to a temporary file in the same directory,
-/// are synced, and the file is then linked (no overwrite) or renamed
-/// (overwrite) into place.
-fn write_key_file(path: &Path, contents: &[u8], mode: u32, overwrite: bool) -> Result<()> {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().ok_or_else(|| anyhow!("{}: not a file name", path.display()))?;
-    let temporary = directory.join(format!(".{}.{:016x}.tmp", name.to_string_lossy(), OsRng.next_u64()));
-    let result = write_new_file(&temporary, contents, mode)
-        .with_context(|| path.display().to_string())
-        .and_then(|()| move_into_place(&temporary, path, overwrite));
-    // After a link the temporary name is a second name to remove; after a
-    // failure it is debris. After a rename it is already gone.
-    let _ = fs::remove_file(&temporary);
-    result?;
-    if let Ok(directory) = File::open(directory) {
-        let _ = directory.sync_all();
-    }
-    Ok(())
-}
-
-fn move_into_place(temporary: &Path, path: &Path, overwrite: bool) -> Result<()> {
-    let refuse = || anyhow!("{}: already exists; use --force to overwrite", path.display());
-    if overwrite {
-        return fs::rename(temporary, path).with_context(|| path.display().to_string());
-    }
-    match fs::hard_link(temporary, path) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Err(refuse()),
-        // Some file systems have no hard links: check, then rename.
-        Err(_) if fs::symlink_metadata(path).is_ok() => Err(refuse()),
-        Err(_) => fs::rename(temporary, path).with_context(|| path.display().to_string()),
-    }
-}
-
-fn write_new_file(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    let mut file = options.open(path)?;
-    // Exactly `mode`, whatever the umask.
-    #[cfg(unix)]
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
-    #[cfg(not(unix))]
-    let _ = mode;
-    file.write_all(contents)?;
-    file.sync_all()
-}
-
 fn create_private_directory(path: &Path) -> io::Result<()> {
     let mut builder = fs::DirBuilder::new();
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, KEY_DIRECTORY_MODE);
     builder.create(path)
-}
-
-fn read_key_file(path: &Path) -> Result<String> {
-    let file = File::open(path)?;
-    if !file.metadata()?.is_file() {
-        bail!("not a regular file");
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
-        bail!("not a key file (larger than 1 MiB)");
-    }
-    String::from_utf8(bytes).map_err(|_| anyhow!("not an OpenSSH key file (not text)"))
 }
 
 /// The public keys in a key file: the one in an OpenSSH private key (the
