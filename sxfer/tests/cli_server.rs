@@ -1,0 +1,245 @@
+//! The built binary as users run it: `sxfer serve`, `user add`, `upload`,
+//! `download`, `ls`; exit codes and one-line errors; SIGTERM; kill -9 and
+//! resume.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sxfer");
+const PASSWORD: &str = "s3cret-for-tests-only";
+
+struct Served {
+    child: Child,
+    port: u16,
+    fingerprint: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn serve(data: &Path) -> Served {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "5", "--data-dir"])
+        .arg(data)
+        .env("SXFER_LOG_LEVEL", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sxfer serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let (mut port, mut fingerprint) = (None, None);
+    while port.is_none() || fingerprint.is_none() {
+        let line = lines.next().expect("server output").expect("line");
+        if let Some(address) = line.strip_prefix("sxfer server listening on ") {
+            port = address.rsplit(':').next().and_then(|p| p.parse().ok());
+        }
+        if let Some(rest) = line.strip_prefix("host key ") {
+            fingerprint = rest.split_whitespace().nth(1).map(str::to_owned);
+        }
+    }
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Served { child, port: port.unwrap(), fingerprint: fingerprint.unwrap() }
+}
+
+fn sxfer(home: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("SXFER_HOME", home)
+        .env("SXFER_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sxfer")
+}
+
+fn stderr_line(output: &Output) -> String {
+    let text = String::from_utf8_lossy(&output.stderr).into_owned();
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("sxfer: error:")).collect();
+    assert_eq!(errors.len(), 1, "exactly one error line, got: {text}");
+    errors[0].to_owned()
+}
+
+fn add_user(data: &Path, name: &str) {
+    let out = Command::new(BIN)
+        .args(["user", "add", name, "--data-dir"])
+        .arg(data)
+        .env("SXFER_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let home = dir.path().join("home");
+    add_user(&data, "alice");
+    (dir, data, home)
+}
+
+#[test]
+fn pinning_upload_list_download_and_clear_errors() {
+    let (dir, data, home) = setup();
+    let server = serve(&data);
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, b"hello sxfer\n").unwrap();
+    let file = file.to_str().unwrap();
+    let target = format!("alice@127.0.0.1:{}:", server.port);
+
+    // First contact without a terminal and without --fingerprint: refused.
+    let out = sxfer(&home, &["upload", file, &target]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_line(&out).contains("--fingerprint SHA256:"), "{}", stderr_line(&out));
+    let wrong = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let out = sxfer(&home, &["upload", file, &target, "--fingerprint", wrong]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_line(&out).contains("not the expected"));
+
+    let out = sxfer(&home, &["upload", file, &target, "--fingerprint", &server.fingerprint]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sxfer(&home, &["ls", &target, "--json"]);
+    assert!(out.status.success());
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains("\"name\":\"notes.txt\"") && listing.contains("\"size\":12"), "{listing}");
+
+    let dest = dir.path().join("dest");
+    let remote = format!("alice@127.0.0.1:{}:notes.txt", server.port);
+    let out = sxfer(&home, &["download", &remote, dest.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dest.join("notes.txt")).unwrap(), b"hello sxfer\n");
+    let out = sxfer(&home, &["download", &remote, dest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_line(&out).contains("exists (use --force"));
+    let out = sxfer(&home, &["download", &remote, dest.to_str().unwrap(), "--force"]);
+    assert!(out.status.success());
+
+    let out = sxfer(&home, &["upload", "/nonexistent/file", &target]);
+    assert_eq!(out.status.code(), Some(1));
+    stderr_line(&out);
+    let out = sxfer(&home, &["stat", &format!("alice@127.0.0.1:{}:missing", server.port)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_line(&out).contains("not found") || stderr_line(&out).contains("no such file"));
+    let out = sxfer(&home, &["upload", "--bogus-flag"]);
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+}
+
+#[test]
+fn bad_names_are_refused_and_nothing_is_written() {
+    let (dir, data, home) = setup();
+    let server = serve(&data);
+    let file = dir.path().join("f");
+    std::fs::write(&file, b"x").unwrap();
+    let file = file.to_str().unwrap();
+    let long = "a".repeat(4096);
+    let port = server.port;
+    for name in ["../x", "/etc/passwd", "a/../../b", "a//b", "\x1b[31m", "a\\b", ".", long.as_str()] {
+        let target = format!("alice@127.0.0.1:{port}:{name}");
+        let out = sxfer(&home, &["upload", file, &target, "--fingerprint", &server.fingerprint]);
+        assert_eq!(out.status.code(), Some(1), "{name:?}");
+        let line = stderr_line(&out);
+        assert!(!line.contains('\x1b'), "no raw escapes on the terminal: {line:?}");
+        let out = sxfer(&home, &["download", &target, dir.path().join("dl").to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{name:?}");
+        stderr_line(&out);
+    }
+    let out = sxfer(&home, &["ls", &format!("alice@127.0.0.1:{port}"), "--fingerprint", &server.fingerprint]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty(), "nothing was stored: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(!dir.path().join("dl").exists() || std::fs::read_dir(dir.path().join("dl")).unwrap().next().is_none());
+}
+
+#[test]
+fn print_config_shows_flags_over_environment() {
+    let out = Command::new(BIN)
+        .args(["serve", "--print-config", "--listen", "127.0.0.1:9999", "--quota-files", "7"])
+        .env("SXFER_LISTEN", "127.0.0.1:1")
+        .env("SXFER_MAX_FILE_SIZE", "10M")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("listen = \"127.0.0.1:9999\""), "{text}");
+    assert!(text.contains("max_file_size = \"10485760\""), "{text}");
+    assert!(text.contains("quota_files = 7"), "{text}");
+    let out = Command::new(BIN).args(["serve", "--print-config", "--suites", "rot13"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_line(&out).contains("unknown suite"));
+}
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let (_dir, data, _home) = setup();
+    let mut server = serve(&data);
+    let pid = server.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn kill_dash_nine_mid_upload_then_resume() {
+    let (dir, data, home) = setup();
+    let server = serve(&data);
+    let big = dir.path().join("big.bin");
+    let mut bytes = vec![0u8; 128 << 20];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for chunk in bytes.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    std::fs::write(&big, &bytes).unwrap();
+    let target = format!("alice@127.0.0.1:{}:", server.port);
+    let upload = Command::new(BIN)
+        .args(["upload", big.to_str().unwrap(), &target, "--fingerprint", &server.fingerprint])
+        .env("SXFER_HOME", &home)
+        .env("SXFER_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = data.join("partial");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while largest(&partial) < 48 << 20 {
+        assert!(Instant::now() < deadline, "upload never got going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(server); // SIGKILL
+    let out = upload.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "the client reports the cut");
+
+    let server = serve(&data);
+    let target = format!("alice@127.0.0.1:{}:", server.port);
+    let out = sxfer(&home, &["upload", big.to_str().unwrap(), &target, "--fingerprint", &server.fingerprint]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("resuming big.bin at byte"), "{said}");
+    let dest = dir.path().join("dest");
+    let remote = format!("alice@127.0.0.1:{}:big.bin", server.port);
+    let out = sxfer(&home, &["download", &remote, dest.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(dest.join("big.bin")).unwrap() == bytes, "byte-identical after resume");
+}
+
+fn largest(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).max().unwrap_or(0))
+        .unwrap_or(0)
+}
