@@ -402,3 +402,99 @@ async fn graceful_shutdown_tells_idle_clients() {
     let err = commands::list(&mut remote, "").await.unwrap_err();
     assert!(format!("{err:#}").contains("shutting down"), "{err:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn public_key_login_works_only_for_authorized_keys() {
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let home = server.dir.path().join("home");
+    let key = PrivateIdentity::generate_ed25519(&mut rand_core::OsRng).unwrap();
+    let key_file = server.dir.path().join("id_ed25519");
+    std::fs::write(&key_file, key.to_openssh().unwrap().as_bytes()).unwrap();
+    let mut options = server.client_options(&home, "wrong password, must not be used");
+    options.identity_file = Some(key_file);
+    let err = client::connect(&server.target("alice", ""), &options, Purpose::Login).await.err().unwrap();
+    assert!(format!("{err:#}").contains("login failed"), "an unknown key is refused: {err:#}");
+    let alice = sxfer_proto::msgs::Username::parse("alice").unwrap();
+    server.store.add_key(&alice, key.public()).unwrap();
+    let remote = client::connect(&server.target("alice", ""), &options, Purpose::Login).await.unwrap();
+    remote.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_are_rate_limited() {
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let home = server.dir.path().join("home");
+    let wrong = server.client_options(&home, "guess");
+    for _ in 0..5 {
+        let err = client::connect(&server.target("alice", ""), &wrong, Purpose::Login).await.err().unwrap();
+        assert!(format!("{err:#}").contains("login failed"), "{err:#}");
+    }
+    // Now even the right password is turned away for a while.
+    let right = server.client_options(&home, PASSWORD);
+    let err = client::connect(&server.target("alice", ""), &right, Purpose::Login).await.err().unwrap();
+    assert!(format!("{err:#}").contains("too many failed logins"), "{err:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_cap_is_a_clear_refusal() {
+    let server = TestServer::start(Options {
+        limits: sxfer::server::Limits { max_connections: 1, ..Options::default().limits },
+        ..Options::default()
+    })
+    .await;
+    server.add_user("alice");
+    let mut first = server.connect("alice").await;
+    let mut second = server.connect("alice").await;
+    let err = commands::list(&mut second, "").await.unwrap_err();
+    assert!(format!("{err:#}").contains("connection limit"), "{err:#}");
+    commands::list(&mut first, "").await.unwrap();
+    first.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rename_delete_and_recursive_download_stay_inside_the_destination() {
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let tree = server.dir.path().join("proj");
+    std::fs::create_dir_all(tree.join("src/deep")).unwrap();
+    std::fs::write(tree.join("README"), b"readme").unwrap();
+    std::fs::write(tree.join("src/main.rs"), b"fn main() {}").unwrap();
+    std::fs::write(tree.join("src/deep/x.bin"), random_bytes(70_000, 9)).unwrap();
+    let mut remote = server.connect("alice").await;
+    upload::run(&mut remote, &upload::plan(&[tree], Some("backup/"), true).unwrap(), &quiet()).await.unwrap();
+
+    let readme = RemoteName::parse("backup/proj/README").unwrap();
+    let renamed = RemoteName::parse("backup/proj/README.md").unwrap();
+    commands::rename(&mut remote, &readme, &renamed).await.unwrap();
+    assert!(commands::stat(&mut remote, &readme).await.is_err());
+    commands::remove(&mut remote, &RemoteName::parse("backup/proj/src/main.rs").unwrap()).await.unwrap();
+    let err = commands::remove(&mut remote, &RemoteName::parse("backup/proj/src/main.rs").unwrap()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("no such file"), "{err:#}");
+
+    // Recursive download of backup/proj keeps the tree under dest/proj.
+    let dest = server.dir.path().join("restore");
+    let entries = commands::list(&mut remote, "backup/proj").await.unwrap();
+    let jobs: Vec<download::Job> = entries
+        .into_iter()
+        .map(|e| download::Job { local: download::local_path(&dest, &e.name, 1).unwrap(), remote: e.name })
+        .collect();
+    download::run(&mut remote, &jobs, &dest, false, &quiet()).await.unwrap();
+    assert_eq!(std::fs::read(dest.join("proj/README.md")).unwrap(), b"readme");
+    assert_eq!(std::fs::read(dest.join("proj/src/deep/x.bin")).unwrap(), random_bytes(70_000, 9));
+    assert!(!dest.join("proj/src/main.rs").exists());
+
+    // A symbolic link inside the destination is never written through.
+    let outside = server.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let trap = server.dir.path().join("trap");
+    std::fs::create_dir_all(&trap).unwrap();
+    std::os::unix::fs::symlink(&outside, trap.join("proj")).unwrap();
+    let jobs =
+        vec![download::Job { local: download::local_path(&trap, &renamed, 1).unwrap(), remote: renamed.clone() }];
+    let err = download::run(&mut remote, &jobs, &trap, false, &quiet()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
+    assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "nothing written outside");
+    remote.close().await.unwrap();
+}

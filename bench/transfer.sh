@@ -1,0 +1,379 @@
+#!/usr/bin/env bash
+# End-to-end transfer benchmark on loopback: sxfer against scp and rsync,
+# all in one run, contenders interleaved within every repetition.
+#
+#   bench/transfer.sh
+#
+# Starts `sxfer serve` and a private OpenSSH server (its own config, host
+# key, client key and port in a temporary directory; the system's sshd is
+# never touched or used), then times
+#   * a 1 GiB random file, upload and download: sxfer, scp (default cipher),
+#     scp -c aes256-gcm@openssh.com;
+#   * 2,000 files of 4 KiB as one directory, upload: sxfer upload -r,
+#     scp -r, rsync -a -e ssh;
+#   * one 64 MiB sxfer upload and download, to see whether client and server
+#     memory stay flat in the file size.
+# Prints medians, MiB/s, the client's max RSS and sxfer-speed / peer-speed
+# (> 1 means sxfer is faster). Results in docs/PERFORMANCE.md ("## Transfers").
+#
+# Environment:
+#   REPS=3          repetitions of every measurement (median reported)
+#   BIG_MIB=1024    size of the large file
+#   SMALL_COUNT=2000 SMALL_KIB=4   the small-file tree
+#   FLAT_MIB=64     the smaller file for the memory check
+#   BENCH_TMPDIR    where the work directory goes [default: $TMPDIR or /tmp]
+#   KEEP_WORK=1     keep the work directory (and logs) afterwards
+#
+# Fairness: caches are left warm for everybody (nothing is dropped), but
+# `sync` runs before every timed command so no contender pays for another's
+# dirty pages. sxfer fsyncs what it writes (server blobs and database, and
+# downloaded files) inside its timed run; scp and rsync do not fsync.
+# Network: none, except apt-get when a tool is missing; cargo runs --offline.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+reps="${REPS:-3}"
+big_mib="${BIG_MIB:-1024}"
+small_count="${SMALL_COUNT:-2000}"
+small_kib="${SMALL_KIB:-4}"
+flat_mib="${FLAT_MIB:-64}"
+
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+# ---------------------------------------------------------------- tools
+missing=()
+[[ -x /usr/sbin/sshd ]] || missing+=(openssh-server)
+{ command -v ssh && command -v scp && command -v ssh-keygen; } >/dev/null 2>&1 || missing+=(openssh-client)
+command -v rsync >/dev/null 2>&1 || missing+=(rsync)
+[[ -x /usr/bin/time ]] || missing+=(time)
+if ((${#missing[@]})); then
+    echo "== installing ${missing[*]} (apt-get)"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"; then
+        as_root apt-get update
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    fi
+fi
+[[ -d /run/sshd ]] || as_root mkdir -p /run/sshd
+
+echo "== building sxfer (release)"
+cargo build --offline --release -p sxfer
+sxfer="$(cargo metadata --offline --format-version 1 --no-deps \
+    | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/sxfer"
+[[ -x "$sxfer" ]] || { echo "no binary at $sxfer" >&2; exit 1; }
+
+# ---------------------------------------------------------------- work dir
+base="${BENCH_TMPDIR:-${TMPDIR:-/tmp}}"
+work="$(mktemp -d "$base/sxfer-bench.XXXXXX")"
+sxfer_pid="" sshd_pid=""
+cleanup() {
+    local status=$?
+    [[ -n "$sxfer_pid" ]] && kill "$sxfer_pid" 2>/dev/null && wait "$sxfer_pid" 2>/dev/null
+    [[ -n "$sshd_pid" ]] && kill "$sshd_pid" 2>/dev/null && wait "$sshd_pid" 2>/dev/null
+    if [[ "${KEEP_WORK:-}" == 1 ]]; then
+        echo "== kept $work" >&2
+    else
+        rm -rf "$work"
+    fi
+    return "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$work"/{data,ssh,srv,dl,home}
+chmod 700 "$work/ssh" "$work/home"
+results="$work/results.tsv"   # workload  contender  rep  seconds  rss_kib
+: >"$results"
+
+me="$(id -un)"
+password="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+
+port_free() {
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+wait_port() { # port pid
+    local i
+    for i in $(seq 1 100); do
+        port_free "$1" || return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- machine
+echo "== date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+echo "== cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), nproc $(nproc)," \
+    "memory $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+echo "== kernel: $(uname -r); work dir $work on $(df -T "$work" | awk 'NR == 2 { print $2 }')"
+echo "== $("$sxfer" --version); $(ssh -V 2>&1); $(rsync --version | head -n 1)"
+echo "== loadavg at start: $(cat /proc/loadavg)"
+
+# ---------------------------------------------------------------- data
+echo "== creating ${big_mib} MiB and ${flat_mib} MiB random files, ${small_count} x ${small_kib} KiB files"
+head -c "$((big_mib << 20))" /dev/urandom >"$work/data/big.bin"
+head -c "$((flat_mib << 20))" /dev/urandom >"$work/data/flat.bin"
+mkdir "$work/data/small"
+head -c "$((small_count * small_kib << 10))" /dev/urandom \
+    | (cd "$work/data/small" && split -a 5 -d -b "$((small_kib << 10))" - f)
+[[ "$(find "$work/data/small" -type f | wc -l)" -eq "$small_count" ]]
+sync
+
+# ---------------------------------------------------------------- sshd
+ssh-keygen -q -t ed25519 -N '' -C bench-host -f "$work/ssh/host_ed25519"
+ssh-keygen -q -t ed25519 -N '' -C bench-client -f "$work/ssh/client"
+cp "$work/ssh/client.pub" "$work/ssh/authorized_keys"
+ssh_port=""
+for _ in $(seq 1 50); do
+    candidate=$((20000 + RANDOM % 40000))
+    if port_free "$candidate"; then ssh_port="$candidate"; break; fi
+done
+[[ -n "$ssh_port" ]] || { echo "no free port" >&2; exit 1; }
+cat >"$work/ssh/sshd_config" <<EOF
+Port $ssh_port
+ListenAddress 127.0.0.1
+HostKey $work/ssh/host_ed25519
+AuthorizedKeysFile $work/ssh/authorized_keys
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+UseDNS no
+PrintMotd no
+PidFile $work/ssh/sshd.pid
+Subsystem sftp internal-sftp
+EOF
+/usr/sbin/sshd -t -f "$work/ssh/sshd_config"
+/usr/sbin/sshd -D -f "$work/ssh/sshd_config" -E "$work/ssh/sshd.log" &
+sshd_pid=$!
+wait_port "$ssh_port" "$sshd_pid" || { cat "$work/ssh/sshd.log" >&2; echo "sshd did not start" >&2; exit 1; }
+
+ssh_opts=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes -o LogLevel=ERROR
+    -i "$work/ssh/client")
+ssh_cmd="ssh -p $ssh_port ${ssh_opts[*]}"
+ssh -p "$ssh_port" "${ssh_opts[@]}" "$me@127.0.0.1" true \
+    || { cat "$work/ssh/sshd.log" >&2; echo "cannot log in to the private sshd" >&2; exit 1; }
+echo "== private sshd on 127.0.0.1:$ssh_port (pid $sshd_pid), user $me"
+
+# ---------------------------------------------------------------- sxfer serve
+export SXFER_HOME="$work/home" SXFER_PASSWORD="$password"
+"$sxfer" user add bench --data-dir "$work/sxfer-data" >/dev/null
+"$sxfer" serve --data-dir "$work/sxfer-data" --listen 127.0.0.1:0 2>"$work/serve.log" &
+sxfer_pid=$!
+for _ in $(seq 1 100); do
+    grep -q '^host key ' "$work/serve.log" 2>/dev/null && break
+    kill -0 "$sxfer_pid" 2>/dev/null || break
+    sleep 0.1
+done
+sxfer_port="$(sed -n 's/^sxfer server listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/serve.log")"
+fingerprint="$(sed -n 's/^host key [^ ]* \(SHA256:[^ ]*\)$/\1/p' "$work/serve.log")"
+if [[ -z "$sxfer_port" || -z "$fingerprint" ]]; then
+    cat "$work/serve.log" >&2
+    echo "sxfer serve did not start" >&2
+    exit 1
+fi
+sx="bench@127.0.0.1:$sxfer_port"
+sxflags=(--fingerprint "$fingerprint" -q)
+"$sxfer" ls "$sx" "${sxflags[@]}" >/dev/null   # pins the host key in $SXFER_HOME
+echo "== sxfer serve on 127.0.0.1:$sxfer_port (pid $sxfer_pid), host key $fingerprint"
+
+# ---------------------------------------------------------------- helpers
+# timed WORKLOAD CONTENDER REP cmd...: wall seconds (ns clock) and the max
+# RSS of the client process tree (largest single process, KiB).
+timed() {
+    local workload="$1" contender="$2" rep="$3"
+    shift 3
+    sync
+    local t0 t1
+    t0="$(date +%s%N)"
+    if ! /usr/bin/time -f '%e %M' -o "$work/time.out" "$@" >"$work/cmd.out" 2>&1; then
+        echo "FAILED: $workload / $contender: $*" >&2
+        cat "$work/cmd.out" >&2
+        exit 1
+    fi
+    t1="$(date +%s%N)"
+    local rss
+    rss="$(awk '{ v = $2 } END { print v }' "$work/time.out")"
+    local seconds
+    seconds="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$workload" "$contender" "$rep" "$seconds" "$rss" >>"$results"
+    printf '   %-22s %-14s rep %s  %8.3f s  %7d KiB\n' "$workload" "$contender" "$rep" "$seconds" "$rss"
+}
+
+server_hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$sxfer_pid/status"; }
+# Linux resets VmHWM to the current RSS on "5" (since 4.0); false if not allowed.
+server_hwm_reset() { { echo 5 >"/proc/$sxfer_pid/clear_refs"; } 2>/dev/null; }
+hwm_resets=yes
+
+# rotate LIST by N: the contenders take turns going first.
+rotate() {
+    local n="$1"
+    shift
+    local items=("$@") i
+    for ((i = 0; i < ${#items[@]}; i++)); do
+        echo "${items[(i + n) % ${#items[@]}]}"
+    done
+}
+
+big="$work/data/big.bin"
+small="$work/data/small"
+big_label="${big_mib} MiB"
+[[ "$big_mib" -eq 1024 ]] && big_label="1 GiB"
+
+# ---------------------------------------------------------------- baseline
+echo "== connection setup (login only), median of 5"
+for i in 1 2 3 4 5; do
+    timed "connect+auth" sxfer "$i" "$sxfer" ls "$sx" "${sxflags[@]}"
+    timed "connect+auth" "ssh" "$i" ssh -p "$ssh_port" "${ssh_opts[@]}" "$me@127.0.0.1" true
+done
+
+# ---------------------------------------------------------------- memory: small file first
+echo "== memory check: ${flat_mib} MiB with sxfer (server peak reset before)"
+server_hwm_reset || hwm_resets=no
+mkdir -p "$work/dl/flat"
+timed "${flat_mib} MiB upload" sxfer 1 "$sxfer" upload "$work/data/flat.bin" "$sx:flat/" "${sxflags[@]}"
+timed "${flat_mib} MiB download" sxfer 1 "$sxfer" download "$sx:flat/flat.bin" "$work/dl/flat" --force "${sxflags[@]}"
+cmp "$work/data/flat.bin" "$work/dl/flat/flat.bin"
+rm -rf "$work/dl/flat"
+hwm_flat="$(server_hwm)"
+echo "   server VmHWM after the ${flat_mib} MiB runs: $hwm_flat KiB"
+
+# ---------------------------------------------------------------- large file
+echo "== $big_label: upload then download, $reps repetitions, contenders rotating"
+server_hwm_reset || hwm_resets=no
+contenders=(sxfer scp scp-aes256gcm)
+for ((rep = 1; rep <= reps; rep++)); do
+    mapfile -t order < <(rotate $((rep - 1)) "${contenders[@]}")
+    for who in "${order[@]}"; do
+        case "$who" in
+        sxfer)
+            timed "$big_label upload" sxfer "$rep" "$sxfer" upload "$big" "$sx:u$rep/" "${sxflags[@]}" ;;
+        scp)
+            mkdir -p "$work/srv/scp"
+            timed "$big_label upload" scp "$rep" scp -q -P "$ssh_port" "${ssh_opts[@]}" "$big" "$me@127.0.0.1:$work/srv/scp/big.bin"
+            [[ "$rep" -gt 1 ]] || cmp "$big" "$work/srv/scp/big.bin"
+            rm -f "$work/srv/scp/big.bin" ;;
+        scp-aes256gcm)
+            mkdir -p "$work/srv/gcm"
+            timed "$big_label upload" scp-aes256gcm "$rep" scp -q -c aes256-gcm@openssh.com -P "$ssh_port" "${ssh_opts[@]}" "$big" "$me@127.0.0.1:$work/srv/gcm/big.bin"
+            [[ "$rep" -gt 1 ]] || cmp "$big" "$work/srv/gcm/big.bin"
+            rm -f "$work/srv/gcm/big.bin" ;;
+        esac
+    done
+    for who in "${order[@]}"; do
+        dest="$work/dl/$who"
+        rm -rf "$dest"
+        mkdir -p "$dest"
+        case "$who" in
+        sxfer)
+            timed "$big_label download" sxfer "$rep" "$sxfer" download "$sx:u$rep/big.bin" "$dest" --force "${sxflags[@]}" ;;
+        scp)
+            timed "$big_label download" scp "$rep" scp -q -P "$ssh_port" "${ssh_opts[@]}" "$me@127.0.0.1:$big" "$dest/big.bin" ;;
+        scp-aes256gcm)
+            timed "$big_label download" scp-aes256gcm "$rep" scp -q -c aes256-gcm@openssh.com -P "$ssh_port" "${ssh_opts[@]}" "$me@127.0.0.1:$big" "$dest/big.bin" ;;
+        esac
+        [[ "$rep" -gt 1 ]] || cmp "$big" "$dest/big.bin"
+        rm -rf "$dest"
+    done
+done
+hwm_big="$(server_hwm)"
+echo "   server VmHWM after the $big_label runs: $hwm_big KiB"
+
+# ---------------------------------------------------------------- small files
+echo "== ${small_count} x ${small_kib} KiB files as a directory, $reps repetitions, contenders rotating"
+server_hwm_reset || hwm_resets=no
+contenders=(sxfer scp rsync)
+for ((rep = 1; rep <= reps; rep++)); do
+    mapfile -t order < <(rotate $((rep - 1)) "${contenders[@]}")
+    for who in "${order[@]}"; do
+        dest="$work/srv/$who-$rep"
+        case "$who" in
+        sxfer)
+            timed "files upload" sxfer "$rep" "$sxfer" upload -r "$small" "$sx:s$rep/" "${sxflags[@]}" ;;
+        scp)
+            mkdir -p "$dest"
+            timed "files upload" "scp -r" "$rep" scp -q -r -P "$ssh_port" "${ssh_opts[@]}" "$small" "$me@127.0.0.1:$dest/"
+            [[ "$rep" -gt 1 ]] || diff -r "$small" "$dest/small" ;;
+        rsync)
+            mkdir -p "$dest"
+            timed "files upload" "rsync -e ssh" "$rep" rsync -a -e "$ssh_cmd" "$small" "$me@127.0.0.1:$dest/"
+            [[ "$rep" -gt 1 ]] || diff -r "$small" "$dest/small" ;;
+        esac
+        rm -rf "$dest"
+    done
+done
+hwm_small="$(server_hwm)"
+# The sxfer tree comes back identical (not timed).
+mkdir -p "$work/dl/small"
+"$sxfer" download -r "$sx:s1/small" "$work/dl/small" "${sxflags[@]}"
+diff -r "$small" "$work/dl/small/small"
+echo "   server VmHWM after the small-file runs: $hwm_small KiB"
+echo "== verified: every tool's copy is byte-identical (cmp / diff -r)"
+
+# ---------------------------------------------------------------- report
+echo
+echo "== results: median of $reps (seconds by wall clock; RSS = client's max, KiB -> MiB)"
+awk -F '\t' -v small_bytes="$((small_count * small_kib << 10))" -v big_bytes="$((big_mib << 20))" \
+    -v flat_bytes="$((flat_mib << 20))" -v flat_mib="$flat_mib" '
+function median(key,    n, i, j, t, v) {
+    n = split(times[key], v, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
+{
+    key = $1 SUBSEP $2
+    if (!(key in times)) { order[++count] = key; times[key] = $4 } else times[key] = times[key] " " $4
+    if ($5 + 0 > rss[key] + 0) rss[key] = $5
+    if ($2 == "sxfer") sx[$1] = 1
+}
+END {
+    printf "| %-20s | %-14s | %9s | %9s | %12s | %15s |\n", "workload", "contender", "median s", "MiB/s", "max RSS MiB", "sxfer/peer speed"
+    printf "|:%s|:%s|%s:|%s:|%s:|%s:|\n", "---------------------", "---------------", "----------", "----------", "-------------", "----------------"
+    for (k = 1; k <= count; k++) {
+        split(order[k], p, SUBSEP)
+        m = median(order[k])
+        bytes = p[1] ~ /^files/ ? small_bytes : p[1] ~ "^" flat_mib " MiB" ? flat_bytes : p[1] ~ /upload|download/ ? big_bytes : 0
+        rate = bytes > 0 && m > 0 ? sprintf("%9.1f", bytes / 1048576 / m) : sprintf("%9s", "-")
+        ratio = "-"
+        if (p[2] != "sxfer" && (p[1] SUBSEP "sxfer") in times) ratio = sprintf("%.2fx", m / median(p[1] SUBSEP "sxfer"))
+        printf "| %-20s | %-14s | %9.3f | %s | %12.1f | %15s |\n", p[1], p[2], m, rate, rss[order[k]] / 1024, ratio
+    }
+}' "$results"
+
+rss_of() { awk -F '\t' -v w="$1" -v c="$2" '$1 == w && $2 == c && $5 + 0 > m { m = $5 } END { print m + 0 }' "$results"; }
+med_of() {
+    awk -F '\t' -v w="$1" -v c="$2" '$1 == w && $2 == c { print $4 }' "$results" | sort -n \
+        | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v p="$(med_of "$1" "$2")" -v s="$(med_of "$1" sxfer)" 'BEGIN { printf "%.2f", p / s }'; }
+verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r >= g ? "met" : "MISSED") }'; }
+
+echo
+echo "== memory (KiB): client max RSS ${flat_mib} MiB -> $big_label:" \
+    "upload $(rss_of "${flat_mib} MiB upload" sxfer) -> $(rss_of "$big_label upload" sxfer)," \
+    "download $(rss_of "${flat_mib} MiB download" sxfer) -> $(rss_of "$big_label download" sxfer)"
+echo "== memory (KiB): server VmHWM after ${flat_mib} MiB $hwm_flat, after $big_label x $reps $hwm_big," \
+    "after small files $hwm_small (peaks reset between phases: $hwm_resets)"
+flat_ok=met
+for pair in "upload" "download"; do
+    a="$(rss_of "${flat_mib} MiB $pair" sxfer)" b="$(rss_of "$big_label $pair" sxfer)"
+    # Flat: the large file may cost at most 25% or 8 MiB more, whichever is larger.
+    awk -v a="$a" -v b="$b" 'BEGIN { exit !(b <= a + (a / 4 > 8192 ? a / 4 : 8192)) }' || flat_ok=MISSED
+done
+if [[ "$hwm_resets" == yes ]]; then
+    awk -v a="$hwm_flat" -v b="$hwm_big" 'BEGIN { exit !(b <= a + (a / 4 > 8192 ? a / 4 : 8192)) }' || flat_ok=MISSED
+fi
+up="$(ratio "$big_label upload" scp-aes256gcm)" down="$(ratio "$big_label download" scp-aes256gcm)"
+files="$(ratio "files upload" "scp -r")"
+echo
+echo "== goals (ratios within this run)"
+echo "   $big_label upload   >= 2.5x scp aes256-gcm: ${up}x  $(verdict "$up" 2.5)"
+echo "   $big_label download >= 2.5x scp aes256-gcm: ${down}x  $(verdict "$down" 2.5)"
+echo "   ${small_count} files upload >= 10x scp -r:       ${files}x  $(verdict "$files" 10)"
+echo "   memory flat in file size (client and server): $flat_ok"
+echo "== loadavg at end: $(cat /proc/loadavg)"
