@@ -152,3 +152,78 @@ fn concat_secrets(mlkem: &[u8], x25519: &[u8]) -> SecretBytes {
     both.extend_from_slice(x25519);
     SecretBytes::new(both)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fixed-output RNG is enough here: only X25519 scalars come from it.
+    struct Counter(u8);
+
+    impl rand_core::RngCore for Counter {
+        fn next_u32(&mut self) -> u32 {
+            rand_core::impls::next_u32_via_fill(self)
+        }
+        fn next_u64(&mut self) -> u64 {
+            rand_core::impls::next_u64_via_fill(self)
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            for byte in dest {
+                self.0 = self.0.wrapping_mul(31).wrapping_add(7);
+                *byte = self.0;
+            }
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> std::result::Result<(), rand_core::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+
+    impl rand_core::CryptoRng for Counter {}
+
+    #[test]
+    fn both_sides_agree_for_every_kex() {
+        for kex in KexId::ALL {
+            let (client, share) = ClientKex::generate(kex, &mut Counter(1)).expect("generate");
+            let (server_share, server_secret) = server_respond(kex, &share, &mut Counter(2)).expect("respond");
+            let client_secret = client.complete(&server_share).expect("complete");
+            assert_eq!(client_secret, server_secret, "{kex:?}");
+            let expected = if kex == KexId::MlKem768X25519 { 64 } else { 32 };
+            assert_eq!(client_secret.expose().len(), expected);
+        }
+    }
+
+    #[test]
+    fn a_tampered_mlkem_ciphertext_yields_a_different_secret() {
+        // ML-KEM's implicit rejection: decapsulation "succeeds" with an
+        // unrelated secret, so the handshake fails at the key schedule.
+        let (client, share) = ClientKex::generate(KexId::MlKem768X25519, &mut Counter(1)).expect("generate");
+        let (mut server_share, server_secret) =
+            server_respond(KexId::MlKem768X25519, &share, &mut Counter(2)).expect("respond");
+        for position in [0, 500, MLKEM768_CIPHERTEXT_LEN - 1] {
+            server_share[position] ^= 1;
+            let secret = client.complete(&server_share).expect("implicit rejection");
+            assert_ne!(secret, server_secret, "byte {position}");
+            server_share[position] ^= 1;
+        }
+        // The X25519 half is protected too.
+        server_share[MLKEM768_CIPHERTEXT_LEN] ^= 1;
+        assert_ne!(client.complete(&server_share).ok(), Some(server_secret));
+    }
+
+    #[test]
+    fn malformed_shares_are_refused() {
+        for kex in KexId::ALL {
+            let (client, share) = ClientKex::generate(kex, &mut Counter(1)).expect("generate");
+            assert!(server_respond(kex, &share[..share.len() - 1], &mut Counter(2)).is_err(), "{kex:?}");
+            assert!(client.complete(&[0u8; 7]).is_err(), "{kex:?}");
+        }
+        // An encapsulation key whose coefficients are out of range (all 0xff).
+        let mut bad = vec![0xffu8; MLKEM768_ENCAPSULATION_KEY_LEN + X25519_LEN];
+        bad[MLKEM768_ENCAPSULATION_KEY_LEN..].fill(9);
+        assert!(server_respond(KexId::MlKem768X25519, &bad, &mut Counter(2)).is_err());
+        // The all-zero X25519 point is low order: refused, never an all-zero secret.
+        let (client, _) = ClientKex::generate(KexId::X25519, &mut Counter(1)).expect("generate");
+        assert_eq!(client.complete(&[0u8; 32]).err(), Some(Error::Crypto));
+    }
+}
