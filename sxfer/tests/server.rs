@@ -498,3 +498,30 @@ async fn rename_delete_and_recursive_download_stay_inside_the_destination() {
     assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "nothing written outside");
     remote.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_suite_carries_a_transfer_when_both_sides_allow_it() {
+    use sxfer_proto::record::suite::SuiteId;
+    let server = TestServer::start(Options { all_suites: true, ..Options::default() }).await;
+    server.add_user("alice");
+    let source = server.dir.path().join("data.bin");
+    let bytes = random_bytes((5 << 20) + 3, 11);
+    std::fs::write(&source, &bytes).unwrap();
+    for suite in SuiteId::ALL {
+        let home = server.dir.path().join(format!("home-{}", suite.name()));
+        let mut options = server.client_options(&home, PASSWORD);
+        options.suites = Some(vec![suite]);
+        let mut remote = client::connect(&server.target("alice", ""), &options, Purpose::Login).await.unwrap();
+        upload::run(&mut remote, &upload::plan(&[source.clone()], None, false).unwrap(), &quiet()).await.unwrap();
+        let out = server.dir.path().join(format!("out-{}", suite.name()));
+        download::run(&mut remote, &download_jobs(&out, &["data.bin"]), &out, false, &quiet()).await.unwrap();
+        remote.close().await.unwrap();
+        assert!(std::fs::read(out.join("data.bin")).unwrap() == bytes, "{suite:?}");
+    }
+    // A server on the defaults refuses a client that offers only a legacy suite.
+    let strict = TestServer::start(Options::default()).await;
+    strict.add_user("alice");
+    let mut options = strict.client_options(&strict.dir.path().join("h"), PASSWORD);
+    options.suites = Some(vec![SuiteId::HmacSha256Ctr]);
+    assert!(client::connect(&strict.target("alice", ""), &options, Purpose::Login).await.is_err());
+}

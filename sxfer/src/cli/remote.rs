@@ -35,6 +35,10 @@ pub struct ClientFlags {
     /// Print nothing but errors.
     #[arg(short, long)]
     quiet: bool,
+    /// Record suites to offer, comma-separated, most preferred first
+    /// [default: aes-256-gcm,chacha20-poly1305].
+    #[arg(long, env = "SXFER_SUITES")]
+    suites: Option<String>,
     /// Client log file [default: ~/.sxfer/client.log].
     #[arg(long, env = "SXFER_LOG_FILE")]
     log_file: Option<PathBuf>,
@@ -340,6 +344,7 @@ fn setup(target: &str, flags: &ClientFlags) -> Result<(Target, ClientOptions, Ou
         password_file: flags.password_file.clone(),
         fingerprint,
         idle_timeout: None,
+        suites: flags.suites.as_deref().map(sxfer::config::parse_suites).transpose().context("--suites")?,
     };
     Ok((target, options, Output { quiet: flags.quiet, json: flags.json }))
 }

@@ -23,6 +23,7 @@ use known_hosts::{FirstContact, KnownHosts};
 use sxfer_proto::handshake::{ClientConfig, Credential};
 use sxfer_proto::identity::{Fingerprint, PrivateIdentity};
 use sxfer_proto::msgs::{ClientId, Message, Username};
+use sxfer_proto::record::suite::SuiteId;
 use sxfer_proto::CloseCode;
 use target::Target;
 
@@ -35,6 +36,8 @@ pub struct ClientOptions {
     pub password_file: Option<PathBuf>,
     pub fingerprint: Option<Fingerprint>,
     pub idle_timeout: Option<Duration>,
+    /// Suites to offer, most preferred first (`None`: the secure defaults).
+    pub suites: Option<Vec<SuiteId>>,
 }
 
 /// What the connection is for.
@@ -93,7 +96,10 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
     let idle = options.idle_timeout.unwrap_or(Duration::from_secs(300));
     let session = client_handshake(
         stream,
-        ClientConfig::default(),
+        ClientConfig {
+            suites: options.suites.clone().unwrap_or_else(|| SuiteId::DEFAULT.to_vec()),
+            ..ClientConfig::default()
+        },
         |identity| known_hosts.pin_for(&address, identity, &first),
         credential,
         idle,

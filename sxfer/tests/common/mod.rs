@@ -18,6 +18,7 @@ use sxfer::store::{self, Store};
 use sxfer_proto::handshake::ServerConfig;
 use sxfer_proto::identity::{Fingerprint, PrivateIdentity};
 use sxfer_proto::msgs::Username;
+use sxfer_proto::record::suite::SuiteId;
 use sxfer_proto::secret::Password;
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -37,6 +38,8 @@ pub struct TestServer {
 pub struct Options {
     pub limits: Limits,
     pub store_limits: store::Limits,
+    /// Accept all five suites, not only the defaults.
+    pub all_suites: bool,
 }
 
 impl Default for Options {
@@ -44,6 +47,7 @@ impl Default for Options {
         Options {
             limits: Limits { shutdown_grace: Duration::from_secs(2), ..Limits::default() },
             store_limits: store::Limits::default(),
+            all_suites: false,
         }
     }
 }
@@ -124,6 +128,7 @@ impl TestServer {
             password_file: Some(password_file),
             fingerprint: Some(self.fingerprint),
             idle_timeout: Some(Duration::from_secs(30)),
+            suites: None,
         }
     }
 
@@ -144,7 +149,10 @@ async fn launch(data: &Path, identity: Arc<PrivateIdentity>, options: Options) -
     let address = listener.local_addr().expect("addr");
     let state = Arc::new(ServerState {
         store: Arc::new(store.clone()),
-        protocol: Arc::new(ServerConfig::new(identity)),
+        protocol: Arc::new(ServerConfig {
+            suites: if options.all_suites { SuiteId::ALL.to_vec() } else { SuiteId::DEFAULT.to_vec() },
+            ..ServerConfig::new(identity)
+        }),
         limits: options.limits,
         logins: LoginLimiter::default(),
     });
