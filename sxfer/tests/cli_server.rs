@@ -2,6 +2,8 @@
 //! `download`, `ls`; exit codes and one-line errors; SIGTERM; kill -9 and
 //! resume.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,6 +1,8 @@
 //! The real server on 127.0.0.1:0 with a temp data dir, driven by the real
 //! client library: round trips, resume after crashes, integrity, limits.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
@@ -129,7 +131,7 @@ async fn upload_resumes_after_the_server_is_killed() {
     let source = server.dir.path().join("large.bin");
     let bytes = random_bytes(96 << 20, 4);
     std::fs::write(&source, &bytes).unwrap();
-    let jobs = upload::plan(&[source.clone()], None, false).unwrap();
+    let jobs = upload::plan(std::slice::from_ref(&source), None, false).unwrap();
 
     let mut remote = server.connect("alice").await;
     let first_jobs = jobs.clone();
@@ -384,7 +386,7 @@ async fn recursive_upload_of_many_small_files_is_pipelined() {
         std::fs::write(dir.join(format!("f{i}.txt")), random_bytes(4096, i)).unwrap();
     }
     let mut remote = server.connect("alice").await;
-    let jobs = upload::plan(&[tree.clone()], None, true).unwrap();
+    let jobs = upload::plan(std::slice::from_ref(&tree), None, true).unwrap();
     assert_eq!(jobs.len(), 300);
     let uploaded = upload::run(&mut remote, &jobs, &quiet()).await.unwrap();
     assert_eq!(uploaded.entries.len(), 300);
@@ -512,7 +514,9 @@ async fn every_suite_carries_a_transfer_when_both_sides_allow_it() {
         let mut options = server.client_options(&home, PASSWORD);
         options.suites = Some(vec![suite]);
         let mut remote = client::connect(&server.target("alice", ""), &options, Purpose::Login).await.unwrap();
-        upload::run(&mut remote, &upload::plan(&[source.clone()], None, false).unwrap(), &quiet()).await.unwrap();
+        upload::run(&mut remote, &upload::plan(std::slice::from_ref(&source), None, false).unwrap(), &quiet())
+            .await
+            .unwrap();
         let out = server.dir.path().join(format!("out-{}", suite.name()));
         download::run(&mut remote, &download_jobs(&out, &["data.bin"]), &out, false, &quiet()).await.unwrap();
         remote.close().await.unwrap();

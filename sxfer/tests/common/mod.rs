@@ -1,5 +1,6 @@
 //! A real server on 127.0.0.1:0 in a temp dir, and clients for it.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
