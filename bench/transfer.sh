@@ -111,6 +111,7 @@ echo "== cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 
 echo "== kernel: $(uname -r); work dir $work on $(df -T "$work" | awk 'NR == 2 { print $2 }')"
 echo "== $("$sxfer" --version); $(ssh -V 2>&1); $(rsync --version | head -n 1)"
 echo "== loadavg at start: $(cat /proc/loadavg)"
+awk '{ exit !($1 > 0.5) }' /proc/loadavg && echo "== WARNING: the machine is busy; ratios are only fair if the load stays equal for all contenders"
 
 # ---------------------------------------------------------------- data
 echo "== creating ${big_mib} MiB and ${flat_mib} MiB random files, ${small_count} x ${small_kib} KiB files"
@@ -244,7 +245,7 @@ hwm_flat="$(server_hwm)"
 echo "   server VmHWM after the ${flat_mib} MiB runs: $hwm_flat KiB"
 
 # ---------------------------------------------------------------- large file
-echo "== $big_label: upload then download, $reps repetitions, contenders rotating"
+echo "== $big_label: upload then download, $reps repetitions, contenders rotating (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
 server_hwm_reset || hwm_resets=no
 contenders=(sxfer scp scp-aes256gcm)
 for ((rep = 1; rep <= reps; rep++)); do
@@ -285,7 +286,7 @@ hwm_big="$(server_hwm)"
 echo "   server VmHWM after the $big_label runs: $hwm_big KiB"
 
 # ---------------------------------------------------------------- small files
-echo "== ${small_count} x ${small_kib} KiB files as a directory, $reps repetitions, contenders rotating"
+echo "== ${small_count} x ${small_kib} KiB files as a directory, $reps repetitions, contenders rotating (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
 server_hwm_reset || hwm_resets=no
 contenders=(sxfer scp rsync)
 for ((rep = 1; rep <= reps; rep++)); do

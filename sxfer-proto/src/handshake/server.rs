@@ -38,7 +38,7 @@ impl ServerConfig {
 }
 
 /// What the client asked for, with any key proof already verified.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum AuthRequest {
     Password {
         username: Username,

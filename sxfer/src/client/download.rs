@@ -54,7 +54,7 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, ou
             Err(e) => {
                 let message = format!("{}: {e:#}", job.remote);
                 output.failure(&message);
-                if remote_is_gone(&e) {
+                if remote.is_gone() {
                     return Err(e);
                 }
                 failures.push(message);
@@ -66,11 +66,6 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, ou
         1 => Err(anyhow!("{}", failures[0])),
         n => Err(anyhow!("{n} of {} downloads failed; first: {}", jobs.len(), failures[0])),
     }
-}
-
-fn remote_is_gone(e: &anyhow::Error) -> bool {
-    let text = format!("{e:#}");
-    text.contains("connection") || text.contains("closed")
 }
 
 /// Refuse before any transfer: existing targets without --force, and any

@@ -63,6 +63,8 @@ pub struct Remote {
     pub address: String,
     events: mpsc::Receiver<Result<Event, String>>,
     next_transfer: u32,
+    /// The connection ended (closed, cut, or failed): no request can follow.
+    gone: bool,
 }
 
 pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose) -> Result<Remote> {
@@ -75,17 +77,22 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
         Some(path) => Some(load_identity(path)?),
         None => None,
     };
-    let password = match (&purpose, &key) {
-        (Purpose::Login, Some(_)) | (Purpose::Register { with_password: false }, _) => None,
-        _ => Some(password::obtain(options.password_file.as_deref(), &format!("Password for {username}@{address}: "))?),
-    };
-    let credential = match purpose {
-        Purpose::Login => match (&key, password) {
-            (Some(key), _) => Credential::PublicKey { username: username.clone(), key },
-            (None, Some(password)) => Credential::Password { username: username.clone(), password },
-            (None, None) => bail!("no credential: give -i KEY or a password"),
-        },
-        Purpose::Register { .. } => Credential::Register { username: username.clone(), password, key: key.as_ref() },
+    let prompt = format!("Password for {username}@{address}: ");
+    let credential = || -> Result<Credential<'_>> {
+        let password = match (&purpose, &key) {
+            (Purpose::Login, Some(_)) | (Purpose::Register { with_password: false }, _) => None,
+            _ => Some(password::obtain(options.password_file.as_deref(), &prompt)?),
+        };
+        Ok(match purpose {
+            Purpose::Login => match (&key, password) {
+                (Some(key), _) => Credential::PublicKey { username: username.clone(), key },
+                (None, Some(password)) => Credential::Password { username: username.clone(), password },
+                (None, None) => bail!("no credential: give -i KEY or a password"),
+            },
+            Purpose::Register { .. } => {
+                Credential::Register { username: username.clone(), password, key: key.as_ref() }
+            }
+        })
     };
     let stream = tokio::time::timeout(Duration::from_secs(20), TcpStream::connect(&address))
         .await
@@ -123,7 +130,7 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
             }
         }
     });
-    Ok(Remote { writer: session.writer, client_id: session.client_id, address, events, next_transfer: 1 })
+    Ok(Remote { writer: session.writer, client_id: session.client_id, address, events, next_transfer: 1, gone: false })
 }
 
 impl Remote {
@@ -135,23 +142,31 @@ impl Remote {
 
     /// The next event; a closed or failed connection is an error.
     pub async fn next(&mut self) -> Result<Event> {
-        match self.events.recv().await {
-            Some(Ok(Event::Closed(code))) => Err(anyhow!("the server closed the connection ({code})")),
-            Some(Ok(event)) => Ok(event),
-            Some(Err(e)) => Err(anyhow!(e)),
-            None => Err(anyhow!("the connection to {} is gone", self.address)),
-        }
+        let event = self.events.recv().await;
+        self.settle(event.ok_or(mpsc::error::TryRecvError::Disconnected))?.ok_or_else(|| anyhow!("no event"))
+    }
+
+    /// True once the connection has ended; nothing more can be asked.
+    pub fn is_gone(&self) -> bool {
+        self.gone
+    }
+
+    fn settle(&mut self, received: Result<Result<Event, String>, mpsc::error::TryRecvError>) -> Result<Option<Event>> {
+        let result = match received {
+            Ok(Ok(Event::Closed(code))) => Err(anyhow!("the server closed the connection ({code})")),
+            Ok(Ok(event)) => return Ok(Some(event)),
+            Ok(Err(e)) => Err(anyhow!(e)),
+            Err(mpsc::error::TryRecvError::Empty) => return Ok(None),
+            Err(mpsc::error::TryRecvError::Disconnected) => Err(anyhow!("the connection to {} is gone", self.address)),
+        };
+        self.gone = true;
+        result
     }
 
     /// An event that has already arrived, without waiting.
     pub fn try_next(&mut self) -> Result<Option<Event>> {
-        match self.events.try_recv() {
-            Ok(Ok(Event::Closed(code))) => Err(anyhow!("the server closed the connection ({code})")),
-            Ok(Ok(event)) => Ok(Some(event)),
-            Ok(Err(e)) => Err(anyhow!(e)),
-            Err(mpsc::error::TryRecvError::Empty) => Ok(None),
-            Err(mpsc::error::TryRecvError::Disconnected) => Err(anyhow!("the connection to {} is gone", self.address)),
-        }
+        let received = self.events.try_recv();
+        self.settle(received)
     }
 
     /// The next message (data here is a protocol error).

@@ -61,12 +61,14 @@ pub struct ClientSession {
 
 /// Run the client handshake. `decide_pin` sees the server's (already
 /// signature-checked) identity and returns the pin to hold it to, or an
-/// error to stop before any credential is sent.
-pub async fn client_handshake(
+/// error to stop before any credential is sent. `credential` is asked for
+/// only after the pin check, so a password prompt follows the host-key
+/// question, as in ssh.
+pub async fn client_handshake<'k>(
     mut stream: TcpStream,
     config: ClientConfig,
     decide_pin: impl FnOnce(&PublicIdentity) -> Result<ServerPin>,
-    credential: Credential<'_>,
+    credential: impl FnOnce() -> Result<Credential<'k>>,
     idle: Duration,
 ) -> Result<ClientSession> {
     stream.set_nodelay(true).ok();
@@ -83,7 +85,7 @@ pub async fn client_handshake(
     let suite = checked.suite();
     let pin = decide_pin(&server_identity)?;
     let verified = checked.verify_identity(&pin)?;
-    let (state, auth) = verified.authenticate(credential)?;
+    let (state, auth) = verified.authenticate(credential()?)?;
     stream.write_all(&auth).await.context("sending credentials")?;
     let len = buffer
         .fill(&mut stream, next_record_frame, idle)
@@ -135,18 +137,7 @@ where
         .ok_or_else(|| anyhow!("client closed before authenticating"))?;
     let pending = state.read_client_auth(buffer.frame_mut(len))?;
     buffer.consume(len);
-    let request = match pending.request() {
-        AuthRequest::Password { username, password } => {
-            AuthRequest::Password { username: username.clone(), password: password.clone() }
-        }
-        AuthRequest::PublicKey { username, key } => {
-            AuthRequest::PublicKey { username: username.clone(), key: key.clone() }
-        }
-        AuthRequest::Register { username, password, key } => {
-            AuthRequest::Register { username: username.clone(), password: password.clone(), key: key.clone() }
-        }
-        AuthRequest::Anonymous => AuthRequest::Anonymous,
-    };
+    let request = pending.request().clone();
     let mut out = Vec::new();
     match authorize(request).await? {
         AuthDecision::Accept(client_id) => {
