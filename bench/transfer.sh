@@ -111,7 +111,6 @@ echo "== cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 
 echo "== kernel: $(uname -r); work dir $work on $(df -T "$work" | awk 'NR == 2 { print $2 }')"
 echo "== $("$sxfer" --version); $(ssh -V 2>&1); $(rsync --version | head -n 1)"
 echo "== loadavg at start: $(cat /proc/loadavg)"
-awk '{ exit !($1 > 0.5) }' /proc/loadavg && echo "== WARNING: the machine is busy; ratios are only fair if the load stays equal for all contenders"
 
 # ---------------------------------------------------------------- data
 echo "== creating ${big_mib} MiB and ${flat_mib} MiB random files, ${small_count} x ${small_kib} KiB files"
@@ -122,6 +121,10 @@ head -c "$((small_count * small_kib << 10))" /dev/urandom \
     | (cd "$work/data/small" && split -a 5 -d -b "$((small_kib << 10))" - f)
 [[ "$(find "$work/data/small" -type f | wc -l)" -eq "$small_count" ]]
 sync
+busy="$( { head -n 1 /proc/stat; sleep 3; head -n 1 /proc/stat; } | awk '
+    { busy[NR] = $2 + $3 + $4 + $7 + $8; all[NR] = busy[NR] + $5 + $6 }
+    END { printf "%.0f", 100 * (busy[2] - busy[1]) / (all[2] - all[1]) }')"
+echo "== machine busy before the runs: ${busy}% of all CPUs (others' builds make runs noisy; see \"other\" below)"
 
 # ---------------------------------------------------------------- sshd
 ssh-keygen -q -t ed25519 -N '' -C bench-host -f "$work/ssh/host_ed25519"
@@ -184,26 +187,59 @@ sxflags=(--fingerprint "$fingerprint" -q)
 echo "== sxfer serve on 127.0.0.1:$sxfer_port (pid $sxfer_pid), host key $fingerprint"
 
 # ---------------------------------------------------------------- helpers
-# timed WORKLOAD CONTENDER REP cmd...: wall seconds (ns clock) and the max
-# RSS of the client process tree (largest single process, KiB).
+# CPU ticks (1/CLK_TCK s): the whole machine (user+nice+system+irq+softirq),
+# and given processes including their reaped children (sshd's sessions).
+clk_tck="$(getconf CLK_TCK)"
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+proc_ticks() {
+    local pid sum=0 t
+    for pid in "$@"; do
+        t="$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }')" || t=0
+        sum=$((sum + ${t:-0}))
+    done
+    echo "$sum"
+}
+
+# timed WORKLOAD CONTENDER REP PREPARE COMMAND...: PREPARE (a shell function
+# or `true`) runs untimed before each attempt; @ATTEMPT@ in COMMAND becomes
+# the attempt number.
+# Records wall seconds (ns clock), the client's max RSS (largest process of
+# its tree, KiB) and "other" CPU: what the machine burnt beyond this client,
+# sxfer serve and the private sshd (another build, say). A run where others
+# took more than OTHER_MAX of one core (default 10%) is repeated, up to
+# ATTEMPTS times (default 4); the last attempt counts, marked if still noisy.
+other_max="${OTHER_MAX:-0.10}"
+attempts_max="${ATTEMPTS:-4}"
+attempt=0
 timed() {
-    local workload="$1" contender="$2" rep="$3"
-    shift 3
-    sync
-    local t0 t1
-    t0="$(date +%s%N)"
-    if ! /usr/bin/time -f '%e %M' -o "$work/time.out" "$@" >"$work/cmd.out" 2>&1; then
-        echo "FAILED: $workload / $contender: $*" >&2
-        cat "$work/cmd.out" >&2
-        exit 1
-    fi
-    t1="$(date +%s%N)"
-    local rss
-    rss="$(awk '{ v = $2 } END { print v }' "$work/time.out")"
-    local seconds
-    seconds="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
-    printf '%s\t%s\t%s\t%s\t%s\n' "$workload" "$contender" "$rep" "$seconds" "$rss" >>"$results"
-    printf '   %-22s %-14s rep %s  %8.3f s  %7d KiB\n' "$workload" "$contender" "$rep" "$seconds" "$rss"
+    local workload="$1" contender="$2" rep="$3" prepare="$4"
+    shift 4
+    local t0 t1 m0 m1 s0 s1 wall rss user sys other noisy command arg
+    for ((attempt = 1; attempt <= attempts_max; attempt++)); do
+        command=()
+        for arg in "$@"; do command+=("${arg//@ATTEMPT@/$attempt}"); done
+        "$prepare"
+        sync
+        m0="$(machine_ticks)" s0="$(proc_ticks "$sxfer_pid" "$sshd_pid")"
+        t0="$(date +%s%N)"
+        if ! /usr/bin/time -f '%e %M %U %S' -o "$work/time.out" "${command[@]}" >"$work/cmd.out" 2>&1; then
+            echo "FAILED: $workload / $contender: ${command[*]}" >&2
+            cat "$work/cmd.out" >&2
+            exit 1
+        fi
+        t1="$(date +%s%N)"
+        m1="$(machine_ticks)" s1="$(proc_ticks "$sxfer_pid" "$sshd_pid")"
+        read -r _ rss user sys < <(tail -n 1 "$work/time.out")
+        wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
+        other="$(awk -v m="$((m1 - m0))" -v s="$((s1 - s0))" -v u="$user" -v y="$sys" -v hz="$clk_tck" \
+            'BEGIN { o = (m - s) / hz - u - y; printf "%.2f", o < 0 ? 0 : o }')"
+        noisy="$(awk -v o="$other" -v w="$wall" -v x="$other_max" 'BEGIN { print (o > x * w ? "*" : "") }')"
+        printf '   %-22s %-14s rep %s  %8.3f s  %7d KiB  other cpu %5.2f s%s\n' \
+            "$workload" "$contender" "$rep" "$wall" "$rss" "$other" "${noisy:+  (busy machine, attempt $attempt)}"
+        [[ -n "$noisy" && "$attempt" -lt "$attempts_max" ]] || break
+        sleep 5
+    done
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$contender" "$rep" "$wall" "$rss" "$other" "$noisy" >>"$results"
 }
 
 server_hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$sxfer_pid/status"; }
@@ -211,7 +247,7 @@ server_hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$sxfer_pid/status"; }
 server_hwm_reset() { { echo 5 >"/proc/$sxfer_pid/clear_refs"; } 2>/dev/null; }
 hwm_resets=yes
 
-# rotate LIST by N: the contenders take turns going first.
+# rotate N ITEMS...: the contenders take turns going first.
 rotate() {
     local n="$1"
     shift
@@ -225,58 +261,58 @@ big="$work/data/big.bin"
 small="$work/data/small"
 big_label="${big_mib} MiB"
 [[ "$big_mib" -eq 1024 ]] && big_label="1 GiB"
+ssh_to="$me@127.0.0.1"
+scp_gcm=(scp -q -c aes256-gcm@openssh.com -P "$ssh_port" "${ssh_opts[@]}")
+scp_def=(scp -q -P "$ssh_port" "${ssh_opts[@]}")
 
 # ---------------------------------------------------------------- baseline
-echo "== connection setup (login only), median of 5"
+echo "== connection setup (login only), 5 runs"
 for i in 1 2 3 4 5; do
-    timed "connect+auth" sxfer "$i" "$sxfer" ls "$sx" "${sxflags[@]}"
-    timed "connect+auth" "ssh" "$i" ssh -p "$ssh_port" "${ssh_opts[@]}" "$me@127.0.0.1" true
+    timed "connect+auth" sxfer "$i" true "$sxfer" ls "$sx" "${sxflags[@]}"
+    timed "connect+auth" ssh "$i" true ssh -p "$ssh_port" "${ssh_opts[@]}" "$ssh_to" true
 done
 
 # ---------------------------------------------------------------- memory: small file first
 echo "== memory check: ${flat_mib} MiB with sxfer (server peak reset before)"
 server_hwm_reset || hwm_resets=no
-mkdir -p "$work/dl/flat"
-timed "${flat_mib} MiB upload" sxfer 1 "$sxfer" upload "$work/data/flat.bin" "$sx:flat/" "${sxflags[@]}"
-timed "${flat_mib} MiB download" sxfer 1 "$sxfer" download "$sx:flat/flat.bin" "$work/dl/flat" --force "${sxflags[@]}"
+fresh_flat() { rm -rf "$work/dl/flat"; mkdir -p "$work/dl/flat"; }
+timed "${flat_mib} MiB upload" sxfer 1 true "$sxfer" upload "$work/data/flat.bin" "$sx:flat.bin" "${sxflags[@]}"
+timed "${flat_mib} MiB download" sxfer 1 fresh_flat "$sxfer" download "$sx:flat.bin" "$work/dl/flat" "${sxflags[@]}"
 cmp "$work/data/flat.bin" "$work/dl/flat/flat.bin"
 rm -rf "$work/dl/flat"
 hwm_flat="$(server_hwm)"
 echo "   server VmHWM after the ${flat_mib} MiB runs: $hwm_flat KiB"
 
 # ---------------------------------------------------------------- large file
-echo "== $big_label: upload then download, $reps repetitions, contenders rotating (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "== $big_label: upload then download, $reps repetitions, contenders rotating"
 server_hwm_reset || hwm_resets=no
 contenders=(sxfer scp scp-aes256gcm)
+dest=""
+fresh_dest() { rm -rf "$dest"; mkdir -p "$dest"; }
 for ((rep = 1; rep <= reps; rep++)); do
     mapfile -t order < <(rotate $((rep - 1)) "${contenders[@]}")
     for who in "${order[@]}"; do
+        dest="$work/srv/$who"
         case "$who" in
-        sxfer)
-            timed "$big_label upload" sxfer "$rep" "$sxfer" upload "$big" "$sx:u$rep/" "${sxflags[@]}" ;;
+        sxfer) # the same name every time: an upload replaces the previous one
+            timed "$big_label upload" sxfer "$rep" true "$sxfer" upload "$big" "$sx:big.bin" "${sxflags[@]}" ;;
         scp)
-            mkdir -p "$work/srv/scp"
-            timed "$big_label upload" scp "$rep" scp -q -P "$ssh_port" "${ssh_opts[@]}" "$big" "$me@127.0.0.1:$work/srv/scp/big.bin"
-            [[ "$rep" -gt 1 ]] || cmp "$big" "$work/srv/scp/big.bin"
-            rm -f "$work/srv/scp/big.bin" ;;
+            timed "$big_label upload" scp "$rep" fresh_dest "${scp_def[@]}" "$big" "$ssh_to:$dest/big.bin" ;;
         scp-aes256gcm)
-            mkdir -p "$work/srv/gcm"
-            timed "$big_label upload" scp-aes256gcm "$rep" scp -q -c aes256-gcm@openssh.com -P "$ssh_port" "${ssh_opts[@]}" "$big" "$me@127.0.0.1:$work/srv/gcm/big.bin"
-            [[ "$rep" -gt 1 ]] || cmp "$big" "$work/srv/gcm/big.bin"
-            rm -f "$work/srv/gcm/big.bin" ;;
+            timed "$big_label upload" scp-aes256gcm "$rep" fresh_dest "${scp_gcm[@]}" "$big" "$ssh_to:$dest/big.bin" ;;
         esac
+        [[ "$who" == sxfer || "$rep" -gt 1 ]] || cmp "$big" "$dest/big.bin"
+        rm -rf "$dest"
     done
     for who in "${order[@]}"; do
         dest="$work/dl/$who"
-        rm -rf "$dest"
-        mkdir -p "$dest"
         case "$who" in
         sxfer)
-            timed "$big_label download" sxfer "$rep" "$sxfer" download "$sx:u$rep/big.bin" "$dest" --force "${sxflags[@]}" ;;
+            timed "$big_label download" sxfer "$rep" fresh_dest "$sxfer" download "$sx:big.bin" "$dest" "${sxflags[@]}" ;;
         scp)
-            timed "$big_label download" scp "$rep" scp -q -P "$ssh_port" "${ssh_opts[@]}" "$me@127.0.0.1:$big" "$dest/big.bin" ;;
+            timed "$big_label download" scp "$rep" fresh_dest "${scp_def[@]}" "$ssh_to:$big" "$dest/big.bin" ;;
         scp-aes256gcm)
-            timed "$big_label download" scp-aes256gcm "$rep" scp -q -c aes256-gcm@openssh.com -P "$ssh_port" "${ssh_opts[@]}" "$me@127.0.0.1:$big" "$dest/big.bin" ;;
+            timed "$big_label download" scp-aes256gcm "$rep" fresh_dest "${scp_gcm[@]}" "$ssh_to:$big" "$dest/big.bin" ;;
         esac
         [[ "$rep" -gt 1 ]] || cmp "$big" "$dest/big.bin"
         rm -rf "$dest"
@@ -286,39 +322,37 @@ hwm_big="$(server_hwm)"
 echo "   server VmHWM after the $big_label runs: $hwm_big KiB"
 
 # ---------------------------------------------------------------- small files
-echo "== ${small_count} x ${small_kib} KiB files as a directory, $reps repetitions, contenders rotating (loadavg $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "== ${small_count} x ${small_kib} KiB files as a directory (upload), $reps repetitions, contenders rotating"
 server_hwm_reset || hwm_resets=no
 contenders=(sxfer scp rsync)
 for ((rep = 1; rep <= reps; rep++)); do
     mapfile -t order < <(rotate $((rep - 1)) "${contenders[@]}")
     for who in "${order[@]}"; do
-        dest="$work/srv/$who-$rep"
+        dest="$work/srv/$who"
         case "$who" in
-        sxfer)
-            timed "files upload" sxfer "$rep" "$sxfer" upload -r "$small" "$sx:s$rep/" "${sxflags[@]}" ;;
+        sxfer) # a fresh remote directory per run, like scp and rsync get
+            timed "files upload" sxfer "$rep" true "$sxfer" upload -r "$small" "$sx:s$rep.@ATTEMPT@/" "${sxflags[@]}" ;;
         scp)
-            mkdir -p "$dest"
-            timed "files upload" "scp -r" "$rep" scp -q -r -P "$ssh_port" "${ssh_opts[@]}" "$small" "$me@127.0.0.1:$dest/"
-            [[ "$rep" -gt 1 ]] || diff -r "$small" "$dest/small" ;;
+            timed "files upload" "scp -r" "$rep" fresh_dest "${scp_def[@]}" -r "$small" "$ssh_to:$dest/" ;;
         rsync)
-            mkdir -p "$dest"
-            timed "files upload" "rsync -e ssh" "$rep" rsync -a -e "$ssh_cmd" "$small" "$me@127.0.0.1:$dest/"
-            [[ "$rep" -gt 1 ]] || diff -r "$small" "$dest/small" ;;
+            timed "files upload" "rsync -e ssh" "$rep" fresh_dest rsync -a -e "$ssh_cmd" "$small" "$ssh_to:$dest/" ;;
         esac
+        [[ "$who" == sxfer || "$rep" -gt 1 ]] || diff -r "$small" "$dest/small"
         rm -rf "$dest"
     done
 done
 hwm_small="$(server_hwm)"
 # The sxfer tree comes back identical (not timed).
 mkdir -p "$work/dl/small"
-"$sxfer" download -r "$sx:s1/small" "$work/dl/small" "${sxflags[@]}"
+"$sxfer" download -r "$sx:s1.1/small" "$work/dl/small" "${sxflags[@]}"
 diff -r "$small" "$work/dl/small/small"
+rm -rf "$work/dl/small"
 echo "   server VmHWM after the small-file runs: $hwm_small KiB"
 echo "== verified: every tool's copy is byte-identical (cmp / diff -r)"
 
 # ---------------------------------------------------------------- report
 echo
-echo "== results: median of $reps (seconds by wall clock; RSS = client's max, KiB -> MiB)"
+echo "== results: median of $reps (wall seconds; RSS = client's max; other = CPU s others used during the runs, max)"
 awk -F '\t' -v small_bytes="$((small_count * small_kib << 10))" -v big_bytes="$((big_mib << 20))" \
     -v flat_bytes="$((flat_mib << 20))" -v flat_mib="$flat_mib" '
 function median(key,    n, i, j, t, v) {
@@ -330,20 +364,22 @@ function median(key,    n, i, j, t, v) {
     key = $1 SUBSEP $2
     if (!(key in times)) { order[++count] = key; times[key] = $4 } else times[key] = times[key] " " $4
     if ($5 + 0 > rss[key] + 0) rss[key] = $5
-    if ($2 == "sxfer") sx[$1] = 1
+    if ($6 + 0 > other[key] + 0) other[key] = $6
+    if ($7 != "") noisy[key] = "*"
 }
 END {
-    printf "| %-20s | %-14s | %9s | %9s | %12s | %15s |\n", "workload", "contender", "median s", "MiB/s", "max RSS MiB", "sxfer/peer speed"
-    printf "|:%s|:%s|%s:|%s:|%s:|%s:|\n", "---------------------", "---------------", "----------", "----------", "-------------", "----------------"
+    printf "| %-18s | %-13s | %8s | %7s | %7s | %9s | %-23s | %10s |\n", "workload", "contender", "median s", "MiB/s", "RSS MiB", "other s", "runs s", "sxfer/peer"
+    printf "|:%s|:%s|%s:|%s:|%s:|%s:|:%s|%s:|\n", "-------------------", "--------------", "---------", "--------", "--------", "----------", "------------------------", "-----------"
     for (k = 1; k <= count; k++) {
         split(order[k], p, SUBSEP)
         m = median(order[k])
         bytes = p[1] ~ /^files/ ? small_bytes : p[1] ~ "^" flat_mib " MiB" ? flat_bytes : p[1] ~ /upload|download/ ? big_bytes : 0
-        rate = bytes > 0 && m > 0 ? sprintf("%9.1f", bytes / 1048576 / m) : sprintf("%9s", "-")
+        rate = bytes > 0 && m > 0 ? sprintf("%7.1f", bytes / 1048576 / m) : sprintf("%7s", "-")
         ratio = "-"
         if (p[2] != "sxfer" && (p[1] SUBSEP "sxfer") in times) ratio = sprintf("%.2fx", m / median(p[1] SUBSEP "sxfer"))
-        printf "| %-20s | %-14s | %9.3f | %s | %12.1f | %15s |\n", p[1], p[2], m, rate, rss[order[k]] / 1024, ratio
+        printf "| %-18s | %-13s | %8.3f | %s | %7.1f | %8.2f%1s | %-23s | %10s |\n", p[1], p[2], m, rate, rss[order[k]] / 1024, other[order[k]], noisy[order[k]], times[order[k]], ratio
     }
+    print "(sxfer/peer = peer median / sxfer median: above 1 sxfer is faster. * = a run stayed noisy after all attempts)"
 }' "$results"
 
 rss_of() { awk -F '\t' -v w="$1" -v c="$2" '$1 == w && $2 == c && $5 + 0 > m { m = $5 } END { print m + 0 }' "$results"; }

@@ -155,8 +155,13 @@ async fn fetch(remote: &mut Remote, job: &Job, dest: &Path, force: bool, output:
     Ok(offset)
 }
 
+/// Bytes between background fsyncs of the partial file.
+const SYNC_INTERVAL: u64 = 64 << 20;
+
 /// Append chunks to the partial file; return its length and the BLAKE3 of
-/// all of it (prefix re-read and hashed, not assumed).
+/// all of it (prefix re-read and hashed, not assumed). A second thread
+/// fsyncs every `SYNC_INTERVAL` while writing goes on, so the final fsync
+/// before the rename has little left to do.
 fn write_side(partial: &Path, offset: u64, mut rx: mpsc::Receiver<Vec<u8>>) -> Result<(u64, [u8; 32])> {
     let mut hasher = blake3::Hasher::new();
     if offset > 0 {
@@ -171,12 +176,21 @@ fn write_side(partial: &Path, offset: u64, mut rx: mpsc::Receiver<Vec<u8>>) -> R
         .append(true)
         .open(partial)
         .with_context(|| format!("opening {}", partial.display()))?;
+    let (flush, flushes) = std::sync::mpsc::sync_channel::<File>(1);
+    let flusher = std::thread::spawn(move || flushes.into_iter().try_for_each(|file| file.sync_data()));
     let mut length = offset;
+    let mut since_sync = 0;
     while let Some(chunk) = rx.blocking_recv() {
         file.write_all(&chunk).with_context(|| format!("writing {}", partial.display()))?;
         hasher.update(&chunk);
         length += chunk.len() as u64;
+        since_sync += chunk.len() as u64;
+        if since_sync >= SYNC_INTERVAL && flush.try_send(file.try_clone()?).is_ok() {
+            since_sync = 0;
+        }
     }
+    drop(flush);
+    flusher.join().map_err(|_| anyhow!("the fsync thread panicked"))?.context("fsync")?;
     file.sync_all()?;
     Ok((length, *hasher.finalize().as_bytes()))
 }

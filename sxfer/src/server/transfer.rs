@@ -3,6 +3,7 @@
 //! record decryption and at-rest encryption overlap on two cores.
 
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::mpsc::TrySendError;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Result};
@@ -11,7 +12,7 @@ use tokio::sync::mpsc;
 use super::session::{blocking, error, store_error, Peer};
 use super::ServerState;
 use crate::net::conn::{Incoming, SessionReader, SessionWriter};
-use crate::store::{AuditEvent, AuditKind, StoreError, Upload};
+use crate::store::{AuditEvent, AuditKind, StoreError, SyncPoint, Upload};
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{FileMeta, Message};
 use sxfer_proto::names::RemoteName;
@@ -118,8 +119,10 @@ pub async fn upload(
     }
 }
 
-/// The blocking half of an upload: write, hash and encrypt; fsync and report
-/// a durable offset every `ACK_INTERVAL`; sync once more at the end so an
+/// The blocking half of an upload: write, hash and encrypt. Every
+/// `ACK_INTERVAL` a sync point goes to a second thread that fsyncs and
+/// reports the durable offset, so the disk flushes while data keeps
+/// arriving (at most one fsync in flight). At the end, one more sync so an
 /// interrupted upload resumes as late as possible.
 fn write_side(
     mut upload: Upload,
@@ -127,16 +130,32 @@ fn write_side(
     acks: mpsc::UnboundedSender<u64>,
     spare: std::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<Upload, StoreError> {
-    let mut since_sync = 0u64;
-    while let Some(chunk) = chunks.blocking_recv() {
-        upload.write(&chunk)?;
-        since_sync += chunk.len() as u64;
-        spare.send(chunk).ok();
-        if since_sync >= ACK_INTERVAL {
-            acks.send(upload.sync()?).ok();
-            since_sync = 0;
+    let (points, pending) = std::sync::mpsc::sync_channel::<SyncPoint>(1);
+    let syncer = std::thread::spawn(move || -> Result<(), StoreError> {
+        for point in pending {
+            acks.send(point.sync()?).ok();
         }
-    }
+        Ok(())
+    });
+    let mut since_sync = 0u64;
+    let written = (|| {
+        while let Some(chunk) = chunks.blocking_recv() {
+            upload.write(&chunk)?;
+            since_sync += chunk.len() as u64;
+            spare.send(chunk).ok();
+            if since_sync >= ACK_INTERVAL {
+                // Skipped (and retried at the next chunk) while one is in flight.
+                if let Err(TrySendError::Full(_)) = points.try_send(upload.sync_point()?) {
+                    continue;
+                }
+                since_sync = 0;
+            }
+        }
+        Ok(())
+    })();
+    drop(points);
+    let synced = syncer.join().unwrap_or_else(|_| Err(StoreError::Internal("the fsync thread panicked".into())));
+    written.and(synced)?;
     upload.sync()?;
     Ok(upload)
 }

@@ -47,6 +47,21 @@ pub fn durable_offset(fed: u64) -> u64 {
     }
 }
 
+/// See [`Upload::sync_point`].
+pub struct SyncPoint {
+    file: File,
+    offset: u64,
+    path: std::path::PathBuf,
+}
+
+impl SyncPoint {
+    /// fsync; returns the offset that is now durable and recoverable.
+    pub fn sync(self) -> Result<u64> {
+        io_context(self.file.sync_data(), "cannot fsync", &self.path)?;
+        Ok(self.offset)
+    }
+}
+
 /// An upload in progress. Owns its partial file; holds no database lock
 /// while writing. Dropping it (like [`abandon`](Self::abandon)) keeps the
 /// partial for a later resume.
@@ -231,6 +246,16 @@ impl Upload {
 
     /// fsyncs the partial file and returns the offset that is now durable:
     /// the value to acknowledge to the client ([`durable_offset`]).
+    /// A handle to make everything written so far durable from another
+    /// thread, so the disk works while more data arrives. Its `sync`
+    /// returns the ACK offset as of this call, exactly as [`Upload::sync`]
+    /// would have.
+    pub fn sync_point(&self) -> Result<SyncPoint> {
+        let path = self.inner.partial_path(&self.blob_id);
+        let file = io_context(self.file.try_clone(), "cannot reopen", &path)?;
+        Ok(SyncPoint { file, offset: durable_offset(self.fed), path })
+    }
+
     pub fn sync(&mut self) -> Result<u64> {
         if self.writer.is_none() {
             return Err(StoreError::Internal("the upload failed earlier; resume it".into()));
