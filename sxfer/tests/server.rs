@@ -529,3 +529,21 @@ async fn every_suite_carries_a_transfer_when_both_sides_allow_it() {
     options.suites = Some(vec![SuiteId::HmacSha256Ctr]);
     assert!(client::connect(&strict.target("alice", ""), &options, Purpose::Login).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_longer_than_the_stored_file_is_discarded_and_the_download_restarts() {
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let source = server.dir.path().join("notes.txt");
+    std::fs::write(&source, b"short now").unwrap();
+    let mut remote = server.connect("alice").await;
+    upload::run(&mut remote, &upload::plan(std::slice::from_ref(&source), None, false).unwrap(), &quiet())
+        .await
+        .unwrap();
+    let out = server.dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join(".notes.txt.sxfer-part"), vec![b'x'; 5000]).unwrap();
+    download::run(&mut remote, &download_jobs(&out, &["notes.txt"]), &out, false, &quiet()).await.unwrap();
+    assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"short now");
+    remote.close().await.unwrap();
+}

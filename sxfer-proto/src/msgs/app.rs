@@ -3,7 +3,7 @@
 //! are errors. File bytes travel in `Data` records, never in messages.
 //!
 //! Requests carry a client-chosen `transfer` id that every response about
-//! them echoes, so many requests can be in flight on one connection.
+//! them echoes; the server handles them in order, so a client may pipeline.
 
 use crate::codec::{bounded_str, Codec, Reader, Writer};
 use crate::error::{Error, Result};
@@ -28,7 +28,7 @@ const KIND_DELETE: u16 = 0x0208;
 const KIND_RENAME: u16 = 0x0209;
 const KIND_DONE: u16 = 0x020a;
 
-/// Error codes in `Message::Error` (PROTOCOL.md §7.3).
+/// Error codes in `Message::Error` (PROTOCOL.md §7.4).
 pub mod error_code {
     pub const NOT_FOUND: u16 = 0x0001;
     pub const EXISTS: u16 = 0x0002;

@@ -3,7 +3,9 @@
 //! Bytes land in a hidden partial file next to the destination
 //! (`.NAME.sxfer-part`); a rerun resumes from its length. The whole file,
 //! partial prefix included, is hashed and must match the server's BLAKE3
-//! before the partial is fsynced, given its mode and mtime, and renamed.
+//! before the partial is fsynced, given its permission bits (never
+//! setuid/setgid/sticky) and mtime, and renamed. More bytes than announced
+//! are refused as they arrive.
 //! Paths are built only from validated name segments, and nothing is
 //! written through a symbolic link or outside the destination.
 
@@ -18,6 +20,7 @@ use tokio::sync::mpsc;
 
 use super::{Event, Remote};
 use crate::output::Output;
+use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{FileEntry, Message};
 use sxfer_proto::names::{display_safe, RemoteName};
 
@@ -105,6 +108,13 @@ async fn fetch(remote: &mut Remote, job: &Job, dest: &Path, force: bool, output:
     remote.writer.send(&Message::Download { transfer, name: job.remote.clone(), offset }).await?;
     let (entry, start) = match remote.next_message().await? {
         Message::DownloadStart { transfer: t, entry, offset } if t == transfer => (entry, offset),
+        Message::Error { code, .. } if code == error_code::BAD_REQUEST && offset > 0 => {
+            // The partial is longer than the file now stored (it was
+            // replaced): it cannot be a prefix. Start over, once.
+            fs::remove_file(&partial).with_context(|| format!("removing {}", partial.display()))?;
+            output.note(&format!("discarding a stale partial download of {}", job.remote));
+            return Box::pin(fetch(remote, job, dest, force, output)).await;
+        }
         Message::Error { message, .. } => bail!("{}", display_safe(&message)),
         other => bail!("unexpected reply to a download: {other:?}"),
     };
@@ -120,9 +130,16 @@ async fn fetch(remote: &mut Remote, job: &Job, dest: &Path, force: bool, output:
     let (tx, rx) = mpsc::channel::<Vec<u8>>(8);
     let path = partial.clone();
     let writer = tokio::task::spawn_blocking(move || write_side(&path, offset, rx));
+    let mut expected_rest = entry.meta.size - offset;
     let received = loop {
         match remote.next().await {
             Ok(Event::Data(bytes)) => {
+                // Never take more than the announced size: a hostile server
+                // must not be able to fill the disk.
+                let Some(rest) = expected_rest.checked_sub(bytes.len() as u64) else {
+                    break Err(anyhow!("the server sent more than the announced {} bytes", entry.meta.size));
+                };
+                expected_rest = rest;
                 progress.inc(bytes.len() as u64);
                 if tx.send(bytes).await.is_err() {
                     break Err(anyhow!("the file writer stopped"));
@@ -200,7 +217,8 @@ fn finish(partial: &Path, local: &Path, entry: &FileEntry, force: bool) -> Resul
     let file = File::options().write(true).open(partial)?;
     let mtime = UNIX_EPOCH + Duration::new(entry.meta.mtime.max(0) as u64, entry.meta.mtime_nanos);
     file.set_modified(mtime).ok();
-    file.set_permissions(fs::Permissions::from_mode(entry.meta.mode & 0o7777))?;
+    // Permission bits only: a server cannot make a download setuid/setgid.
+    file.set_permissions(fs::Permissions::from_mode(entry.meta.mode & 0o777))?;
     file.sync_all()?;
     if !force && local.exists() {
         bail!("{} appeared during the download (use --force to overwrite)", local.display());

@@ -10,8 +10,9 @@ use tokio::sync::watch;
 use super::{auth, transfer, ServerState};
 use crate::net::conn::{server_handshake, Incoming, SessionReader, SessionWriter};
 use crate::store::{AuditEvent, AuditKind, StoreError, UserInfo};
+use sxfer_proto::codec::Codec;
 use sxfer_proto::msgs::app::{error_code, MAX_LISTING};
-use sxfer_proto::msgs::Message;
+use sxfer_proto::msgs::{FileEntry, Message};
 use sxfer_proto::CloseCode;
 
 /// Who is on the other end, for handlers and the audit log.
@@ -63,7 +64,16 @@ pub async fn run(
             _ = stopping.changed() => continue,
         };
         match incoming {
-            Incoming::Message(message) => handle(message, &mut reader, &mut writer, state, &peer).await?,
+            Incoming::Message(message) => {
+                if let Err(e) = handle(message, &mut reader, &mut writer, state, &peer).await {
+                    // Tell the client why before hanging up; it may not be listening.
+                    let reason = error(0, error_code::BAD_REQUEST, &format!("request failed: {}", first_line(&e)));
+                    if writer.send(&reason).await.is_ok() {
+                        writer.close(CloseCode::ProtocolViolation).await.ok();
+                    }
+                    return Err(e);
+                }
+            }
             Incoming::Data(_) => {
                 writer.send(&error(0, error_code::BAD_REQUEST, "data outside an upload")).await?;
                 writer.close(CloseCode::ProtocolViolation).await?;
@@ -97,13 +107,8 @@ async fn handle(
             let listed = blocking(move || store.list(user, &prefix)).await;
             match listed {
                 Ok(entries) => {
-                    let mut chunks = entries.chunks(MAX_LISTING).peekable();
-                    if chunks.peek().is_none() {
-                        writer.queue(&Message::Listing { transfer, entries: Vec::new(), more: false })?;
-                    }
-                    while let Some(chunk) = chunks.next() {
-                        let more = chunks.peek().is_some();
-                        writer.queue(&Message::Listing { transfer, entries: chunk.to_vec(), more })?;
+                    for (part, more) in listing_parts(entries) {
+                        writer.queue(&Message::Listing { transfer, entries: part, more })?;
                     }
                     writer.flush().await
                 }
@@ -151,6 +156,28 @@ async fn handle(
     }
 }
 
+/// Split a listing into Listing messages that each fit one record: at most
+/// `MAX_LISTING` entries and well under `MAX_PAYLOAD` bytes (a name is at
+/// most 1 KiB, so 512 KiB of entries leaves ample room). Always at least
+/// one part; only the last has `more == false`.
+fn listing_parts(entries: Vec<FileEntry>) -> Vec<(Vec<FileEntry>, bool)> {
+    const PART_BYTES: usize = 512 * 1024;
+    let mut parts = vec![Vec::new()];
+    let mut bytes = 0;
+    for entry in entries {
+        let size = entry.to_bytes().len();
+        let current = parts.last_mut().expect("never empty");
+        if !current.is_empty() && (current.len() == MAX_LISTING || bytes + size > PART_BYTES) {
+            parts.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        parts.last_mut().expect("never empty").push(entry);
+    }
+    let last = parts.len() - 1;
+    parts.into_iter().enumerate().map(|(i, part)| (part, i != last)).collect()
+}
+
 /// Run a store call on the blocking pool.
 pub async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
@@ -173,10 +200,43 @@ pub fn store_error(transfer: u32, e: &StoreError) -> Message {
     }
 }
 
+/// The outermost context of an error, without the server-side detail chain.
+fn first_line(e: &anyhow::Error) -> String {
+    e.to_string()
+}
+
 fn reply_outcome(reply: &Message) -> &'static str {
     if matches!(reply, Message::Error { .. }) {
         "refused"
     } else {
         "ok"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sxfer_proto::msgs::FileMeta;
+    use sxfer_proto::names::RemoteName;
+    use sxfer_proto::record::MAX_PAYLOAD;
+
+    fn entry(i: usize) -> FileEntry {
+        let segment = "d".repeat(250);
+        let name = format!("{segment}/{segment}/{segment}/{i:06}");
+        let meta = FileMeta { size: 1, mode: 0o644, mtime: 0, mtime_nanos: 0 };
+        FileEntry { name: RemoteName::parse(&name).unwrap(), meta, digest: [0; 32], stored: 0 }
+    }
+
+    #[test]
+    fn listings_are_split_to_fit_a_record() {
+        assert_eq!(listing_parts(Vec::new()), vec![(Vec::new(), false)]);
+        let parts = listing_parts((0..3000).map(entry).collect());
+        assert!(parts.len() > 1);
+        assert_eq!(parts.iter().map(|(p, _)| p.len()).sum::<usize>(), 3000);
+        for (i, (part, more)) in parts.iter().enumerate() {
+            assert_eq!(*more, i + 1 < parts.len());
+            let message = Message::Listing { transfer: 1, entries: part.clone(), more: *more };
+            assert!(message.to_bytes().len() < MAX_PAYLOAD, "part {i} fits one record");
+        }
     }
 }

@@ -199,15 +199,18 @@ pub async fn download(
     let (tx, mut rx) = mpsc::channel::<Result<Vec<u8>, String>>(4);
     tokio::task::spawn_blocking(move || {
         let result = (|| -> Result<(), String> {
-            blob.seek(SeekFrom::Start(offset)).map_err(|e| format!("stored file is damaged: {e}"))?;
+            let damaged = |e: std::io::Error| {
+                tracing::error!(error = %e, "reading a stored file failed");
+                "stored file is damaged (integrity check failed)".to_owned()
+            };
+            blob.seek(SeekFrom::Start(offset)).map_err(damaged)?;
             // From offset 0 the server checks the stored digest as it reads.
             let mut hasher = (offset == 0).then(blake3::Hasher::new);
             let mut sent = offset;
             loop {
                 let mut buf = Vec::with_capacity(Sealer::record_capacity(CHUNK));
                 buf.resize(PAYLOAD_OFFSET + CHUNK, 0);
-                let read = read_full(&mut blob, &mut buf[PAYLOAD_OFFSET..])
-                    .map_err(|e| format!("stored file is damaged: {e}"))?;
+                let read = read_full(&mut blob, &mut buf[PAYLOAD_OFFSET..]).map_err(damaged)?;
                 if read == 0 {
                     break;
                 }

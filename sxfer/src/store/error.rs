@@ -1,6 +1,6 @@
 //! Store errors, by what the server tells the client.
 //!
-//! Each variant maps to one protocol error code (PROTOCOL.md §7.3) through
+//! Each variant maps to one protocol error code (PROTOCOL.md §7.4) through
 //! [`StoreError::code`]. Causes the client cannot act on (disk, database,
 //! key file) are all `Internal`: logged in full by the server, reported to
 //! the client as `INTERNAL` without details.
