@@ -245,3 +245,31 @@ fn largest(dir: &Path) -> u64 {
         .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).max().unwrap_or(0))
         .unwrap_or(0)
 }
+
+#[test]
+fn login_saves_a_default_server_for_later_commands() {
+    let (dir, data, home) = setup();
+    let server = serve(&data);
+    let out =
+        sxfer(&home, &["login", &format!("alice@127.0.0.1:{}", server.port), "--fingerprint", &server.fingerprint]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let file = dir.path().join("a.txt");
+    std::fs::write(&file, b"profile").unwrap();
+    let out = sxfer(&home, &["upload", file.to_str().unwrap(), ":docs/"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sxfer(&home, &["ls"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("docs/a.txt"));
+    let out = sxfer(&home, &["download", ":docs/a.txt", dir.path().join("back").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dir.path().join("back/a.txt")).unwrap(), b"profile");
+    let out = sxfer(&home, &["mv", ":docs/a.txt", "docs/b.txt"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sxfer(&home, &["rm", ":docs/b.txt"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sxfer(&home, &["ls", "--json"]);
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(home.join("client.log").exists(), "the client keeps a log");
+    let log = std::fs::read_to_string(home.join("client.log")).unwrap();
+    assert!(!log.contains(PASSWORD), "no secrets in the log");
+}
