@@ -71,8 +71,11 @@ work="$(mktemp -d "$base/sxfer-bench.XXXXXX")"
 sxfer_pid="" sshd_pid=""
 cleanup() {
     local status=$?
-    [[ -n "$sxfer_pid" ]] && kill "$sxfer_pid" 2>/dev/null && wait "$sxfer_pid" 2>/dev/null
-    [[ -n "$sshd_pid" ]] && kill "$sshd_pid" 2>/dev/null && wait "$sshd_pid" 2>/dev/null
+    local pid
+    for pid in $sxfer_pid $sshd_pid; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
     if [[ "${KEEP_WORK:-}" == 1 ]]; then
         echo "== kept $work" >&2
     else
@@ -85,7 +88,7 @@ trap 'exit 130' INT TERM
 
 mkdir -p "$work"/{data,ssh,srv,dl,home}
 chmod 700 "$work/ssh" "$work/home"
-results="$work/results.tsv"   # workload  contender  rep  seconds  rss_kib
+results="$work/results.tsv" # workload contender rep seconds rss_kib other_cpu noisy our_cpu
 : >"$results"
 
 me="$(id -un)"
@@ -224,7 +227,7 @@ attempt=0
 timed() {
     local workload="$1" contender="$2" rep="$3" prepare="$4"
     shift 4
-    local t0 t1 m0 m1 s0 s1 wall rss user sys other noisy command arg
+    local t0 t1 m0 m1 s0 s1 wall rss user sys other ours noisy command arg
     for ((attempt = 1; attempt <= attempts_max; attempt++)); do
         command=()
         for arg in "$@"; do command+=("${arg//@ATTEMPT@/$attempt}"); done
@@ -245,13 +248,15 @@ timed() {
         wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
         other="$(awk -v m="$((m1 - m0))" -v s="$((s1 - s0))" -v u="$user" -v y="$sys" -v hz="$clk_tck" \
             'BEGIN { o = (m - s) / hz - u - y; printf "%.2f", o < 0 ? 0 : o }')"
+        ours="$(awk -v s="$((s1 - s0))" -v u="$user" -v y="$sys" -v hz="$clk_tck" 'BEGIN { printf "%.2f", s / hz + u + y }')"
         noisy="$(awk -v o="$other" -v w="$wall" -v x="$other_max" 'BEGIN { print (o > x * w + 0.1 ? "*" : "") }')"
-        printf '   %-22s %-14s rep %s  %8.3f s  %7d KiB  other cpu %5.2f s%s\n' \
-            "$workload" "$contender" "$rep" "$wall" "$rss" "$other" "${noisy:+  (busy machine, attempt $attempt)}"
+        printf '   %-22s %-14s rep %s  %8.3f s  %7d KiB  cpu %5.2f s  other cpu %5.2f s%s\n' "$workload" "$contender" \
+            "$rep" "$wall" "$rss" "$ours" "$other" "${noisy:+  (busy machine, attempt $attempt)}"
         [[ -n "$noisy" && "$attempt" -lt "$attempts_max" ]] || break
         sleep 5
     done
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$contender" "$rep" "$wall" "$rss" "$other" "$noisy" >>"$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$workload" "$contender" "$rep" "$wall" "$rss" "$other" "$noisy" "$ours" \
+        >>"$results"
 }
 
 server_hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$sxfer_pid/status"; }
@@ -364,7 +369,7 @@ echo "== verified: every tool's copy is byte-identical (cmp / diff -r)"
 
 # ---------------------------------------------------------------- report
 echo
-echo "== results: median of $reps (wall seconds; RSS = client's max; other = CPU s others used during the runs, max)"
+echo "== results: median of $reps (wall seconds; RSS = the client's max)"
 awk -F '\t' -v small_bytes="$((small_count * small_kib << 10))" -v big_bytes="$((big_mib << 20))" \
     -v flat_bytes="$((flat_mib << 20))" -v flat_mib="$flat_mib" '
 function median(key,    n, i, j, t, v) {
@@ -378,10 +383,11 @@ function median(key,    n, i, j, t, v) {
     if ($5 + 0 > rss[key] + 0) rss[key] = $5
     if ($6 + 0 > other[key] + 0) other[key] = $6
     if ($7 != "") noisy[key] = "*"
+    cpu[key] = cpu[key] + $8; runs[key]++
 }
 END {
-    printf "| %-18s | %-13s | %8s | %7s | %7s | %9s | %-29s | %10s |\n", "workload", "contender", "median s", "MiB/s", "RSS MiB", "other s", "runs s", "sxfer/peer"
-    printf "|:%s|:%s|%s:|%s:|%s:|%s:|:%s|%s:|\n", "-------------------", "--------------", "---------", "--------", "--------", "----------", "------------------------------", "-----------"
+    printf "| %-18s | %-13s | %8s | %7s | %7s | %6s | %9s | %-29s | %10s |\n", "workload", "contender", "median s", "MiB/s", "RSS MiB", "CPU s", "other s", "runs s", "sxfer/peer"
+    printf "|:%s|:%s|%s:|%s:|%s:|%s:|%s:|:%s|%s:|\n", "-------------------", "--------------", "---------", "--------", "--------", "-------", "----------", "------------------------------", "-----------"
     for (k = 1; k <= count; k++) {
         split(order[k], p, SUBSEP)
         m = median(order[k])
@@ -389,9 +395,10 @@ END {
         rate = bytes > 0 && m > 0 ? sprintf("%7.1f", bytes / 1048576 / m) : sprintf("%7s", "-")
         ratio = "-"
         if (p[2] != "sxfer" && (p[1] SUBSEP "sxfer") in times) ratio = sprintf("%.2fx", m / median(p[1] SUBSEP "sxfer"))
-        printf "| %-18s | %-13s | %8.3f | %s | %7.1f | %8.2f%1s | %-29s | %10s |\n", p[1], p[2], m, rate, rss[order[k]] / 1024, other[order[k]], noisy[order[k]], times[order[k]], ratio
+        printf "| %-18s | %-13s | %8.3f | %s | %7.1f | %6.2f | %8.2f%1s | %-29s | %10s |\n", p[1], p[2], m, rate, rss[order[k]] / 1024, cpu[order[k]] / runs[order[k]], other[order[k]], noisy[order[k]], times[order[k]], ratio
     }
-    print "(sxfer/peer = peer median / sxfer median: above 1 sxfer is faster. * = a run stayed noisy after all attempts)"
+    print "(sxfer/peer = peer median / sxfer median: above 1 sxfer is faster. CPU s = mean CPU of client + server per run."
+    print " other s = most CPU anything else used during one run; * = a run stayed noisy after all attempts)"
 }' "$results"
 
 rss_of() { awk -F '\t' -v w="$1" -v c="$2" '$1 == w && $2 == c && $5 + 0 > m { m = $5 } END { print m + 0 }' "$results"; }

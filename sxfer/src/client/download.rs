@@ -18,7 +18,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::sync::mpsc;
 
-use super::{Event, Remote};
+use super::{BufferPool, Event, Remote};
 use crate::output::Output;
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{FileEntry, Message};
@@ -127,9 +127,9 @@ async fn fetch(remote: &mut Remote, job: &Job, dest: &Path, force: bool, output:
     let progress = output.progress(entry.meta.size, job.remote.as_str());
     progress.inc(offset);
 
-    let (tx, rx) = mpsc::channel::<Vec<u8>>(8);
-    let path = partial.clone();
-    let writer = tokio::task::spawn_blocking(move || write_side(&path, offset, rx));
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(4);
+    let (path, buffers) = (partial.clone(), remote.buffers());
+    let writer = tokio::task::spawn_blocking(move || write_side(&path, offset, rx, &buffers));
     let mut expected_rest = entry.meta.size - offset;
     let received = loop {
         match remote.next().await {
@@ -179,7 +179,12 @@ const SYNC_INTERVAL: u64 = 64 << 20;
 /// all of it (prefix re-read and hashed, not assumed). A second thread
 /// fsyncs every `SYNC_INTERVAL` while writing goes on, so the final fsync
 /// before the rename has little left to do.
-fn write_side(partial: &Path, offset: u64, mut rx: mpsc::Receiver<Vec<u8>>) -> Result<(u64, [u8; 32])> {
+fn write_side(
+    partial: &Path,
+    offset: u64,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    buffers: &BufferPool,
+) -> Result<(u64, [u8; 32])> {
     let mut hasher = blake3::Hasher::new();
     if offset > 0 {
         let mut prefix = File::open(partial).with_context(|| format!("opening {}", partial.display()))?;
@@ -202,6 +207,7 @@ fn write_side(partial: &Path, offset: u64, mut rx: mpsc::Receiver<Vec<u8>>) -> R
         hasher.update(&chunk);
         length += chunk.len() as u64;
         since_sync += chunk.len() as u64;
+        buffers.recycle(chunk);
         if since_sync >= SYNC_INTERVAL && flush.try_send(file.try_clone()?).is_ok() {
             since_sync = 0;
         }

@@ -62,6 +62,7 @@ pub struct Remote {
     pub client_id: ClientId,
     pub address: String,
     events: mpsc::Receiver<Result<Event, String>>,
+    buffers: BufferPool,
     next_transfer: u32,
     /// The connection ended (closed, cut, or failed): no request can follow.
     gone: bool,
@@ -115,12 +116,14 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
     .with_context(|| format!("connecting to {address}"))?;
     tracing::info!(server = %address, user = %username, suite = session.suite.name(), "authenticated");
     let mut reader = session.reader;
-    let (tx, events) = mpsc::channel(16);
+    let (tx, events) = mpsc::channel(EVENT_QUEUE);
+    let buffers = BufferPool::default();
+    let pool = buffers.clone();
     tokio::spawn(async move {
         loop {
             let event = match reader.next().await {
                 Ok(Incoming::Message(message)) => Ok(Event::Message(message)),
-                Ok(Incoming::Data(bytes)) => Ok(Event::Data(bytes.to_vec())),
+                Ok(Incoming::Data(bytes)) => Ok(Event::Data(pool.filled_with(bytes))),
                 Ok(Incoming::Closed(code)) => Ok(Event::Closed(code)),
                 Err(e) => Err(format!("{e:#}")),
             };
@@ -130,10 +133,52 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
             }
         }
     });
-    Ok(Remote { writer: session.writer, client_id: session.client_id, address, events, next_transfer: 1, gone: false })
+    Ok(Remote {
+        writer: session.writer,
+        client_id: session.client_id,
+        address,
+        events,
+        buffers,
+        next_transfer: 1,
+        gone: false,
+    })
+}
+
+/// Incoming events queued ahead of the command (data records are up to
+/// 1 MiB each: this bounds the client's memory whatever the file size).
+const EVENT_QUEUE: usize = 4;
+/// Spare data buffers kept for reuse.
+const SPARE_BUFFERS: usize = 8;
+
+/// Data buffers go from the reader task to the command and back, so a long
+/// download allocates a handful of buffers, not one per record.
+#[derive(Clone, Default)]
+pub struct BufferPool(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+
+impl BufferPool {
+    fn filled_with(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut buf = self.0.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(bytes);
+        buf
+    }
+
+    /// Hand a data buffer back once its bytes are written.
+    pub fn recycle(&self, buf: Vec<u8>) {
+        if let Ok(mut spare) = self.0.lock() {
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(buf);
+            }
+        }
+    }
 }
 
 impl Remote {
+    /// Where to return `Event::Data` buffers when done with them.
+    pub fn buffers(&self) -> BufferPool {
+        self.buffers.clone()
+    }
+
     pub fn transfer_id(&mut self) -> u32 {
         let id = self.next_transfer;
         self.next_transfer = self.next_transfer.wrapping_add(1);

@@ -120,23 +120,18 @@ pub async fn upload(
 }
 
 /// The blocking half of an upload: write, hash and encrypt. Every
-/// `ACK_INTERVAL` a sync point goes to a second thread that fsyncs and
-/// reports the durable offset, so the disk flushes while data keeps
-/// arriving (at most one fsync in flight). At the end, one more sync so an
-/// interrupted upload resumes as late as possible.
+/// `ACK_INTERVAL` a sync point goes to a second thread (started on first
+/// need, so small files never pay for it) that fsyncs and reports the
+/// durable offset, so the disk flushes while data keeps arriving; at most
+/// one fsync is in flight. At the end, one more sync so an interrupted
+/// upload resumes as late as possible.
 fn write_side(
     mut upload: Upload,
     mut chunks: mpsc::Receiver<Vec<u8>>,
     acks: mpsc::UnboundedSender<u64>,
     spare: std::sync::mpsc::Sender<Vec<u8>>,
 ) -> Result<Upload, StoreError> {
-    let (points, pending) = std::sync::mpsc::sync_channel::<SyncPoint>(1);
-    let syncer = std::thread::spawn(move || -> Result<(), StoreError> {
-        for point in pending {
-            acks.send(point.sync()?).ok();
-        }
-        Ok(())
-    });
+    let mut syncer: Option<Syncer> = None;
     let mut since_sync = 0u64;
     let written = (|| {
         while let Some(chunk) = chunks.blocking_recv() {
@@ -144,8 +139,9 @@ fn write_side(
             since_sync += chunk.len() as u64;
             spare.send(chunk).ok();
             if since_sync >= ACK_INTERVAL {
+                let syncer = syncer.get_or_insert_with(|| Syncer::start(acks.clone()));
                 // Skipped (and retried at the next chunk) while one is in flight.
-                if let Err(TrySendError::Full(_)) = points.try_send(upload.sync_point()?) {
+                if let Err(TrySendError::Full(_)) = syncer.points.try_send(upload.sync_point()?) {
                     continue;
                 }
                 since_sync = 0;
@@ -153,11 +149,34 @@ fn write_side(
         }
         Ok(())
     })();
-    drop(points);
-    let synced = syncer.join().unwrap_or_else(|_| Err(StoreError::Internal("the fsync thread panicked".into())));
+    let synced = syncer.map_or(Ok(()), Syncer::finish);
     written.and(synced)?;
     upload.sync()?;
     Ok(upload)
+}
+
+/// The fsync thread of one upload.
+struct Syncer {
+    points: std::sync::mpsc::SyncSender<SyncPoint>,
+    thread: std::thread::JoinHandle<Result<(), StoreError>>,
+}
+
+impl Syncer {
+    fn start(acks: mpsc::UnboundedSender<u64>) -> Self {
+        let (points, pending) = std::sync::mpsc::sync_channel::<SyncPoint>(1);
+        let thread = std::thread::spawn(move || -> Result<(), StoreError> {
+            for point in pending {
+                acks.send(point.sync()?).ok();
+            }
+            Ok(())
+        });
+        Syncer { points, thread }
+    }
+
+    fn finish(self) -> Result<(), StoreError> {
+        drop(self.points);
+        self.thread.join().unwrap_or_else(|_| Err(StoreError::Internal("the fsync thread panicked".into())))
+    }
 }
 
 async fn skip_to_commit(reader: &mut SessionReader) -> Result<()> {
