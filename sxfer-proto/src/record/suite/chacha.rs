@@ -8,81 +8,15 @@
 //! len(T)     = 16
 //! ```
 //!
-//! Opening recomputes and checks the tag before any plaintext is returned;
-//! every failure is `Error::Crypto`.
+//! Implemented by [`AwsLcAead`](super::aws_lc::AwsLcAead).
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
+use aws_lc_rs::aead::CHACHA20_POLY1305;
 
-use super::{RecordCipher, SuiteId, NONCE_LEN};
-use crate::error::{Error, Result};
+use super::aws_lc::AwsLcAead;
+use super::SuiteId;
+use crate::error::Result;
 
-/// Length of the Poly1305 authentication tag.
-const TAG_LEN: usize = 16;
-
-/// One direction's ChaCha20-Poly1305 key. aws-lc-rs zeroizes the key on drop.
-pub struct ChaCha20Poly1305 {
-    key: LessSafeKey,
-}
-
-impl ChaCha20Poly1305 {
-    /// Key the suite from exactly 32 bytes.
-    pub fn new(key: &[u8]) -> Result<Self> {
-        if key.len() != SuiteId::ChaCha20Poly1305.key_len() {
-            return Err(Error::Misuse("chacha20-poly1305 key must be 32 bytes"));
-        }
-        let key = UnboundKey::new(&CHACHA20_POLY1305, key).map_err(|_| Error::Crypto)?;
-        Ok(ChaCha20Poly1305 { key: LessSafeKey::new(key) })
-    }
-}
-
-impl RecordCipher for ChaCha20Poly1305 {
-    fn id(&self) -> SuiteId {
-        SuiteId::ChaCha20Poly1305
-    }
-
-    fn sealed_len(&self, plaintext_len: usize) -> usize {
-        plaintext_len.saturating_add(TAG_LEN)
-    }
-
-    fn seal_in_place(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut [u8], plaintext_len: usize) -> Result<()> {
-        if buf.len() != self.sealed_len(plaintext_len) {
-            return Err(Error::Misuse("seal buffer is not sealed_len(plaintext_len)"));
-        }
-        let (data, tag_out) = buf.split_at_mut(plaintext_len);
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), data)
-            .map_err(|_| Error::Crypto)?;
-        tag_out.copy_from_slice(tag.as_ref());
-        Ok(())
-    }
-
-    fn open_in_place(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], buf: &mut [u8]) -> Result<usize> {
-        if buf.len() < TAG_LEN {
-            return Err(Error::Crypto);
-        }
-        let plaintext = self
-            .key
-            .open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), buf)
-            .map_err(|_| Error::Crypto)?;
-        Ok(plaintext.len())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rejects_wrong_key_length() {
-        assert!(matches!(ChaCha20Poly1305::new(&[0; 16]), Err(Error::Misuse(_))));
-        assert!(matches!(ChaCha20Poly1305::new(&[0; 64]), Err(Error::Misuse(_))));
-    }
-
-    #[test]
-    fn seal_rejects_wrong_buffer_length() {
-        let cipher = ChaCha20Poly1305::new(&[7; 32]).expect("32-byte key");
-        let mut buf = [0u8; 20];
-        assert!(matches!(cipher.seal_in_place(&[0; NONCE_LEN], b"", &mut buf, 3), Err(Error::Misuse(_))));
-    }
+/// One direction's chacha20-poly1305 cipher from a 32-byte key.
+pub fn new(key: &[u8]) -> Result<AwsLcAead> {
+    AwsLcAead::new(&CHACHA20_POLY1305, SuiteId::ChaCha20Poly1305, key)
 }

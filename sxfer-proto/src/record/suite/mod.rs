@@ -4,6 +4,7 @@
 //! layer reads file bytes straight into the buffer that goes on the wire.
 
 mod aes_gcm;
+mod aws_lc;
 mod cbc_hmac;
 mod chacha;
 mod eax;
@@ -11,9 +12,7 @@ mod hmac_ctr;
 
 use crate::error::{Error, Result};
 
-pub use aes_gcm::Aes256Gcm;
 pub use cbc_hmac::Aes256CbcHmacSha256;
-pub use chacha::ChaCha20Poly1305;
 pub use eax::Aes256Eax;
 pub use hmac_ctr::HmacSha256Ctr;
 
@@ -101,8 +100,8 @@ impl SuiteId {
             return Err(Error::Misuse("suite key has the wrong length"));
         }
         Ok(match self {
-            SuiteId::Aes256Gcm => Box::new(Aes256Gcm::new(key)?),
-            SuiteId::ChaCha20Poly1305 => Box::new(ChaCha20Poly1305::new(key)?),
+            SuiteId::Aes256Gcm => Box::new(aes_gcm::new(key)?),
+            SuiteId::ChaCha20Poly1305 => Box::new(chacha::new(key)?),
             SuiteId::Aes256CbcHmacSha256 => Box::new(Aes256CbcHmacSha256::new(key)?),
             SuiteId::Aes256Eax => Box::new(Aes256Eax::new(key)?),
             SuiteId::HmacSha256Ctr => Box::new(HmacSha256Ctr::new(key)?),
