@@ -2,13 +2,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use tokio::net::TcpListener;
 
-use sxfer::config::{parse_size, parse_suites, Settings};
+use sxfer::config::{FileConfig, Settings};
 use sxfer::logging::{self, LogFormat};
 use sxfer::server::{self, Limits, LoginLimiter, ServerState};
 use sxfer::store::{self, Store};
@@ -78,49 +77,29 @@ pub fn run(args: ServeArgs) -> Result<()> {
     runtime.block_on(serve(settings))
 }
 
+/// Defaults < config file < environment and flags (clap merges those two):
+/// the flags are one more layer through the same `Settings::apply`.
 fn settings(args: ServeArgs) -> Result<Settings> {
-    let mut s = Settings::load(args.config.as_deref())?;
-    if let Some(v) = args.data_dir {
-        s.data_dir = v;
-    }
-    if let Some(v) = args.listen {
-        s.listen = v;
-    }
-    if let Some(v) = args.max_connections {
-        s.max_connections = v.max(1);
-    }
-    if let Some(v) = args.handshake_timeout {
-        s.handshake_timeout = Duration::from_secs(v);
-    }
-    if let Some(v) = args.idle_timeout {
-        s.idle_timeout = Duration::from_secs(v);
-    }
-    if let Some(v) = args.shutdown_grace {
-        s.shutdown_grace = Duration::from_secs(v);
-    }
-    if let Some(v) = args.max_file_size {
-        s.max_file_size = parse_size(&v).context("--max-file-size")?;
-    }
-    if let Some(v) = args.quota_bytes {
-        s.quota_bytes = Some(parse_size(&v).context("--quota-bytes")?);
-    }
-    if let Some(v) = args.quota_files {
-        s.quota_files = Some(v);
-    }
-    s.allow_registration |= args.allow_registration;
-    if let Some(v) = args.suites {
-        s.suites = parse_suites(&v).context("--suites")?;
-    }
-    if let Some(v) = args.log_file {
-        s.log_file = Some(v);
-    }
-    if let Some(v) = args.log_format {
-        s.log_format = v;
-    }
-    if let Some(v) = args.log_level {
-        s.log_level = v;
-    }
-    Ok(s)
+    let mut settings = Settings::load(args.config.as_deref())?;
+    settings
+        .apply(FileConfig {
+            data_dir: args.data_dir,
+            listen: args.listen,
+            max_connections: args.max_connections,
+            handshake_timeout_secs: args.handshake_timeout,
+            idle_timeout_secs: args.idle_timeout,
+            shutdown_grace_secs: args.shutdown_grace,
+            max_file_size: args.max_file_size,
+            quota_bytes: args.quota_bytes,
+            quota_files: args.quota_files,
+            allow_registration: args.allow_registration.then_some(true),
+            suites: args.suites.map(|list| vec![list]),
+            log_file: args.log_file,
+            log_format: args.log_format,
+            log_level: args.log_level,
+        })
+        .context("command-line settings")?;
+    Ok(settings)
 }
 
 /// Open (or create) the data directory, bind, and serve until SIGINT/SIGTERM.

@@ -75,10 +75,7 @@ pub async fn client_handshake<'k>(
     let mut buffer = FrameBuffer::default();
     let (state, hello) = ExpectServerHello::start(config, &mut OsRng)?;
     stream.write_all(&hello).await.context("sending ClientHello")?;
-    let len = buffer
-        .fill(&mut stream, next_hello_frame, idle)
-        .await?
-        .ok_or_else(|| anyhow!("the server closed the connection during the handshake"))?;
+    let len = buffer.require(&mut stream, next_hello_frame, idle, "during the handshake").await?;
     let checked = state.read_server_hello(buffer.frame_mut(len))?;
     buffer.consume(len);
     let server_identity = checked.server_identity().clone();
@@ -87,10 +84,7 @@ pub async fn client_handshake<'k>(
     let verified = checked.verify_identity(&pin)?;
     let (state, auth) = verified.authenticate(credential()?)?;
     stream.write_all(&auth).await.context("sending credentials")?;
-    let len = buffer
-        .fill(&mut stream, next_record_frame, idle)
-        .await?
-        .ok_or_else(|| anyhow!("the server closed the connection during authentication"))?;
+    let len = buffer.require(&mut stream, next_record_frame, idle, "during authentication").await?;
     let (connection, client_id) = state.read_auth_result(buffer.frame_mut(len))?;
     buffer.consume(len);
     let (send, receive, _exporter) = connection.split();
@@ -124,17 +118,11 @@ where
 {
     stream.set_nodelay(true).ok();
     let mut buffer = FrameBuffer::default();
-    let len = buffer
-        .fill(&mut stream, next_hello_frame, idle)
-        .await?
-        .ok_or_else(|| anyhow!("client closed before its hello"))?;
+    let len = buffer.require(&mut stream, next_hello_frame, idle, "before its hello").await?;
     let (state, hello) = ExpectClientHello::new(config).read_client_hello(buffer.frame_mut(len), &mut OsRng)?;
     buffer.consume(len);
     stream.write_all(&hello).await?;
-    let len = buffer
-        .fill(&mut stream, next_record_frame, idle)
-        .await?
-        .ok_or_else(|| anyhow!("client closed before authenticating"))?;
+    let len = buffer.require(&mut stream, next_record_frame, idle, "before authenticating").await?;
     let pending = state.read_client_auth(buffer.frame_mut(len))?;
     buffer.consume(len);
     let request = pending.request().clone();

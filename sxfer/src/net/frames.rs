@@ -57,6 +57,17 @@ impl FrameBuffer {
         }
     }
 
+    /// Like `fill`, but the stream ending here is an error saying `when`.
+    pub async fn require<R: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut R,
+        frame_len: impl Fn(&[u8]) -> sxfer_proto::Result<Option<usize>>,
+        idle: Duration,
+        when: &str,
+    ) -> Result<usize> {
+        self.fill(stream, frame_len, idle).await?.with_context(|| format!("the peer closed the connection {when}"))
+    }
+
     /// The frame `fill` found, for opening in place.
     pub fn frame_mut(&mut self, len: usize) -> &mut [u8] {
         &mut self.buf[self.start..self.start + len]
