@@ -686,3 +686,33 @@ fn store_uploads_and_downloads_cross_threads() {
     }
     assert_eq!(store.usage(alice).expect("usage").1, 4);
 }
+
+#[test]
+fn unfinished_uploads_are_capped_per_user_oldest_first() {
+    let (_temp, dir) = data_dir();
+    let store = open(&dir);
+    let alice = new_user(&store, "alice");
+    let bob = new_user(&store, "bob");
+    let data = bytes("cap", 2 * CHUNK + 1);
+    let mut start = |owner: UserId, name: &str| {
+        let mut upload = store.begin_upload(owner, &file(name), meta(data.len()), true).expect("begin");
+        write_pieces(&mut upload, &data);
+        upload.sync().expect("sync");
+        drop(upload); // interrupted
+    };
+    start(bob, "bobs");
+    for i in 0..10 {
+        start(alice, &format!("f{i}"));
+    }
+    let cap = sxfer::store::MAX_PARTIALS_PER_USER as usize;
+    assert_eq!(files_under(&dir.join("partial")).len(), cap + 1, "alice's {cap} newest and bob's one");
+    let resumes = |owner: UserId, name: &str| {
+        let upload = store.begin_upload(owner, &file(name), meta(data.len()), true).expect("begin");
+        let offset = upload.offset();
+        drop(upload);
+        offset
+    };
+    assert_eq!(resumes(bob, "bobs"), 2 * CHUNK_SIZE, "another user's partial is untouched");
+    assert_eq!(resumes(alice, "f9"), 2 * CHUNK_SIZE, "the newest still resumes");
+    assert_eq!(resumes(alice, "f0"), 0, "the oldest was evicted");
+}

@@ -62,7 +62,7 @@ pub use accounts::{UserId, UserInfo};
 pub use audit::{AuditEvent, AuditKind};
 pub use download::Download;
 pub use error::{Result, StoreError};
-pub use upload::{durable_offset, SyncPoint, Upload, CHUNK_SIZE};
+pub use upload::{durable_offset, SyncPoint, Upload, CHUNK_SIZE, MAX_PARTIALS_PER_USER};
 
 use accounts::PasswordHashing;
 use error::IoContext;

@@ -35,6 +35,9 @@ use super::{from_sql_int, io_context, now, to_sql_int, Inner, Limits, Store};
 /// age's plaintext chunk size: the granularity of durable progress.
 pub const CHUNK_SIZE: u64 = 64 * 1024;
 
+/// Unfinished uploads kept per user; starting another evicts the oldest.
+pub const MAX_PARTIALS_PER_USER: i64 = 8;
+
 /// How many of `fed` plaintext bytes, written to an age StreamWriter over a
 /// file, are recoverable after an fsync: the complete chunks age has
 /// already emitted, `(fed - 1) / 65536` of them (the chunk holding byte
@@ -133,10 +136,22 @@ impl Store {
                     now()
                 ],
             )?;
+            // Unfinished uploads are not in the quota: keep at most
+            // MAX_PARTIALS_PER_USER per user, evicting the oldest.
+            let mut evicted = tx
+                .prepare(
+                    "DELETE FROM partials WHERE user_id = ?1 AND blob_id IN (
+                         SELECT blob_id FROM partials WHERE user_id = ?1
+                         ORDER BY created DESC, rowid DESC LIMIT -1 OFFSET ?2)
+                     RETURNING blob_id",
+                )?
+                .query_map(params![user.0, MAX_PARTIALS_PER_USER], |row| row.get::<_, String>(0))?
+                .collect::<std::result::Result<Vec<String>, _>>()?;
             tx.commit()?;
-            discarded
+            evicted.extend(discarded);
+            evicted
         };
-        if let Some(old) = discarded {
+        for old in discarded {
             blobs::remove_unreferenced(&self.inner.partial_path(&BlobId::from_db(old)?));
         }
         let (writer, file) = match self.inner.create_partial(&blob_id) {
