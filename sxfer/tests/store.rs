@@ -694,7 +694,7 @@ fn unfinished_uploads_are_capped_per_user_oldest_first() {
     let alice = new_user(&store, "alice");
     let bob = new_user(&store, "bob");
     let data = bytes("cap", 2 * CHUNK + 1);
-    let mut start = |owner: UserId, name: &str| {
+    let start = |owner: UserId, name: &str| {
         let mut upload = store.begin_upload(owner, &file(name), meta(data.len()), true).expect("begin");
         write_pieces(&mut upload, &data);
         upload.sync().expect("sync");
