@@ -36,7 +36,12 @@ fn credential<'a>(method: Method, ed: &'a PrivateIdentity, rsa: &'a PrivateIdent
         Method::Password => Credential::Password { username: alice(), password: password() },
         Method::Ed25519Key => Credential::PublicKey { username: alice(), key: ed },
         Method::RsaKey => Credential::PublicKey { username: alice(), key: rsa },
-        Method::Register => Credential::Register { username: alice(), password: Some(password()), key: Some(ed) },
+        Method::Register => Credential::Register {
+            username: alice(),
+            password: Some(password()),
+            key: Some(ed),
+            invite: Some(sxfer_proto::secret::SecretBytes::new(b"sxfer-invite-test".to_vec())),
+        },
         Method::Anonymous => Credential::Anonymous,
     }
 }

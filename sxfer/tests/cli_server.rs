@@ -273,3 +273,28 @@ fn login_saves_a_default_server_for_later_commands() {
     let log = std::fs::read_to_string(home.join("client.log")).unwrap();
     assert!(!log.contains(PASSWORD), "no secrets in the log");
 }
+
+#[test]
+fn an_operator_invite_lets_a_user_register() {
+    let (dir, data, home) = setup();
+    let out = Command::new(BIN).args(["user", "invite", "--uses", "1", "--data-dir"]).arg(&data).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap();
+    assert!(token.starts_with("sxfer-invite-"), "{token}");
+    let invite_file = dir.path().join("invite");
+    std::fs::write(&invite_file, &token).unwrap();
+    let server = serve(&data);
+    let target = format!("bob@127.0.0.1:{}", server.port);
+    let register = |extra: &[&str]| {
+        let mut args = vec!["register", target.as_str(), "--fingerprint", server.fingerprint.as_str()];
+        args.extend_from_slice(extra);
+        sxfer(&home, &args)
+    };
+    let out = register(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_line(&out).contains("ask its operator for an invite"));
+    let out = register(&["--invite-file", invite_file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sxfer(&home, &["ls", &target]);
+    assert!(out.status.success(), "the new account logs in: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -277,10 +277,11 @@ async fn logins_and_registration() {
     assert_eq!(format!("{err:#}").replace("alice", "x"), format!("{unknown:#}").replace("mallory", "x"), "same answer");
 
     let right = server.client_options(&home, PASSWORD);
-    let err = client::connect(&server.target("bob", ""), &right, Purpose::Register { with_password: true })
-        .await
-        .err()
-        .unwrap();
+    let err =
+        client::connect(&server.target("bob", ""), &right, Purpose::Register { with_password: true, invite: None })
+            .await
+            .err()
+            .unwrap();
     assert!(format!("{err:#}").contains("registration is disabled"), "{err:#}");
 
     let mut open = TestServer::start(Options {
@@ -291,16 +292,19 @@ async fn logins_and_registration() {
     let home = open.dir.path().join("home");
     let options = open.client_options(&home, PASSWORD);
     let bob =
-        client::connect(&open.target("bob", ""), &options, Purpose::Register { with_password: true }).await.unwrap();
+        client::connect(&open.target("bob", ""), &options, Purpose::Register { with_password: true, invite: None })
+            .await
+            .unwrap();
     let id = bob.client_id;
     bob.close().await.unwrap();
     let again = client::connect(&open.target("bob", ""), &options, Purpose::Login).await.unwrap();
     assert_eq!(again.client_id, id, "the client id is stable");
     again.close().await.unwrap();
-    let err = client::connect(&open.target("bob", ""), &options, Purpose::Register { with_password: true })
-        .await
-        .err()
-        .unwrap();
+    let err =
+        client::connect(&open.target("bob", ""), &options, Purpose::Register { with_password: true, invite: None })
+            .await
+            .err()
+            .unwrap();
     assert!(format!("{err:#}").contains("exists"), "{err:#}");
     open.shutdown().await;
 }
@@ -546,4 +550,34 @@ async fn a_partial_longer_than_the_stored_file_is_discarded_and_the_download_res
     download::run(&mut remote, &download_jobs(&out, &["notes.txt"]), &out, false, &quiet()).await.unwrap();
     assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"short now");
     remote.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_tokens_admit_exactly_as_many_accounts_as_they_allow() {
+    use sxfer_proto::secret::SecretBytes;
+    let server = TestServer::start(Options::default()).await; // registration closed
+    let token = server.store.create_invite(1, 3600).unwrap();
+    let register = |name: &'static str, invite: Option<&str>| {
+        let home = server.dir.path().join(format!("home-{name}"));
+        let options = server.client_options(&home, PASSWORD);
+        let target = server.target(name, "");
+        let invite = invite.map(|t| SecretBytes::new(t.as_bytes().to_vec()));
+        async move { client::connect(&target, &options, Purpose::Register { with_password: true, invite }).await }
+    };
+    let err = register("carol", Some("sxfer-invite-00")).await.err().unwrap();
+    assert!(format!("{err:#}").contains("unknown, used up or expired"), "{err:#}");
+    let carol = register("carol", Some(token.as_str())).await.unwrap();
+    carol.close().await.unwrap();
+    let err = register("dave", Some(token.as_str())).await.err().unwrap();
+    assert!(format!("{err:#}").contains("unknown, used up or expired"), "a one-use token works once: {err:#}");
+    let err = register("dave", None).await.err().unwrap();
+    assert!(format!("{err:#}").contains("registration is disabled"), "{err:#}");
+    let expired = server.store.create_invite(5, 0).unwrap();
+    let err = register("erin", Some(expired.as_str())).await.err().unwrap();
+    assert!(format!("{err:#}").contains("unknown, used up or expired"), "{err:#}");
+    // A token is only spent when an account is actually created.
+    let two = server.store.create_invite(1, 3600).unwrap();
+    let err = register("carol", Some(two.as_str())).await.err().unwrap();
+    assert!(format!("{err:#}").contains("exists"), "{err:#}");
+    register("frank", Some(two.as_str())).await.unwrap().close().await.unwrap();
 }

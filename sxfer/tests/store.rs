@@ -148,7 +148,7 @@ fn open_creates_the_layout_and_keys_with_private_modes() {
     assert_eq!(fs::read_to_string(dir.join("storage.pub")).expect("pub file"), format!("{recipient}\n"));
 
     let version: i64 = db(&dir).query_row("PRAGMA user_version", [], |row| row.get(0)).expect("version");
-    assert_eq!(version, 1);
+    assert_eq!(version, 2, "0001_initial and 0002_invites");
     let journal: String = db(&dir).query_row("PRAGMA journal_mode", [], |row| row.get(0)).expect("journal");
     assert_eq!(journal, "wal");
 

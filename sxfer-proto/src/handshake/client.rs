@@ -15,10 +15,11 @@ use crate::identity::{Fingerprint, PrivateIdentity, PublicIdentity};
 use crate::key_schedule;
 use crate::kx::{ClientKex, KexId};
 use crate::msgs::auth::KeyProof;
+use crate::msgs::auth::MAX_INVITE;
 use crate::msgs::handshake::VERSION_1;
 use crate::msgs::{AuthResult, ClientAuth, ClientHello, ClientId, KexShare, ServerHello, Username};
 use crate::record::suite::SuiteId;
-use crate::secret::Password;
+use crate::secret::{Password, SecretBytes};
 
 /// What the client offers, most preferred first.
 #[derive(Debug, Clone)]
@@ -53,9 +54,21 @@ impl ServerPin {
 
 /// How the client proves who it is.
 pub enum Credential<'a> {
-    Password { username: Username, password: Password },
-    PublicKey { username: Username, key: &'a PrivateIdentity },
-    Register { username: Username, password: Option<Password>, key: Option<&'a PrivateIdentity> },
+    Password {
+        username: Username,
+        password: Password,
+    },
+    PublicKey {
+        username: Username,
+        key: &'a PrivateIdentity,
+    },
+    Register {
+        username: Username,
+        password: Option<Password>,
+        key: Option<&'a PrivateIdentity>,
+        /// A token from the server's operator (servers without open registration).
+        invite: Option<SecretBytes>,
+    },
     Anonymous,
 }
 
@@ -190,13 +203,16 @@ impl IdentityVerified {
                 let proof = prove(&username, key)?;
                 ClientAuth::PublicKey { username, proof }
             }
-            Credential::Register { username, password, key } => {
+            Credential::Register { username, password, key, invite } => {
                 if password.is_none() && key.is_none() {
                     return Err(Error::Misuse("registration needs a password or a key"));
                 }
                 password.as_ref().map(check_password).transpose()?;
                 let key = key.map(|key| prove(&username, key)).transpose()?;
-                ClientAuth::Register { username, password, key }
+                if invite.as_ref().is_some_and(|t| t.expose().is_empty() || t.expose().len() > MAX_INVITE) {
+                    return Err(Error::Misuse("invite token must be 1 to 128 bytes"));
+                }
+                ClientAuth::Register { username, password, key, invite }
             }
             Credential::Anonymous => ClientAuth::Anonymous,
         };

@@ -20,7 +20,7 @@ use crate::msgs::auth::KeyProof;
 use crate::msgs::handshake::VERSION_1;
 use crate::msgs::{AuthResult, ClientAuth, ClientHello, ClientId, ServerHello, Username};
 use crate::record::suite::SuiteId;
-use crate::secret::Password;
+use crate::secret::{Password, SecretBytes};
 
 /// The server's identity and what it accepts.
 pub struct ServerConfig {
@@ -54,6 +54,7 @@ pub enum AuthRequest {
         username: Username,
         password: Option<Password>,
         key: Option<PublicIdentity>,
+        invite: Option<SecretBytes>,
     },
     Anonymous,
 }
@@ -143,9 +144,9 @@ impl ExpectClientAuth {
                 let key = verify(&username, &proof)?;
                 AuthRequest::PublicKey { username, key }
             }
-            ClientAuth::Register { username, password, key } => {
+            ClientAuth::Register { username, password, key, invite } => {
                 let key = key.map(|proof| verify(&username, &proof)).transpose()?;
-                AuthRequest::Register { username, password, key }
+                AuthRequest::Register { username, password, key, invite }
             }
             ClientAuth::Anonymous => AuthRequest::Anonymous,
         };

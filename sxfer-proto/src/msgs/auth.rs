@@ -4,12 +4,13 @@
 use crate::codec::{bounded_str, Codec, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::identity::Signature;
-use crate::secret::Password;
+use crate::secret::{Password, SecretBytes};
 
 pub const MAX_USERNAME: usize = 64;
 pub const MAX_PASSWORD: usize = 1024;
 pub const MAX_PUBLIC_KEY: usize = 2048;
 pub const MAX_AUTH_MESSAGE: usize = 1024;
+pub const MAX_INVITE: usize = 128;
 
 const AUTH_PASSWORD: u8 = 0x01;
 const AUTH_PUBLIC_KEY: u8 = 0x02;
@@ -75,11 +76,14 @@ pub enum ClientAuth {
         username: Username,
         proof: KeyProof,
     },
-    /// Create an account: a password, a public key, or both.
+    /// Create an account: a password, a public key, or both; `invite` is a
+    /// token from the server's operator, for servers without open
+    /// registration.
     Register {
         username: Username,
         password: Option<Password>,
         key: Option<KeyProof>,
+        invite: Option<SecretBytes>,
     },
     /// Peer mode: no account; both sides rely on the exporter / pinned keys.
     Anonymous,
@@ -118,7 +122,7 @@ impl Codec for ClientAuth {
                 out.put_bytes_u8(username.as_str().as_bytes());
                 proof.encode(out);
             }
-            ClientAuth::Register { username, password, key } => {
+            ClientAuth::Register { username, password, key, invite } => {
                 out.put_u8(AUTH_REGISTER);
                 out.put_bytes_u8(username.as_str().as_bytes());
                 match password {
@@ -132,6 +136,13 @@ impl Codec for ClientAuth {
                     Some(proof) => {
                         out.put_u8(1);
                         proof.encode(out);
+                    }
+                    None => out.put_u8(0),
+                }
+                match invite {
+                    Some(token) => {
+                        out.put_u8(1);
+                        out.put_bytes_u8(token.expose());
                     }
                     None => out.put_u8(0),
                 }
@@ -156,10 +167,17 @@ impl Codec for ClientAuth {
                 let username = read_username(r)?;
                 let password = read_optional(r, read_password)?;
                 let key = read_optional(r, KeyProof::read)?;
+                let invite = read_optional(r, |r| {
+                    let token = r.bytes_u8(MAX_INVITE)?;
+                    if token.is_empty() {
+                        return Err(Error::Malformed("empty invite token"));
+                    }
+                    Ok(SecretBytes::new(token.to_vec()))
+                })?;
                 if password.is_none() && key.is_none() {
                     return Err(Error::Malformed("registration without password or key"));
                 }
-                Ok(ClientAuth::Register { username, password, key })
+                Ok(ClientAuth::Register { username, password, key, invite })
             }
             AUTH_ANONYMOUS => Ok(ClientAuth::Anonymous),
             _ => Err(Error::Malformed("unknown authentication method")),

@@ -42,7 +42,7 @@ use sxfer_proto::key_schedule::{self, HandshakeSecrets};
 use sxfer_proto::kx::{self, ClientKex, KexId};
 use sxfer_proto::labels;
 use sxfer_proto::msgs::app::{MAX_ERROR_MESSAGE, MAX_LISTING};
-use sxfer_proto::msgs::auth::{KeyProof, MAX_AUTH_MESSAGE, MAX_PASSWORD, MAX_PUBLIC_KEY, MAX_USERNAME};
+use sxfer_proto::msgs::auth::{KeyProof, MAX_AUTH_MESSAGE, MAX_INVITE, MAX_PASSWORD, MAX_PUBLIC_KEY, MAX_USERNAME};
 use sxfer_proto::msgs::handshake::{MAX_IDENTITY, MAX_KEX_SHARE, MAX_SIGNATURE, MAX_VERSIONS, VERSION_1};
 use sxfer_proto::msgs::{
     AuthResult, ClientAuth, ClientHello, ClientId, FileEntry, FileMeta, KexShare, Message, ServerHello, Username,
@@ -50,7 +50,7 @@ use sxfer_proto::msgs::{
 use sxfer_proto::names::{RemoteName, MAX_NAME};
 use sxfer_proto::record::suite::SuiteId;
 use sxfer_proto::record::{frame_len, ContentType, Sealer, FRAME_HEADER_LEN, MAX_HANDSHAKE_BODY, MAX_RECORD_BODY};
-use sxfer_proto::secret::Password;
+use sxfer_proto::secret::{Password, SecretBytes};
 use sxfer_proto::{CloseCode, Error};
 
 // ---------------------------------------------------------------------------
@@ -434,7 +434,7 @@ proptest! {
             0 => Credential::Anonymous,
             1 => Credential::Password { username: alice(), password: password() },
             2 => Credential::PublicKey { username: alice(), key: &client_key },
-            _ => Credential::Register { username: alice(), password: Some(password()), key: Some(&client_key) },
+            _ => Credential::Register { username: alice(), password: Some(password()), key: Some(&client_key), invite: None },
         };
         let mut changed = false;
         let outcome = handshake(client_config, config, &pin, credential, |at, bytes| {

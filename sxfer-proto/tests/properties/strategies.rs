@@ -56,9 +56,15 @@ pub(crate) fn client_auth() -> impl Strategy<Value = ClientAuth> {
                 password_strategy().prop_map(|p| (Some(p), None)),
                 key_proof().prop_map(|k| (None, Some(k))),
                 (password_strategy(), key_proof()).prop_map(|(p, k)| (Some(p), Some(k))),
-            ]
+            ],
+            proptest::option::of(vec(any::<u8>(), 1..=MAX_INVITE).prop_map(SecretBytes::new)),
         )
-            .prop_map(|(username, (password, key))| ClientAuth::Register { username, password, key }),
+            .prop_map(|(username, (password, key), invite)| ClientAuth::Register {
+                username,
+                password,
+                key,
+                invite
+            }),
         Just(ClientAuth::Anonymous),
     ]
 }

@@ -16,6 +16,7 @@ use sxfer::output::Output;
 use sxfer_proto::identity::Fingerprint;
 use sxfer_proto::msgs::Username;
 use sxfer_proto::names::RemoteName;
+use sxfer_proto::secret::SecretBytes;
 
 /// Options every client command takes.
 #[derive(Args, Debug, Clone)]
@@ -51,6 +52,10 @@ pub struct RegisterArgs {
     /// Register only the -i key, no password.
     #[arg(long)]
     no_password: bool,
+    /// Read an invite token (from the server's operator) from this file; or
+    /// set SXFER_INVITE. Needed where the server has no open registration.
+    #[arg(long)]
+    invite_file: Option<PathBuf>,
     #[command(flatten)]
     flags: ClientFlags,
 }
@@ -121,8 +126,10 @@ pub fn register(args: RegisterArgs) -> Result<()> {
     if args.no_password && args.flags.identity.is_none() {
         bail!("--no-password needs -i KEY");
     }
+    let invite = invite_token(args.invite_file.as_deref())?;
     block_on(async {
-        let remote = client::connect(&target, &options, Purpose::Register { with_password: !args.no_password }).await?;
+        let purpose = Purpose::Register { with_password: !args.no_password, invite };
+        let remote = client::connect(&target, &options, purpose).await?;
         let id = remote.client_id;
         remote.close().await?;
         output.done("registered", &format!("{} (client id {id})", target.user.as_ref().map_or("", |u| u.as_str())));
@@ -267,6 +274,24 @@ pub fn rename(args: MoveArgs) -> Result<()> {
         output.done("renamed", &format!("{from} -> {to}"));
         Ok(())
     })
+}
+
+/// An invite token from `--invite-file` or `SXFER_INVITE` (never argv).
+fn invite_token(file: Option<&Path>) -> Result<Option<SecretBytes>> {
+    let text = match file {
+        Some(path) => zeroize::Zeroizing::new(
+            std::fs::read_to_string(path).with_context(|| format!("reading invite file {}", path.display()))?,
+        ),
+        None => match std::env::var("SXFER_INVITE") {
+            Ok(value) => zeroize::Zeroizing::new(value),
+            Err(_) => return Ok(None),
+        },
+    };
+    let token = text.trim();
+    if token.is_empty() || token.len() > sxfer_proto::msgs::auth::MAX_INVITE {
+        bail!("the invite token must be 1 to 128 characters");
+    }
+    Ok(Some(SecretBytes::new(token.as_bytes().to_vec())))
 }
 
 /// The saved default server (`sxfer login`).

@@ -51,6 +51,15 @@ enum UserCommand {
         #[arg(long)]
         files: Option<u64>,
     },
+    /// Make an invite token for `sxfer register --invite-file` (shown once).
+    Invite {
+        /// How many accounts it may create.
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
+        /// Days until it expires.
+        #[arg(long, default_value_t = 7)]
+        days: u64,
+    },
     /// Manage a user's public keys.
     Key {
         #[command(subcommand)]
@@ -120,6 +129,11 @@ pub fn run(args: UserArgs) -> Result<()> {
             let bytes = bytes.map(|b| parse_size(&b)).transpose()?;
             store.set_quota(&name, bytes, files)?;
             println!("quota for {name}: {} bytes, {} files", show(bytes), show(files));
+        }
+        UserCommand::Invite { uses, days } => {
+            let token = store.create_invite(uses, days.saturating_mul(86_400))?;
+            println!("{}", token.as_str());
+            eprintln!("invite for {uses} registration(s), valid {days} day(s); it is shown only now");
         }
         UserCommand::Key { command } => match command {
             KeyCommand::Add { name, file } => {

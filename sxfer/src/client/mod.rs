@@ -43,9 +43,11 @@ pub struct ClientOptions {
 /// What the connection is for.
 pub enum Purpose {
     Login,
-    /// Create the account (password and/or the `-i` key).
+    /// Create the account (password and/or the `-i` key), with an
+    /// operator's invite token where registration is not open.
     Register {
         with_password: bool,
+        invite: Option<sxfer_proto::secret::SecretBytes>,
     },
 }
 
@@ -81,7 +83,7 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
     let prompt = format!("Password for {username}@{address}: ");
     let credential = || -> Result<Credential<'_>> {
         let password = match (&purpose, &key) {
-            (Purpose::Login, Some(_)) | (Purpose::Register { with_password: false }, _) => None,
+            (Purpose::Login, Some(_)) | (Purpose::Register { with_password: false, .. }, _) => None,
             _ => Some(password::obtain(options.password_file.as_deref(), &prompt)?),
         };
         Ok(match purpose {
@@ -90,8 +92,8 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
                 (None, Some(password)) => Credential::Password { username: username.clone(), password },
                 (None, None) => bail!("no credential: give -i KEY or a password"),
             },
-            Purpose::Register { .. } => {
-                Credential::Register { username: username.clone(), password, key: key.as_ref() }
+            Purpose::Register { invite, .. } => {
+                Credential::Register { username: username.clone(), password, key: key.as_ref(), invite: invite.clone() }
             }
         })
     };

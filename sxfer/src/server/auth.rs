@@ -20,6 +20,7 @@ use sxfer_proto::handshake::AuthRequest;
 use sxfer_proto::msgs::ClientId;
 
 pub const LOGIN_FAILED: &str = "login failed";
+const REGISTRATION_CLOSED: &str = "registration is disabled on this server (ask its operator for an invite)";
 const MAX_FAILURES: u32 = 5;
 const WINDOW: Duration = Duration::from_secs(60);
 
@@ -82,14 +83,18 @@ pub async fn authorize(
                     (AuditKind::Login, Ok(store.verify_password(&username, &password)?))
                 }
                 AuthRequest::PublicKey { username, key } => (AuditKind::Login, Ok(store.key_login(&username, &key)?)),
-                AuthRequest::Register { username, password, key } => {
-                    if !allow_registration {
-                        (AuditKind::Register, Err("registration is disabled on this server".to_owned()))
-                    } else {
-                        match store.register(&username, password.as_ref(), key.as_ref()) {
-                            Ok(user) => (AuditKind::Register, Ok(Some(user))),
-                            Err(e) => (AuditKind::Register, Err(format!("registration failed: {e}"))),
+                AuthRequest::Register { username, password, key, invite } => {
+                    let registered = match (&invite, allow_registration) {
+                        (Some(token), _) => {
+                            Some(store.register_with_invite(&username, password.as_ref(), key.as_ref(), token.expose()))
                         }
+                        (None, true) => Some(store.register(&username, password.as_ref(), key.as_ref())),
+                        (None, false) => None,
+                    };
+                    match registered {
+                        None => (AuditKind::Register, Err(REGISTRATION_CLOSED.to_owned())),
+                        Some(Ok(user)) => (AuditKind::Register, Ok(Some(user))),
+                        Some(Err(e)) => (AuditKind::Register, Err(format!("registration failed: {e}"))),
                     }
                 }
                 AuthRequest::Anonymous => (AuditKind::Login, Err("this server needs an account".to_owned())),

@@ -55,7 +55,7 @@ impl Store {
     /// account logs in with keys only). Fails with `Exists` if the name is
     /// taken.
     pub fn add_user(&self, name: &Username, password: Option<&Password>) -> Result<UserInfo> {
-        self.create_user(name, password, None)
+        self.create_user(name, password, None, None)
     }
 
     /// Self-registration: like [`add_user`](Self::add_user) with a password,
@@ -69,7 +69,44 @@ impl Store {
         if password.is_none() && key.is_none() {
             return Err(StoreError::Invalid("registration needs a password or a public key".into()));
         }
-        self.create_user(name, password, key)
+        self.create_user(name, password, key, None)
+    }
+
+    /// Registration with an operator's invite token: the token is used up
+    /// (one of its uses) in the same transaction that creates the account,
+    /// so a token can never admit more accounts than it allows. An unknown,
+    /// used-up or expired token is one error, whichever it was.
+    pub fn register_with_invite(
+        &self,
+        name: &Username,
+        password: Option<&Password>,
+        key: Option<&PublicIdentity>,
+        token: &[u8],
+    ) -> Result<UserInfo> {
+        if password.is_none() && key.is_none() {
+            return Err(StoreError::Invalid("registration needs a password or a public key".into()));
+        }
+        self.create_user(name, password, key, Some(*blake3::hash(token).as_bytes()))
+    }
+
+    /// A new invite token for `uses` registrations within `valid_secs`.
+    /// Only its hash is stored; show the returned token once.
+    pub fn create_invite(&self, uses: u32, valid_secs: u64) -> Result<zeroize::Zeroizing<String>> {
+        if uses == 0 {
+            return Err(StoreError::Invalid("an invite needs at least one use".into()));
+        }
+        let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+        OsRng.fill_bytes(secret.as_mut());
+        let token: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(format!(
+            "sxfer-invite-{}",
+            secret.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ));
+        let expires = now().saturating_add(i64::try_from(valid_secs).unwrap_or(i64::MAX));
+        self.inner.db().execute(
+            "INSERT INTO invites (token_hash, uses_left, expires, created) VALUES (?1, ?2, ?3, ?4)",
+            params![blake3::hash(token.as_bytes()).as_bytes().as_slice(), uses, expires, now()],
+        )?;
+        Ok(token)
     }
 
     /// Deletes an account with its keys, files and partial uploads: rows
@@ -232,12 +269,23 @@ impl Store {
         name: &Username,
         password: Option<&Password>,
         key: Option<&PublicIdentity>,
+        invite_hash: Option<[u8; 32]>,
     ) -> Result<UserInfo> {
         let hash = password.map(|password| self.inner.hashing().hash(password)).transpose()?;
         let mut client_id = [0u8; 16];
         OsRng.fill_bytes(&mut client_id);
         let mut db = self.inner.db();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(hash) = invite_hash {
+            let used = tx.execute(
+                "UPDATE invites SET uses_left = uses_left - 1
+                 WHERE token_hash = ?1 AND uses_left > 0 AND expires > ?2",
+                params![hash.as_slice(), now()],
+            )?;
+            if used != 1 {
+                return Err(StoreError::Invalid("the invite token is unknown, used up or expired".into()));
+            }
+        }
         if user_id(&tx, name)?.is_some() {
             return Err(StoreError::Exists(format!("user {name}")));
         }

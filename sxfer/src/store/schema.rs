@@ -20,7 +20,7 @@ pub(super) const DATABASE_FILE: &str = "sxfer.db";
 /// admin command running while the server is up).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_invites.sql")];
 
 /// Opens (creating, 0600) the database with the settings the crash-safety
 /// argument relies on: WAL, `synchronous=FULL` (a commit is durable when it
