@@ -104,6 +104,7 @@ fn settings(args: ServeArgs) -> Result<Settings> {
 
 /// Open (or create) the data directory, bind, and serve until SIGINT/SIGTERM.
 pub async fn serve(settings: Settings) -> Result<()> {
+    let shutdown = shutdown_signal()?;
     let store = Store::open(&settings.data_dir).with_context(|| format!("opening {}", settings.data_dir.display()))?;
     store.set_limits(store::Limits {
         max_file_size: settings.max_file_size,
@@ -133,26 +134,21 @@ pub async fn serve(settings: Settings) -> Result<()> {
         },
         logins: LoginLimiter::default(),
     });
-    server::run(listener, state, shutdown_signal()).await
+    server::run(listener, state, shutdown).await
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                interrupt.await.ok();
-                return;
-            }
-        };
+/// Register SIGINT and SIGTERM handlers now (before the server announces
+/// itself), and return a future that resolves on either: a signal during
+/// start-up must mean a clean shutdown, not the default kill.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    Ok(async move {
         tokio::select! {
-            _ = interrupt => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    interrupt.await.ok();
-    eprintln!("sxfer: shutting down (transfers in progress get the grace period)");
+        eprintln!("sxfer: shutting down (transfers in progress get the grace period)");
+    })
 }
