@@ -59,6 +59,19 @@ pub fn read_public_keys(path: &Path) -> Result<Vec<PublicIdentity>> {
     Ok(keys)
 }
 
+/// Create `dir` and its parents, 0700, if missing.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !dir.is_dir() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 /// A key file's text: a regular file of at most 1 MiB of UTF-8.
 pub fn read_key_file(path: &Path) -> Result<String> {
     let file = File::open(path)?;

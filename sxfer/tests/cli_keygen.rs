@@ -21,7 +21,7 @@ fn sxfer(args: &[&str]) -> Run {
 
 fn sxfer_with_home(args: &[&str], home: Option<&Path>) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sxfer"));
-    command.args(args);
+    command.args(args).env_remove("SXFER_HOME");
     if let Some(home) = home {
         command.env("HOME", home);
     }
@@ -129,6 +129,22 @@ fn keygen_rsa_defaults_to_3072_bits() {
     let line = keygen_and_check(dir.path(), "id_rsa", &["-t", "rsa"], "3072 SHA256:");
     assert!(line.ends_with(" test@sxfer (RSA)\n"), "{line:?}");
     keygen_and_check(dir.path(), "small", &["-t", "rsa", "-b", "2048"], "2048 SHA256:");
+}
+
+#[test]
+fn keygen_default_file_follows_sxfer_home_like_the_other_client_commands() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let client_home = home.path().join("elsewhere");
+    let output = Command::new(env!("CARGO_BIN_EXE_sxfer"))
+        .args(["keygen", "-C", "me"])
+        .env("HOME", home.path())
+        .env("SXFER_HOME", &client_home)
+        .output()
+        .expect("run sxfer");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(mode(&client_home), 0o700);
+    assert!(client_home.join("id_ed25519").is_file());
+    assert!(!home.path().join(".sxfer").exists());
 }
 
 #[test]

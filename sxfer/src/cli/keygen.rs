@@ -6,14 +6,13 @@
 //! `sxfer keygen -t rsa` makes the same kind of key by hand.
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Args, ValueEnum};
 use rand_core::OsRng;
-use sxfer::keys::{read_key_file, write_key_file};
+use sxfer::keys::{create_private_dir, read_key_file, write_key_file};
 use sxfer_proto::identity::{KeyType, PrivateIdentity, PublicIdentity, RSA_DEFAULT_BITS};
 
 /// Arguments of `sxfer keygen`, spelled as `ssh-keygen` spells them.
@@ -62,7 +61,6 @@ impl From<TypeArg> for KeyType {
 
 const PRIVATE_KEY_MODE: u32 = 0o600;
 const PUBLIC_KEY_MODE: u32 = 0o644;
-const KEY_DIRECTORY_MODE: u32 = 0o700;
 
 /// `sxfer keygen`: writes FILE (0600) and FILE.pub (0644), then prints the
 /// key's fingerprint line.
@@ -135,15 +133,11 @@ fn checked_bits(key_type: KeyType, bits: Option<usize>) -> Result<usize> {
     }
 }
 
-/// `~/.sxfer/id_ed25519` or `~/.sxfer/id_rsa`, creating `~/.sxfer` (0700).
+/// `id_ed25519` or `id_rsa` in the client directory (`SXFER_HOME`, else
+/// `~/.sxfer`), which is created 0700.
 fn default_key_path(key_type: KeyType) -> Result<PathBuf> {
-    let home = std::env::var_os("HOME")
-        .filter(|home| !home.is_empty())
-        .ok_or_else(|| anyhow!("cannot find the home directory (HOME is not set); use -f FILE"))?;
-    let directory = PathBuf::from(home).join(".sxfer");
-    if !directory.is_dir() {
-        create_private_directory(&directory).with_context(|| format!("cannot create {}", directory.display()))?;
-    }
+    let directory = sxfer::client::home().context("no place for the key; use -f FILE")?;
+    create_private_dir(&directory)?;
     Ok(directory.join(format!("id_{}", key_type.name())))
 }
 
@@ -167,13 +161,6 @@ fn default_comment() -> String {
         (None, Some(host)) => host,
         (None, None) => String::new(),
     }
-}
-
-fn create_private_directory(path: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, KEY_DIRECTORY_MODE);
-    builder.create(path)
 }
 
 /// The public keys in a key file: the one in an OpenSSH private key (the

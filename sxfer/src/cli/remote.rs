@@ -319,18 +319,10 @@ impl Profile {
     }
 
     fn save(&self, home: &Path) -> Result<()> {
-        client::known_hosts::create_private_dir(home)?;
+        sxfer::keys::create_private_dir(home)?;
         let text = toml::to_string(self).context("encoding the profile")?;
         std::fs::write(Self::path(home), text).context("writing the profile")
     }
-}
-
-fn home() -> Result<PathBuf> {
-    if let Some(home) = std::env::var_os("SXFER_HOME") {
-        return Ok(PathBuf::from(home));
-    }
-    let home = std::env::var_os("HOME").context("HOME is not set (or set SXFER_HOME)")?;
-    Ok(PathBuf::from(home).join(".sxfer"))
 }
 
 /// Parse a target, filling in the profile for `:path` forms.
@@ -346,7 +338,7 @@ fn resolve(text: &str, home: &Path) -> Result<Target> {
 }
 
 fn setup(target: &str, flags: &ClientFlags) -> Result<(Target, ClientOptions, Output)> {
-    let home = home()?;
+    let home = client::home()?;
     let log_file = flags.log_file.clone().unwrap_or_else(|| home.join("client.log"));
     logging::init("info", LogFormat::Text, false, Some(&log_file)).ok();
     let target = resolve(target, &home)?;

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
@@ -100,7 +100,7 @@ impl KnownHosts {
 
     fn add(&self, address: &str, key: &PublicIdentity) -> Result<()> {
         if let Some(dir) = self.path.parent() {
-            create_private_dir(dir)?;
+            crate::keys::create_private_dir(dir)?;
         }
         let mut file = fs::OpenOptions::new()
             .create(true)
@@ -114,16 +114,4 @@ impl KnownHosts {
         eprintln!("Permanently added {address} to {}", self.path.display());
         Ok(())
     }
-}
-
-pub fn create_private_dir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if !dir.exists() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("creating {}", dir.display()))?;
-    }
-    Ok(())
 }

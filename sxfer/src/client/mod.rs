@@ -246,6 +246,16 @@ impl Remote {
     }
 }
 
+/// The client's own directory: `SXFER_HOME`, else `~/.sxfer` (known_hosts,
+/// profile, log, keys made by `sxfer keygen`).
+pub fn home() -> Result<PathBuf> {
+    if let Some(home) = std::env::var_os("SXFER_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty()).context("HOME is not set (or set SXFER_HOME)")?;
+    Ok(PathBuf::from(home).join(".sxfer"))
+}
+
 pub fn load_identity(path: &std::path::Path) -> Result<PrivateIdentity> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
     PrivateIdentity::from_openssh(&text).with_context(|| format!("loading key {}", path.display()))
