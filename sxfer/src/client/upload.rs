@@ -16,10 +16,11 @@ use anyhow::{anyhow, bail, Context, Result};
 use tokio::sync::mpsc;
 
 use super::{Event, Remote};
+use crate::net::record_buffer;
 use crate::output::{Output, Progress};
 use sxfer_proto::msgs::{FileEntry, FileMeta, Message};
 use sxfer_proto::names::{display_safe, RemoteName};
-use sxfer_proto::record::{Sealer, MAX_PAYLOAD, PAYLOAD_OFFSET};
+use sxfer_proto::record::{MAX_PAYLOAD, PAYLOAD_OFFSET};
 
 /// Files up to this size are pipelined without a resume round trip.
 pub const SMALL_FILE: u64 = 4 << 20;
@@ -196,11 +197,13 @@ async fn send_file(
     output: &Output,
 ) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+    let (spare_tx, spare) = std::sync::mpsc::channel::<Vec<u8>>();
     let (path, size) = (job.local.clone(), job.meta.size);
-    let producer = tokio::task::spawn_blocking(move || read_side(&path, size, offset, tx));
+    let producer = tokio::task::spawn_blocking(move || read_side(&path, size, offset, tx, &spare));
     while let Some(mut buf) = rx.recv().await {
         let len = (buf.len() - PAYLOAD_OFFSET) as u64;
         remote.writer.send_data(&mut buf).await?;
+        spare_tx.send(buf).ok();
         progress.inc(len);
         // Drain acknowledgements and pipelined results as they come.
         while let Some(event) = remote.try_next()? {
@@ -217,7 +220,13 @@ async fn send_file(
 
 /// Read, hash and hand over chunks with room for the record header. The
 /// prefix the server already holds is hashed locally, not re-sent.
-fn read_side(path: &Path, size: u64, offset: u64, tx: mpsc::Sender<Vec<u8>>) -> Result<[u8; 32]> {
+fn read_side(
+    path: &Path,
+    size: u64,
+    offset: u64,
+    tx: mpsc::Sender<Vec<u8>>,
+    spare: &std::sync::mpsc::Receiver<Vec<u8>>,
+) -> Result<[u8; 32]> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut hasher = blake3::Hasher::new();
     if offset > 0 {
@@ -230,8 +239,7 @@ fn read_side(path: &Path, size: u64, offset: u64, tx: mpsc::Sender<Vec<u8>>) -> 
     let mut remaining = size - offset;
     while remaining > 0 {
         let len = remaining.min(CHUNK as u64) as usize;
-        let mut buf = Vec::with_capacity(Sealer::record_capacity(len));
-        buf.resize(PAYLOAD_OFFSET + len, 0);
+        let mut buf = record_buffer(spare, len);
         file.read_exact(&mut buf[PAYLOAD_OFFSET..])
             .with_context(|| format!("{} shrank while being uploaded", path.display()))?;
         hasher.update(&buf[PAYLOAD_OFFSET..]);

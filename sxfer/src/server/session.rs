@@ -67,7 +67,7 @@ pub async fn run(
             Incoming::Message(message) => {
                 if let Err(e) = handle(message, &mut reader, &mut writer, state, &peer).await {
                     // Tell the client why before hanging up; it may not be listening.
-                    let reason = error(0, error_code::BAD_REQUEST, &format!("request failed: {}", first_line(&e)));
+                    let reason = error(0, error_code::BAD_REQUEST, &format!("request failed: {e}"));
                     if writer.send(&reason).await.is_ok() {
                         writer.close(CloseCode::ProtocolViolation).await.ok();
                     }
@@ -198,11 +198,6 @@ pub fn store_error(transfer: u32, e: &StoreError) -> Message {
         tracing::error!(error = %e, "store failure");
         error(transfer, e.code(), "internal server error")
     }
-}
-
-/// The outermost context of an error, without the server-side detail chain.
-fn first_line(e: &anyhow::Error) -> String {
-    e.to_string()
 }
 
 fn reply_outcome(reply: &Message) -> &'static str {

@@ -12,11 +12,12 @@ use tokio::sync::mpsc;
 use super::session::{blocking, error, store_error, Peer};
 use super::ServerState;
 use crate::net::conn::{Incoming, SessionReader, SessionWriter};
+use crate::net::record_buffer;
 use crate::store::{AuditEvent, AuditKind, StoreError, SyncPoint, Upload};
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{FileMeta, Message};
 use sxfer_proto::names::RemoteName;
-use sxfer_proto::record::{Sealer, MAX_PAYLOAD, PAYLOAD_OFFSET};
+use sxfer_proto::record::{MAX_PAYLOAD, PAYLOAD_OFFSET};
 
 /// The receiver makes its data durable and acknowledges at least this often.
 const ACK_INTERVAL: u64 = 32 << 20;
@@ -216,6 +217,7 @@ pub async fn download(
 
     let (size, expected) = (entry.meta.size, entry.digest);
     let (tx, mut rx) = mpsc::channel::<Result<Vec<u8>, String>>(4);
+    let (spare_tx, spare) = std::sync::mpsc::channel::<Vec<u8>>();
     tokio::task::spawn_blocking(move || {
         let result = (|| -> Result<(), String> {
             let damaged = |e: std::io::Error| {
@@ -227,8 +229,7 @@ pub async fn download(
             let mut hasher = (offset == 0).then(blake3::Hasher::new);
             let mut sent = offset;
             loop {
-                let mut buf = Vec::with_capacity(Sealer::record_capacity(CHUNK));
-                buf.resize(PAYLOAD_OFFSET + CHUNK, 0);
+                let mut buf = record_buffer(&spare, CHUNK);
                 let read = read_full(&mut blob, &mut buf[PAYLOAD_OFFSET..]).map_err(damaged)?;
                 if read == 0 {
                     break;
@@ -253,7 +254,10 @@ pub async fn download(
     });
     while let Some(item) = rx.recv().await {
         match item {
-            Ok(mut buf) => writer.send_data(&mut buf).await?,
+            Ok(mut buf) => {
+                writer.send_data(&mut buf).await?;
+                spare_tx.send(buf).ok();
+            }
             Err(message) => {
                 tracing::error!(user = %peer.user.name, file = %name, "{message}");
                 audit(state, peer, AuditEvent::new(AuditKind::Download, "integrity").name(&name).size(size));
