@@ -384,19 +384,34 @@ async fn recursive_upload_of_many_small_files_is_pipelined() {
     let server = TestServer::start(Options::default()).await;
     server.add_user("alice");
     let tree = server.dir.path().join("tree");
-    for i in 0..300 {
+    // More files than one group commit holds, of uneven sizes (some empty).
+    const FILES: u64 = 600;
+    for i in 0..FILES {
         let dir = tree.join(format!("d{}", i % 7));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(format!("f{i}.txt")), random_bytes(4096, i)).unwrap();
+        std::fs::write(dir.join(format!("f{i}.txt")), random_bytes((i as usize * 37) % 5000, i)).unwrap();
     }
+    let audited_before = server.audit_count();
     let mut remote = server.connect("alice").await;
     let jobs = upload::plan(std::slice::from_ref(&tree), None, true).unwrap();
-    assert_eq!(jobs.len(), 300);
+    assert_eq!(jobs.len(), FILES as usize);
     let uploaded = upload::run(&mut remote, &jobs, &quiet()).await.unwrap();
-    assert_eq!(uploaded.entries.len(), 300);
+    assert_eq!(uploaded.entries.len(), FILES as usize);
     let listing = commands::list(&mut remote, "tree/").await.unwrap();
-    assert_eq!(listing.len(), 300);
+    assert_eq!(listing.len(), FILES as usize);
+    let out = server.dir.path().join("out");
+    let names: Vec<String> = listing.iter().map(|e| e.name.as_str().to_owned()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    download::run(&mut remote, &download_jobs(&out, &names), &out, false, &quiet()).await.unwrap();
     remote.close().await.unwrap();
+    for job in &jobs {
+        let copy = out.join(job.local.file_name().unwrap());
+        assert!(std::fs::read(&copy).unwrap() == std::fs::read(&job.local).unwrap(), "{}", job.remote);
+    }
+    assert_eq!(blobs_under(&server.data).len(), FILES as usize);
+    assert_eq!(std::fs::read_dir(server.data.join("partial")).unwrap().count(), 0, "nothing left in partial/");
+    // The login, then one upload row and one download row per file.
+    assert_eq!(server.audit_count() - audited_before, 1 + 2 * FILES as i64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

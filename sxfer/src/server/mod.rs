@@ -7,6 +7,7 @@
 //! partial uploads stay resumable).
 
 mod auth;
+mod batch;
 mod session;
 mod transfer;
 

@@ -7,6 +7,7 @@ use anyhow::{anyhow, Context, Result};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::batch::{self, Pending};
 use super::{auth, transfer, ServerState};
 use crate::net::conn::{server_handshake, Incoming, SessionReader, SessionWriter};
 use crate::store::{AuditEvent, AuditKind, StoreError, UserInfo};
@@ -53,8 +54,10 @@ pub async fn run(
         return Ok(());
     }
     tracing::debug!(peer = %peer.address, user = %peer.user.name, "session started");
+    let mut pending = Pending::new();
     loop {
         if *stopping.borrow() {
+            pending.flush(&mut writer, state, &peer).await?;
             writer.send(&error(0, error_code::SHUTTING_DOWN, "the server is shutting down")).await?;
             writer.close(CloseCode::Normal).await?;
             return Ok(());
@@ -62,9 +65,19 @@ pub async fn run(
         let incoming = tokio::select! {
             incoming = reader.next() => incoming?,
             _ = stopping.changed() => continue,
+            _ = tokio::time::sleep(batch::LINGER), if !pending.is_empty() => {
+                pending.flush(&mut writer, state, &peer).await?;
+                continue;
+            }
         };
         match incoming {
+            Incoming::Message(Message::Upload { transfer, name, meta, resume: false })
+                if meta.size <= batch::MAX_FILE =>
+            {
+                pending.upload(&mut reader, &mut writer, state, &peer, transfer, name, meta).await?;
+            }
             Incoming::Message(message) => {
+                pending.flush(&mut writer, state, &peer).await?;
                 if let Err(e) = handle(message, &mut reader, &mut writer, state, &peer).await {
                     // Tell the client why before hanging up; it may not be listening.
                     let reason = error(0, error_code::BAD_REQUEST, &format!("request failed: {e}"));
@@ -80,6 +93,7 @@ pub async fn run(
                 return Err(anyhow!("client sent data outside an upload"));
             }
             Incoming::Closed(_) => {
+                pending.flush(&mut writer, state, &peer).await?;
                 writer.close(CloseCode::Normal).await.ok();
                 return Ok(());
             }

@@ -180,7 +180,7 @@ impl Syncer {
     }
 }
 
-async fn skip_to_commit(reader: &mut SessionReader) -> Result<()> {
+pub async fn skip_to_commit(reader: &mut SessionReader) -> Result<()> {
     loop {
         match reader.next().await? {
             Incoming::Data(_) => {}
@@ -286,6 +286,14 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Record an event in the audit table and the log, with who and from where.
 pub fn audit(state: &ServerState, peer: &Peer, event: AuditEvent) {
     let event = event.user(peer.user.name.as_str()).remote(peer.address);
+    log_audit(peer, &event);
+    if let Err(e) = state.store.audit(&event) {
+        tracing::warn!(error = %e, "could not write the audit log");
+    }
+}
+
+/// The log line of an audit event (for events whose row the store wrote).
+pub fn log_audit(peer: &Peer, event: &AuditEvent) {
     tracing::info!(
         target: "audit",
         peer = %peer.address,
@@ -295,7 +303,4 @@ pub fn audit(state: &ServerState, peer: &Peer, event: AuditEvent) {
         size = event.size,
         outcome = %event.outcome,
     );
-    if let Err(e) = state.store.audit(&event) {
-        tracing::warn!(error = %e, "could not write the audit log");
-    }
 }

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use rusqlite::params;
+use rusqlite::{params, Connection};
 use sxfer_proto::names::RemoteName;
 
 use super::error::Result;
@@ -101,24 +101,28 @@ impl AuditEvent {
 impl Store {
     /// Records an event with the current time.
     pub fn audit(&self, event: &AuditEvent) -> Result<()> {
-        let size = event.size.map(|size| to_sql_int(size, "size")).transpose()?;
-        let digest = event.digest.map(|digest| digest.iter().map(|byte| format!("{byte:02x}")).collect::<String>());
-        let db = self.inner.db();
-        db.execute(
-            "INSERT INTO audit (time, user, remote, kind, name, size, digest, detail, outcome)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                now(),
-                event.user,
-                event.remote.map(|remote| remote.to_string()),
-                event.kind.as_str(),
-                event.name.as_ref().map(RemoteName::as_str),
-                size,
-                digest,
-                event.detail,
-                event.outcome
-            ],
-        )?;
-        Ok(())
+        insert_audit(&self.inner.db(), event)
     }
+}
+
+/// Inserts one audit row, inside whatever transaction `db` is in.
+pub(super) fn insert_audit(db: &Connection, event: &AuditEvent) -> Result<()> {
+    let size = event.size.map(|size| to_sql_int(size, "size")).transpose()?;
+    let digest = event.digest.map(|digest| digest.iter().map(|byte| format!("{byte:02x}")).collect::<String>());
+    db.prepare_cached(
+        "INSERT INTO audit (time, user, remote, kind, name, size, digest, detail, outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        now(),
+        event.user,
+        event.remote.map(|remote| remote.to_string()),
+        event.kind.as_str(),
+        event.name.as_ref().map(RemoteName::as_str),
+        size,
+        digest,
+        event.detail,
+        event.outcome
+    ])?;
+    Ok(())
 }

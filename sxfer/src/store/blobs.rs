@@ -91,24 +91,34 @@ impl Inner {
     }
 
     /// Moves a finished, fsynced partial into `blobs/`, durably: creates the
-    /// fan-out directory if needed, renames, fsyncs both directories.
-    pub(super) fn publish_blob(&self, id: &BlobId) -> Result<PathBuf> {
+    /// fan-out directory if needed, renames, fsyncs the directories.
+    pub(super) fn publish_blob(&self, id: &BlobId) -> Result<()> {
+        for dir in self.move_to_blobs(id)? {
+            io_context(sync_dir(&dir), "cannot fsync", &dir)?;
+        }
+        Ok(())
+    }
+
+    /// Renames `partial/<id>` to `blobs/ab/<id>`, creating the fan-out
+    /// directory if needed. Returns the directories whose fsync makes the
+    /// move durable (the caller may batch them).
+    pub(super) fn move_to_blobs(&self, id: &BlobId) -> Result<Vec<PathBuf>> {
         let blobs = self.dir.join(BLOBS_DIR);
         let fan_out = blobs.join(id.fan_out());
+        let partial = self.dir.join(PARTIAL_DIR);
+        let mut dirs = Vec::with_capacity(3);
         if !fan_out.is_dir() {
             match DirBuilder::new().mode_private().create(&fan_out) {
-                Ok(()) => io_context(sync_dir(&blobs), "cannot fsync", &blobs)?,
+                Ok(()) => dirs.push(blobs),
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(err) => return io_context(Err(err), "cannot create", &fan_out),
             }
         }
         let from = self.partial_path(id);
-        let to = fan_out.join(id.as_str());
-        io_context(fs::rename(&from, &to), "cannot move into place", &from)?;
-        io_context(sync_dir(&fan_out), "cannot fsync", &fan_out)?;
-        let partial = self.dir.join(PARTIAL_DIR);
-        io_context(sync_dir(&partial), "cannot fsync", &partial)?;
-        Ok(to)
+        io_context(fs::rename(&from, fan_out.join(id.as_str())), "cannot move into place", &from)?;
+        dirs.push(fan_out);
+        dirs.push(partial);
+        Ok(dirs)
     }
 }
 

@@ -31,6 +31,8 @@
 //!   [`Store::rename`], [`Store::usage`].
 //! * `upload.rs`: [`Store::begin_upload`] → [`Upload`] (`offset`, `write`,
 //!   `sync`, `commit`, `abandon`, `discard`); [`durable_offset`], [`CHUNK_SIZE`].
+//! * `batch.rs`: [`Store::batch`] → [`Batch`] (`stage`, `commit`): small
+//!   uploads made durable and committed as a group.
 //! * `download.rs`: [`Store::open_download`] → [`Download`] (`Read + Seek`, `size`).
 //! * `audit.rs`: [`Store::audit`], [`AuditEvent`], [`AuditKind`].
 //! * `error.rs`: [`StoreError`], its protocol error [`code`](StoreError::code).
@@ -43,6 +45,7 @@
 
 mod accounts;
 mod audit;
+mod batch;
 mod blobs;
 mod download;
 mod error;
@@ -60,6 +63,7 @@ use rusqlite::Connection;
 
 pub use accounts::{UserId, UserInfo};
 pub use audit::{AuditEvent, AuditKind};
+pub use batch::Batch;
 pub use download::Download;
 pub use error::{Result, StoreError};
 pub use upload::{durable_offset, SyncPoint, Upload, CHUNK_SIZE, MAX_PARTIALS_PER_USER};

@@ -339,7 +339,7 @@ impl Upload {
         let file = io_context(writer.finish(), "cannot write", &path)?;
         io_context(file.sync_all(), "cannot fsync", &path)?;
         drop(file);
-        self.inner.publish_blob(&self.blob_id).map(drop)
+        self.inner.publish_blob(&self.blob_id)
     }
 
     /// One transaction: quota re-check, the files row inserted or replaced,
@@ -350,36 +350,11 @@ impl Upload {
         let mut db = self.inner.db();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         check_quota(&tx, &limits, self.user, &self.name, self.meta.size)?;
-        let replaced: Option<String> = tx
-            .query_row(
-                "SELECT blob_id FROM files WHERE user_id = ?1 AND name = ?2",
-                params![self.user.0, self.name.as_str()],
-                |row| row.get(0),
-            )
-            .optional()?;
-        tx.execute(
-            "INSERT INTO files (user_id, name, size, mode, mtime, mtime_nanos, digest, blob_id, stored)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (user_id, name) DO UPDATE SET
-                 size = excluded.size, mode = excluded.mode, mtime = excluded.mtime,
-                 mtime_nanos = excluded.mtime_nanos, digest = excluded.digest,
-                 blob_id = excluded.blob_id, stored = excluded.stored",
-            params![
-                self.user.0,
-                self.name.as_str(),
-                to_sql_int(self.meta.size, "size")?,
-                self.meta.mode,
-                self.meta.mtime,
-                self.meta.mtime_nanos,
-                digest.as_slice(),
-                self.blob_id.as_str(),
-                stored
-            ],
-        )?;
+        let replaced = upsert_file(&tx, self.user, &self.name, &self.meta, digest, &self.blob_id, stored)?;
         tx.execute("DELETE FROM partials WHERE blob_id = ?1", [self.blob_id.as_str()])?;
         tx.commit()?;
         let entry = FileEntry { name: self.name.clone(), meta: self.meta, digest: *digest, stored };
-        Ok((entry, replaced.map(BlobId::from_db).transpose()?))
+        Ok((entry, replaced))
     }
 
     fn discard_files(&self) {
@@ -419,9 +394,46 @@ fn partial_row(db: &Connection, user: UserId, name: &RemoteName) -> Result<Optio
     Ok(Some(PartialRow { id, blob_id: BlobId::from_db(blob_id)?, meta }))
 }
 
+/// Inserts or replaces the `files` row of `name`; returns the blob it
+/// replaced, which the caller unlinks once the transaction has committed.
+pub(super) fn upsert_file(
+    db: &Connection,
+    user: UserId,
+    name: &RemoteName,
+    meta: &FileMeta,
+    digest: &[u8; 32],
+    blob_id: &BlobId,
+    stored: i64,
+) -> Result<Option<BlobId>> {
+    let replaced: Option<String> = db
+        .prepare_cached("SELECT blob_id FROM files WHERE user_id = ?1 AND name = ?2")?
+        .query_row(params![user.0, name.as_str()], |row| row.get(0))
+        .optional()?;
+    db.prepare_cached(
+        "INSERT INTO files (user_id, name, size, mode, mtime, mtime_nanos, digest, blob_id, stored)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (user_id, name) DO UPDATE SET
+             size = excluded.size, mode = excluded.mode, mtime = excluded.mtime,
+             mtime_nanos = excluded.mtime_nanos, digest = excluded.digest,
+             blob_id = excluded.blob_id, stored = excluded.stored",
+    )?
+    .execute(params![
+        user.0,
+        name.as_str(),
+        to_sql_int(meta.size, "size")?,
+        meta.mode,
+        meta.mtime,
+        meta.mtime_nanos,
+        digest.as_slice(),
+        blob_id.as_str(),
+        stored
+    ])?;
+    replaced.map(BlobId::from_db).transpose()
+}
+
 /// Refuses if storing `size` bytes as `name` (replacing any file of that
 /// name) would exceed the user's quota.
-fn check_quota(db: &Connection, limits: &Limits, user: UserId, name: &RemoteName, size: u64) -> Result<()> {
+pub(super) fn check_quota(db: &Connection, limits: &Limits, user: UserId, name: &RemoteName, size: u64) -> Result<()> {
     let quotas: Option<(Option<i64>, Option<i64>)> = db
         .query_row("SELECT quota_bytes, quota_files FROM users WHERE id = ?1", [user.0], |row| {
             Ok((row.get(0)?, row.get(1)?))

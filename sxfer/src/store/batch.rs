@@ -1,0 +1,217 @@
+//! Small uploads committed as a group: one durability round and one
+//! transaction for many files, instead of several fsyncs and two
+//! transactions each.
+//!
+//! ```text
+//! stage*   check length + BLAKE3 in memory, age-encrypt to partial/<id>,
+//!          start writeback (sync_file_range), close
+//! commit   fdatasync every staged partial, rename each to blobs/ab/<id>,
+//!          fsync partial/ and every fan-out directory touched,
+//!          ONE tx: per file quota check + files row ⇄ + audit row,
+//!          then unlink replaced blobs and discarded partials
+//! ```
+//!
+//! The write protocol and the crash argument are those of a single upload
+//! (temporary name, fsync, rename, directory fsync, then the row): only the
+//! order of the steps across files changes. A crash before the transaction
+//! commits leaves unreferenced files that recovery at open removes; no
+//! staged file is visible before its blob is durable. Nothing staged has a
+//! `partials` row: a small upload is sent again, not resumed.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rusqlite::{params, TransactionBehavior};
+use sxfer_proto::msgs::{FileEntry, FileMeta};
+use sxfer_proto::names::RemoteName;
+
+use super::accounts::UserId;
+use super::audit::{insert_audit, AuditEvent, AuditKind};
+use super::blobs::{self, BlobId};
+use super::error::{Result, StoreError};
+use super::upload::{check_quota, upsert_file};
+use super::{io_context, now, Inner, Store};
+
+/// Staged, verified, written, not yet durable or visible.
+struct Staged {
+    name: RemoteName,
+    meta: FileMeta,
+    digest: [u8; 32],
+    blob_id: BlobId,
+}
+
+/// A group of small uploads by one user. Dropping it uncommitted removes
+/// what it staged.
+pub struct Batch {
+    inner: Arc<Inner>,
+    user: UserId,
+    staged: Vec<Staged>,
+    bytes: u64,
+}
+
+impl Store {
+    /// An empty batch of uploads for `user`.
+    pub fn batch(&self, user: UserId) -> Batch {
+        Batch { inner: Arc::clone(&self.inner), user, staged: Vec::new(), bytes: 0 }
+    }
+}
+
+impl Batch {
+    /// Files staged so far.
+    pub fn len(&self) -> usize {
+        self.staged.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.staged.is_empty()
+    }
+
+    /// Plaintext bytes staged so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Checks and writes one whole file. `data` must be exactly the
+    /// announced size and `length` bytes long and hash to `digest`
+    /// (otherwise `Integrity`, and nothing is written); above the maximum
+    /// file size it is `TooLarge`. The file becomes visible only through
+    /// [`commit`](Self::commit); the quota is checked there.
+    pub fn stage(
+        &mut self,
+        name: RemoteName,
+        meta: FileMeta,
+        data: &[u8],
+        length: u64,
+        digest: [u8; 32],
+    ) -> Result<()> {
+        let limit = self.inner.limits().max_file_size;
+        if meta.size > limit {
+            return Err(StoreError::TooLarge { size: meta.size, limit });
+        }
+        if length != meta.size || data.len() as u64 != length {
+            return Err(StoreError::Integrity(format!(
+                "length mismatch: announced {}, committed {length}, received {}",
+                meta.size,
+                data.len()
+            )));
+        }
+        if blake3::hash(data) != blake3::Hash::from_bytes(digest) {
+            return Err(StoreError::Integrity("BLAKE3 digest mismatch".into()));
+        }
+        let blob_id = BlobId::generate();
+        let path = self.inner.partial_path(&blob_id);
+        let written = self.inner.create_partial(&blob_id).and_then(|(mut writer, file)| {
+            io_context(writer.write_all(data), "cannot write", &path)?;
+            io_context(writer.finish(), "cannot write", &path)?;
+            start_writeback(&file);
+            Ok(())
+        });
+        if let Err(err) = written {
+            blobs::remove_unreferenced(&path);
+            return Err(err);
+        }
+        self.bytes += length;
+        self.staged.push(Staged { name, meta, digest, blob_id });
+        Ok(())
+    }
+
+    /// Makes every staged file durable and visible. Returns one result per
+    /// staged file, in order: its entry, or why it was refused (quota).
+    /// An `Err` of the whole call means nothing was committed and nothing
+    /// staged remains. Each committed file gets an `upload` audit row in
+    /// the same transaction, with `who` (user and remote) filled in.
+    pub fn commit(mut self, who: &AuditEvent) -> Result<Vec<Result<FileEntry>>> {
+        let staged = std::mem::take(&mut self.staged);
+        let published = self.publish(&staged);
+        let outcome = published.and_then(|()| self.insert_rows(&staged, who));
+        match outcome {
+            Ok((results, unreferenced)) => {
+                for path in unreferenced {
+                    blobs::remove_unreferenced(&path);
+                }
+                Ok(results)
+            }
+            Err(err) => {
+                for file in &staged {
+                    blobs::remove_unreferenced(&self.inner.partial_path(&file.blob_id));
+                    blobs::remove_unreferenced(&self.inner.blob_path(&file.blob_id));
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// fdatasync every staged file (writeback started when it was staged,
+    /// so these mostly wait for one journal commit), then rename them all
+    /// and fsync each directory involved once.
+    fn publish(&self, staged: &[Staged]) -> Result<()> {
+        for file in staged {
+            let path = self.inner.partial_path(&file.blob_id);
+            let handle = io_context(File::open(&path), "cannot reopen", &path)?;
+            io_context(handle.sync_data(), "cannot fsync", &path)?;
+        }
+        let mut dirs = BTreeSet::new();
+        for file in staged {
+            dirs.extend(self.inner.move_to_blobs(&file.blob_id)?);
+        }
+        for dir in dirs {
+            io_context(blobs::sync_dir(&dir), "cannot fsync", &dir)?;
+        }
+        Ok(())
+    }
+
+    /// One transaction for the whole batch. Returns the per-file results
+    /// and the files to unlink once it has committed.
+    #[allow(clippy::type_complexity)]
+    fn insert_rows(&self, staged: &[Staged], who: &AuditEvent) -> Result<(Vec<Result<FileEntry>>, Vec<PathBuf>)> {
+        let limits = self.inner.limits();
+        let stored = now();
+        let mut results = Vec::with_capacity(staged.len());
+        let mut unreferenced = Vec::new();
+        let mut db = self.inner.db();
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for file in staged {
+            if let Err(err) = check_quota(&tx, &limits, self.user, &file.name, file.meta.size) {
+                unreferenced.push(self.inner.blob_path(&file.blob_id));
+                results.push(Err(err));
+                continue;
+            }
+            let replaced = upsert_file(&tx, self.user, &file.name, &file.meta, &file.digest, &file.blob_id, stored)?;
+            unreferenced.extend(replaced.map(|old| self.inner.blob_path(&old)));
+            // A small upload replaces any unfinished upload of the same name.
+            let mut discard =
+                tx.prepare_cached("DELETE FROM partials WHERE user_id = ?1 AND name = ?2 RETURNING blob_id")?;
+            let discarded = discard
+                .query_map(params![self.user.0, file.name.as_str()], |row| row.get::<_, String>(0))?
+                .collect::<std::result::Result<Vec<String>, _>>()?;
+            for old in discarded {
+                unreferenced.push(self.inner.partial_path(&BlobId::from_db(old)?));
+            }
+            let event = AuditEvent { kind: AuditKind::Upload, outcome: "ok".into(), ..who.clone() };
+            insert_audit(&tx, &event.name(&file.name).size(file.meta.size).digest(file.digest))?;
+            results.push(Ok(FileEntry { name: file.name.clone(), meta: file.meta, digest: file.digest, stored }));
+        }
+        tx.commit()?;
+        Ok((results, unreferenced))
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        for file in self.staged.drain(..) {
+            blobs::remove_unreferenced(&self.inner.partial_path(&file.blob_id));
+        }
+    }
+}
+
+/// Asks the kernel to start writing `file` out now (on Linux,
+/// `POSIX_FADV_DONTNEED` starts writeback of dirty pages, then drops the
+/// clean ones: a stored blob is not read again soon), so the fdatasync at
+/// commit finds little left to do and the writes of many small files reach
+/// the disk together. Only a hint: durability comes from the fdatasync.
+fn start_writeback(file: &File) {
+    rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed).ok();
+}
