@@ -9,6 +9,7 @@
 //! Paths are built only from validated name segments, and nothing is
 //! written through a symbolic link or outside the destination.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -43,6 +44,11 @@ pub fn local_path(dest: &Path, name: &RemoteName, keep_from: usize) -> Result<Pa
     Ok(path)
 }
 
+/// Download requests kept in flight. The server answers in order, so the
+/// replies for the next files are already on their way while one is being
+/// written: no round trip per file.
+const WINDOW: usize = 32;
+
 /// Download every job into `dest`; returns how many bytes came from
 /// partial files of earlier attempts (verified, not re-sent).
 pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, output: &Output) -> Result<u64> {
@@ -51,9 +57,20 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, ou
     }
     let mut failures = Vec::new();
     let mut resumed = 0;
-    for job in jobs {
-        match fetch(remote, job, dest, force, output).await {
-            Ok(offset) => resumed += offset,
+    let mut queue: VecDeque<&Job> = jobs.iter().collect();
+    let mut in_flight: VecDeque<Request> = VecDeque::new();
+    loop {
+        while in_flight.len() < WINDOW {
+            let Some(job) = queue.pop_front() else { break };
+            in_flight.push_back(request(remote, job, dest)?);
+        }
+        let Some(request) = in_flight.pop_front() else { break };
+        remote.writer.flush().await?;
+        let job = request.job;
+        match receive(remote, request, force, output).await {
+            Ok(Some(offset)) => resumed += offset,
+            // A stale partial was removed: ask again, from the start.
+            Ok(None) => queue.push_back(job),
             Err(e) => {
                 let message = format!("{}: {e:#}", job.remote);
                 output.failure(&message);
@@ -94,7 +111,16 @@ fn check_destination(dest: &Path, local: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-async fn fetch(remote: &mut Remote, job: &Job, dest: &Path, force: bool, output: &Output) -> Result<u64> {
+/// A download asked for and not yet received.
+struct Request<'j> {
+    job: &'j Job,
+    transfer: u32,
+    partial: PathBuf,
+    offset: u64,
+}
+
+/// Queues the request for `job`, resuming from its partial file if any.
+fn request<'j>(remote: &mut Remote, job: &'j Job, dest: &Path) -> Result<Request<'j>> {
     let parent = job.local.parent().unwrap_or(dest).to_path_buf();
     fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let file_name = job.local.file_name().and_then(|n| n.to_str()).context("destination has no file name")?;
@@ -105,17 +131,25 @@ async fn fetch(remote: &mut Remote, job: &Job, dest: &Path, force: bool, output:
         Err(_) => 0,
     };
     let transfer = remote.transfer_id();
-    remote.writer.send(&Message::Download { transfer, name: job.remote.clone(), offset }).await?;
+    remote.writer.queue(&Message::Download { transfer, name: job.remote.clone(), offset })?;
+    Ok(Request { job, transfer, partial, offset })
+}
+
+/// Receives one file. `Some(resumed bytes)` when it is in place; `None`
+/// when the partial was stale (longer than the stored file) and was
+/// removed, so the caller asks again.
+async fn receive(remote: &mut Remote, request: Request<'_>, force: bool, output: &Output) -> Result<Option<u64>> {
+    let Request { job, transfer, partial, offset } = request;
     let (entry, start) = match remote.next_message().await? {
         Message::DownloadStart { transfer: t, entry, offset } if t == transfer => (entry, offset),
-        Message::Error { code, .. } if code == error_code::BAD_REQUEST && offset > 0 => {
+        Message::Error { transfer: t, code, .. } if t == transfer && code == error_code::BAD_REQUEST && offset > 0 => {
             // The partial is longer than the file now stored (it was
-            // replaced): it cannot be a prefix. Start over, once.
+            // replaced): it cannot be a prefix. Start over.
             fs::remove_file(&partial).with_context(|| format!("removing {}", partial.display()))?;
             output.note(&format!("discarding a stale partial download of {}", job.remote));
-            return Box::pin(fetch(remote, job, dest, force, output)).await;
+            return Ok(None);
         }
-        Message::Error { message, .. } => bail!("{}", display_safe(&message)),
+        Message::Error { transfer: t, message, .. } if t == transfer => bail!("{}", display_safe(&message)),
         other => bail!("unexpected reply to a download: {other:?}"),
     };
     if start != offset {
@@ -141,9 +175,9 @@ async fn fetch(remote: &mut Remote, job: &Job, dest: &Path, force: bool, output:
                 };
                 expected_rest = rest;
                 progress.inc(bytes.len() as u64);
-                if tx.send(bytes).await.is_err() {
-                    break Err(anyhow!("the file writer stopped"));
-                }
+                // If the writer failed, read on to the Commit (so the next
+                // pipelined reply is in step); its error is reported below.
+                tx.send(bytes).await.ok();
             }
             Ok(Event::Message(Message::Commit { transfer: t, length, digest })) if t == transfer => {
                 break Ok((length, digest));
@@ -169,16 +203,18 @@ async fn fetch(remote: &mut Remote, job: &Job, dest: &Path, force: bool, output:
     }
     finish(&partial, &job.local, &entry, force)?;
     output.downloaded(&entry, &job.local);
-    Ok(offset)
+    Ok(Some(offset))
 }
 
 /// Bytes between background fsyncs of the partial file.
 const SYNC_INTERVAL: u64 = 64 << 20;
 
 /// Append chunks to the partial file; return its length and the BLAKE3 of
-/// all of it (prefix re-read and hashed, not assumed). A second thread
-/// fsyncs every `SYNC_INTERVAL` while writing goes on, so the final fsync
-/// before the rename has little left to do.
+/// all of it (prefix re-read and hashed, not assumed). Every
+/// `SYNC_INTERVAL` a second thread (started on first need, so small files
+/// never pay for it) fsyncs while writing goes on, so an interrupted
+/// download keeps most of its progress and the fsync in [`finish`] has
+/// little left to do.
 fn write_side(
     partial: &Path,
     offset: u64,
@@ -198,8 +234,7 @@ fn write_side(
         .append(true)
         .open(partial)
         .with_context(|| format!("opening {}", partial.display()))?;
-    let (flush, flushes) = std::sync::mpsc::sync_channel::<File>(1);
-    let flusher = std::thread::spawn(move || flushes.into_iter().try_for_each(|file| file.sync_data()));
+    let mut flusher: Option<(std::sync::mpsc::SyncSender<File>, std::thread::JoinHandle<std::io::Result<()>>)> = None;
     let mut length = offset;
     let mut since_sync = 0;
     while let Some(chunk) = rx.blocking_recv() {
@@ -208,13 +243,20 @@ fn write_side(
         length += chunk.len() as u64;
         since_sync += chunk.len() as u64;
         buffers.recycle(chunk);
-        if since_sync >= SYNC_INTERVAL && flush.try_send(file.try_clone()?).is_ok() {
-            since_sync = 0;
+        if since_sync >= SYNC_INTERVAL {
+            let (flush, _) = flusher.get_or_insert_with(|| {
+                let (flush, flushes) = std::sync::mpsc::sync_channel::<File>(1);
+                (flush, std::thread::spawn(move || flushes.into_iter().try_for_each(|file| file.sync_data())))
+            });
+            if flush.try_send(file.try_clone()?).is_ok() {
+                since_sync = 0;
+            }
         }
     }
-    drop(flush);
-    flusher.join().map_err(|_| anyhow!("the fsync thread panicked"))?.context("fsync")?;
-    file.sync_all()?;
+    if let Some((flush, thread)) = flusher {
+        drop(flush);
+        thread.join().map_err(|_| anyhow!("the fsync thread panicked"))?.context("fsync")?;
+    }
     Ok((length, *hasher.finalize().as_bytes()))
 }
 

@@ -3,8 +3,9 @@
 //! A blocking thread reads and hashes (BLAKE3) each chunk straight into a
 //! record buffer; the async side seals it in place and writes it, so disk,
 //! hash, cipher and socket overlap. Small files are pipelined (request,
-//! data and commit back to back, no round trip per file); large ones first
-//! ask where to resume.
+//! data and commit back to back, many files per write, no round trip per
+//! file; the server commits them in groups); large ones first ask where to
+//! resume.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -125,24 +126,21 @@ pub struct Uploaded {
 }
 
 /// Upload every job; returns the committed entries, or the first failure
-/// after all results are in.
+/// after all results are in. Small files go first, all pipelined; then
+/// each large file, after asking where to resume.
 pub async fn run(remote: &mut Remote, jobs: &[Job], output: &Output) -> Result<Uploaded> {
     let total: u64 = jobs.iter().map(|j| j.meta.size).sum();
     let progress = output.progress(total, "upload");
     let mut results = Results::default();
-    for job in jobs {
+    let (small, large): (Vec<&Job>, Vec<&Job>) = jobs.iter().partition(|job| job.meta.size <= SMALL_FILE);
+    send_small(remote, &small, &progress, &mut results, output).await?;
+    for job in large {
         let transfer = remote.transfer_id();
-        let resume = job.meta.size > SMALL_FILE;
         progress.set_message(job.remote.as_str());
-        remote.writer.queue(&Message::Upload { transfer, name: job.remote.clone(), meta: job.meta, resume })?;
-        let offset = if resume {
-            remote.writer.flush().await?;
-            match wait_ready(remote, transfer, &mut results, output).await? {
-                Some(offset) => offset,
-                None => continue,
-            }
-        } else {
-            0
+        remote.writer.queue(&Message::Upload { transfer, name: job.remote.clone(), meta: job.meta, resume: true })?;
+        remote.writer.flush().await?;
+        let Some(offset) = wait_ready(remote, transfer, &mut results, output).await? else {
+            continue;
         };
         if offset > 0 {
             results.resumed_bytes += offset;
@@ -151,13 +149,11 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], output: &Output) -> Result<U
         }
         results.pending.insert(transfer);
         send_file(remote, job, transfer, offset, &progress, &mut results, output).await?;
-        if resume {
-            // A large file is confirmed before the next one starts.
-            remote.writer.flush().await?;
-            while results.pending.contains(&transfer) {
-                let message = remote.next_message().await?;
-                results.handle(message, output)?;
-            }
+        // A large file is confirmed before the next one starts.
+        remote.writer.flush().await?;
+        while results.pending.contains(&transfer) {
+            let message = remote.next_message().await?;
+            results.handle(message, output)?;
         }
     }
     remote.writer.flush().await?;
@@ -171,6 +167,74 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], output: &Output) -> Result<U
         Some(first) => Err(anyhow!("{} of {} uploads failed; first: {first}", results.failures.len(), jobs.len())),
         None => Ok(Uploaded { entries: results.committed, resumed_bytes: results.resumed_bytes }),
     }
+}
+
+/// Files read ahead of the sender (each at most `SMALL_FILE`).
+const READ_AHEAD: usize = 4;
+/// Queued records are written once this much has built up, or when the
+/// next file is not read yet.
+const FLUSH_AT: usize = 256 << 10;
+
+/// Pipelines small files: a blocking thread reads and hashes each whole
+/// file ahead of the sender, which queues request, data and commit for
+/// many files into one write. Nothing waits for the server.
+async fn send_small(
+    remote: &mut Remote,
+    jobs: &[&Job],
+    progress: &Progress,
+    results: &mut Results,
+    output: &Output,
+) -> Result<()> {
+    let (tx, mut rx) = mpsc::channel::<Result<(Vec<u8>, [u8; 32])>>(READ_AHEAD);
+    let files: Vec<(PathBuf, u64)> = jobs.iter().map(|job| (job.local.clone(), job.meta.size)).collect();
+    let reader = tokio::task::spawn_blocking(move || {
+        for (path, size) in files {
+            if tx.blocking_send(read_small(&path, size)).is_err() {
+                return;
+            }
+        }
+    });
+    for job in jobs {
+        let (data, digest) = rx.recv().await.context("the file reader stopped")??;
+        let transfer = remote.transfer_id();
+        progress.set_message(job.remote.as_str());
+        remote.writer.queue(&Message::Upload { transfer, name: job.remote.clone(), meta: job.meta, resume: false })?;
+        for chunk in data.chunks(CHUNK) {
+            remote.writer.queue_data(chunk)?;
+        }
+        remote.writer.queue(&Message::Commit { transfer, length: job.meta.size, digest })?;
+        results.pending.insert(transfer);
+        progress.inc(job.meta.size);
+        if remote.writer.queued() >= FLUSH_AT || rx.is_empty() {
+            remote.writer.flush().await?;
+            drain(remote, results, output)?;
+        }
+    }
+    remote.writer.flush().await?;
+    reader.await.map_err(|e| anyhow!("file reader: {e}"))
+}
+
+/// One whole small file and its BLAKE3; it must still be `size` bytes.
+fn read_small(path: &Path, size: u64) -> Result<(Vec<u8>, [u8; 32])> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut data = Vec::with_capacity(size as usize);
+    file.take(size + 1).read_to_end(&mut data).with_context(|| format!("reading {}", path.display()))?;
+    if data.len() as u64 != size {
+        bail!("{} changed size while being uploaded", path.display());
+    }
+    let digest = *blake3::hash(&data).as_bytes();
+    Ok((data, digest))
+}
+
+/// Handle acknowledgements and pipelined results that have arrived.
+fn drain(remote: &mut Remote, results: &mut Results, output: &Output) -> Result<()> {
+    while let Some(event) = remote.try_next()? {
+        match event {
+            Event::Message(message) => results.handle(message, output)?,
+            _ => bail!("the server sent data during an upload"),
+        }
+    }
+    Ok(())
 }
 
 async fn wait_ready(remote: &mut Remote, transfer: u32, results: &mut Results, output: &Output) -> Result<Option<u64>> {
@@ -205,13 +269,7 @@ async fn send_file(
         remote.writer.send_data(&mut buf).await?;
         spare_tx.send(buf).ok();
         progress.inc(len);
-        // Drain acknowledgements and pipelined results as they come.
-        while let Some(event) = remote.try_next()? {
-            match event {
-                Event::Message(message) => results.handle(message, output)?,
-                _ => bail!("the server sent data during an upload"),
-            }
-        }
+        drain(remote, results, output)?;
     }
     let digest = producer.await.map_err(|e| anyhow!("file reader: {e}"))??;
     remote.writer.queue(&Message::Commit { transfer, length: size, digest })?;

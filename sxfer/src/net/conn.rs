@@ -202,6 +202,18 @@ impl SessionWriter {
         Ok(())
     }
 
+    /// Seal a (small) data record into the outgoing buffer, copying
+    /// `data`, without writing yet.
+    pub fn queue_data(&mut self, data: &[u8]) -> Result<()> {
+        self.send.send_data(data, &mut self.out)?;
+        Ok(())
+    }
+
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.out.len()
+    }
+
     /// Write everything queued.
     pub async fn flush(&mut self) -> Result<()> {
         if !self.out.is_empty() {

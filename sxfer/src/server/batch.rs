@@ -1,9 +1,10 @@
 //! Group commit of pipelined small uploads on one connection.
 //!
 //! A client pipelines small files (request, data, commit, next file) without
-//! waiting. Each is checked and written as it completes, then held in a
-//! [`Batch`]; the batch is made durable and committed in one go, and the
-//! `Committed` replies go out in order, when
+//! waiting. Each is handed, as it completes, to a blocking worker that
+//! checks and writes it into a [`Batch`] while the next one arrives; the
+//! batch is made durable and committed in one go, and the replies
+//! (`Committed` or `Error`) go out in order, when
 //!
 //! * it holds [`MAX_FILES`] files or [`MAX_BYTES`] bytes,
 //! * the connection has been quiet for [`LINGER`] (the client is waiting),
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
+use tokio::sync::mpsc;
 
 use super::session::{error, store_error, Peer};
 use super::transfer::{audit, log_audit, skip_to_commit};
@@ -34,15 +36,36 @@ pub const MAX_BYTES: u64 = 32 << 20;
 /// How long a non-empty batch waits for the next request.
 pub const LINGER: Duration = Duration::from_millis(2);
 
-/// The files staged on this connection and the transfers they answer.
+/// Files received but not yet staged, per connection: bounds the memory a
+/// connection holds to this many files of at most [`MAX_FILE`].
+const QUEUED: usize = 4;
+
+/// The small uploads of this connection since the last commit: a blocking
+/// worker stages (verifies, encrypts, writes) them while the next ones
+/// arrive.
 pub struct Pending {
-    batch: Option<Batch>,
-    transfers: Vec<(u32, RemoteName)>,
+    worker: Option<Worker>,
+    /// Every upload handed to the worker, in order: transfer, name, length.
+    transfers: Vec<(u32, RemoteName, u64)>,
+    bytes: u64,
+}
+
+struct Worker {
+    files: mpsc::Sender<Received>,
+    done: tokio::task::JoinHandle<(Batch, Vec<Result<(), StoreError>>)>,
+}
+
+struct Received {
+    name: RemoteName,
+    meta: FileMeta,
+    data: Vec<u8>,
+    length: u64,
+    digest: [u8; 32],
 }
 
 impl Pending {
     pub fn new() -> Self {
-        Pending { batch: None, transfers: Vec::new() }
+        Pending { worker: None, transfers: Vec::new(), bytes: 0 }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -50,7 +73,8 @@ impl Pending {
     }
 
     /// Receives one pipelined small upload (its data up to its Commit) and
-    /// stages it; refusals are answered at once.
+    /// hands it to the staging worker. A size above the limit is refused
+    /// at once; every other outcome is answered when the batch commits.
     #[allow(clippy::too_many_arguments)]
     pub async fn upload(
         &mut self,
@@ -84,62 +108,49 @@ impl Pending {
                 Incoming::Closed(_) => return Err(anyhow!("client closed during an upload")),
             }
         };
-        let mut batch = self.batch.take().unwrap_or_else(|| state.store.batch(peer.user.id));
-        let staged_name = name.clone();
-        let (batch, staged) = tokio::task::spawn_blocking(move || {
-            let staged = batch.stage(staged_name, meta, &data, length, digest);
-            (batch, staged)
-        })
-        .await
-        .map_err(|e| anyhow!("storage writer: {e}"))?;
-        let full = batch.len() >= MAX_FILES || batch.bytes() >= MAX_BYTES;
-        self.batch = Some(batch);
-        match staged {
-            Ok(()) => {
-                self.transfers.push((transfer, name));
-                if full {
-                    self.flush(writer, state, peer).await?;
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let event = AuditEvent::new(AuditKind::Upload, "failed").name(&name).size(length);
-                audit(state, peer, event.detail(e.to_string()));
-                writer.send(&store_error(transfer, &e)).await
-            }
+        let worker = self.worker.get_or_insert_with(|| Worker::start(state.store.batch(peer.user.id)));
+        self.bytes += data.len() as u64;
+        let received = Received { name: name.clone(), meta, data, length, digest };
+        if worker.files.send(received).await.is_err() {
+            return Err(anyhow!("the storage writer stopped"));
         }
+        self.transfers.push((transfer, name, length));
+        if self.transfers.len() >= MAX_FILES || self.bytes >= MAX_BYTES {
+            self.flush(writer, state, peer).await?;
+        }
+        Ok(())
     }
 
-    /// Commits what is staged and sends one reply per file, in order.
+    /// Commits what is staged and sends one reply per upload, in order.
     pub async fn flush(&mut self, writer: &mut SessionWriter, state: &Arc<ServerState>, peer: &Peer) -> Result<()> {
         let transfers = std::mem::take(&mut self.transfers);
-        let Some(batch) = self.batch.take().filter(|_| !transfers.is_empty()) else {
+        self.bytes = 0;
+        let Some(worker) = self.worker.take() else {
             return Ok(());
         };
-        let who = AuditEvent::new(AuditKind::Upload, "ok").user(peer.user.name.as_str()).remote(peer.address);
-        let committed = tokio::task::spawn_blocking(move || batch.commit(&who))
-            .await
-            .unwrap_or_else(|e| Err(StoreError::Internal(format!("store task: {e}"))));
-        let results: Vec<Option<Result<FileEntry, StoreError>>> = match committed {
-            Ok(results) => results.into_iter().map(Some).collect(),
+        drop(worker.files);
+        let outcomes = match worker.done.await {
+            Ok((batch, staged)) => commit(batch, staged, peer).await,
             Err(e) => {
-                tracing::error!(error = %e, files = transfers.len(), "committing a batch of uploads failed");
-                std::iter::repeat_with(|| None).take(transfers.len()).collect()
+                tracing::error!(error = %e, "the staging worker failed");
+                Vec::new()
             }
         };
-        for ((transfer, name), result) in transfers.into_iter().zip(results) {
-            let reply = match result {
+        let mut outcomes = outcomes.into_iter();
+        for (transfer, name, length) in transfers {
+            let reply = match outcomes.next() {
                 Some(Ok(entry)) => {
                     let event = AuditEvent::new(AuditKind::Upload, "ok").name(&entry.name).size(entry.meta.size);
                     log_audit(peer, &event);
                     Message::Committed { transfer, entry }
                 }
                 Some(Err(e)) => {
-                    audit(state, peer, AuditEvent::new(AuditKind::Upload, "refused").name(&name).detail(e.to_string()));
+                    let event = AuditEvent::new(AuditKind::Upload, "failed").name(&name).size(length);
+                    audit(state, peer, event.detail(e.to_string()));
                     store_error(transfer, &e)
                 }
                 None => {
-                    audit(state, peer, AuditEvent::new(AuditKind::Upload, "failed").name(&name));
+                    audit(state, peer, AuditEvent::new(AuditKind::Upload, "failed").name(&name).size(length));
                     error(transfer, error_code::INTERNAL, "internal server error")
                 }
             };
@@ -147,4 +158,43 @@ impl Pending {
         }
         writer.flush().await
     }
+}
+
+impl Worker {
+    fn start(mut batch: Batch) -> Worker {
+        let (files, mut incoming) = mpsc::channel::<Received>(QUEUED);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut staged = Vec::new();
+            while let Some(file) = incoming.blocking_recv() {
+                staged.push(batch.stage(file.name, file.meta, &file.data, file.length, file.digest));
+            }
+            (batch, staged)
+        });
+        Worker { files, done }
+    }
+}
+
+/// Commits the batch; returns one outcome per file handed to the worker:
+/// its staging error, or its commit result.
+async fn commit(batch: Batch, staged: Vec<Result<(), StoreError>>, peer: &Peer) -> Vec<Result<FileEntry, StoreError>> {
+    let who = AuditEvent::new(AuditKind::Upload, "ok").user(peer.user.name.as_str()).remote(peer.address);
+    let committed = tokio::task::spawn_blocking(move || batch.commit(&who))
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Internal(format!("store task: {e}"))));
+    let mut committed = match committed {
+        Ok(results) => results.into_iter(),
+        Err(e) => {
+            tracing::error!(error = %e, files = staged.len(), "committing a batch of uploads failed");
+            Vec::new().into_iter()
+        }
+    };
+    staged
+        .into_iter()
+        .map(|outcome| match outcome {
+            Ok(()) => {
+                committed.next().unwrap_or_else(|| Err(StoreError::Internal("the batch was not committed".into())))
+            }
+            Err(e) => Err(e),
+        })
+        .collect()
 }

@@ -4,9 +4,10 @@
 //!
 //! ```text
 //! stage*   check length + BLAKE3 in memory, age-encrypt to partial/<id>,
-//!          start writeback (sync_file_range), close
-//! commit   fdatasync every staged partial, rename each to blobs/ab/<id>,
-//!          fsync partial/ and every fan-out directory touched,
+//!          start writeback (fadvise), close
+//! commit   make every staged partial durable (Linux: one syncfs),
+//!          rename each to blobs/ab/<id>, make the renames durable
+//!          (Linux: one more syncfs; elsewhere an fsync per directory),
 //!          ONE tx: per file quota check + files row ⇄ + audit row,
 //!          then unlink replaced blobs and discarded partials
 //! ```
@@ -103,10 +104,15 @@ impl Batch {
         }
         let blob_id = BlobId::generate();
         let path = self.inner.partial_path(&blob_id);
-        let written = self.inner.create_partial(&blob_id).and_then(|(mut writer, file)| {
+        // One buffer for the whole age file: header, nonce and final chunk
+        // in one write instead of a write per header line.
+        let written = self.inner.create_partial_file(&blob_id).and_then(|(file, sync_handle)| {
+            let buffered = std::io::BufWriter::with_capacity(data.len().min(256 << 10) + 4096, file);
+            let mut writer = self.inner.encrypt_to(buffered, &path)?;
             io_context(writer.write_all(data), "cannot write", &path)?;
-            io_context(writer.finish(), "cannot write", &path)?;
-            start_writeback(&file);
+            let buffered = io_context(writer.finish(), "cannot write", &path)?;
+            io_context(buffered.into_inner().map_err(|e| e.into_error()), "cannot write", &path)?;
+            start_writeback(&sync_handle);
             Ok(())
         });
         if let Err(err) = written {
@@ -144,19 +150,52 @@ impl Batch {
         }
     }
 
-    /// fdatasync every staged file (writeback started when it was staged,
-    /// so these mostly wait for one journal commit), then rename them all
-    /// and fsync each directory involved once.
+    /// Makes every staged file durable, renames them all into `blobs/`,
+    /// and makes the renames durable: the write protocol of a single
+    /// upload, with each step done for the whole batch at once.
     fn publish(&self, staged: &[Staged]) -> Result<()> {
+        let partial = self.inner.dir.join(blobs::PARTIAL_DIR);
+        self.sync_staged(staged, &partial)?;
+        let mut dirs = BTreeSet::new();
+        for file in staged {
+            dirs.extend(self.inner.move_to_blobs(&file.blob_id)?);
+        }
+        self.sync_dirs(dirs)
+    }
+
+    /// On Linux one `syncfs(2)` of the data directory's filesystem writes
+    /// every staged file and its inode in a single round: measured 3–4×
+    /// faster than an fdatasync per file, whose inode writes are serial
+    /// (PERFORMANCE.md). It also flushes whatever else is dirty on that
+    /// filesystem, which only costs time.
+    #[cfg(target_os = "linux")]
+    fn sync_staged(&self, _staged: &[Staged], partial: &std::path::Path) -> Result<()> {
+        let dir = io_context(File::open(partial), "cannot open", partial)?;
+        io_context(rustix::fs::syncfs(&dir).map_err(std::io::Error::from), "cannot sync the filesystem of", partial)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn sync_staged(&self, staged: &[Staged], _partial: &std::path::Path) -> Result<()> {
         for file in staged {
             let path = self.inner.partial_path(&file.blob_id);
             let handle = io_context(File::open(&path), "cannot reopen", &path)?;
             io_context(handle.sync_data(), "cannot fsync", &path)?;
         }
-        let mut dirs = BTreeSet::new();
-        for file in staged {
-            dirs.extend(self.inner.move_to_blobs(&file.blob_id)?);
+        Ok(())
+    }
+
+    /// The renames: one more `syncfs` on Linux, otherwise an fsync of each
+    /// directory involved.
+    #[cfg(target_os = "linux")]
+    fn sync_dirs(&self, dirs: BTreeSet<PathBuf>) -> Result<()> {
+        match dirs.first() {
+            Some(dir) => self.sync_staged(&[], dir),
+            None => Ok(()),
         }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn sync_dirs(&self, dirs: BTreeSet<PathBuf>) -> Result<()> {
         for dir in dirs {
             io_context(blobs::sync_dir(&dir), "cannot fsync", &dir)?;
         }

@@ -66,14 +66,25 @@ impl Inner {
     /// stream in it. Returns the writer and a second handle on the same
     /// open file, for fsync.
     pub(super) fn create_partial(&self, id: &BlobId) -> Result<(StreamWriter<File>, File)> {
+        let (file, sync_handle) = self.create_partial_file(id)?;
+        Ok((self.encrypt_to(file, &self.partial_path(id))?, sync_handle))
+    }
+
+    /// Creates `partial/<id>` (0600, must not exist); returns two handles
+    /// on it (one to write, one for fsync).
+    pub(super) fn create_partial_file(&self, id: &BlobId) -> Result<(File, File)> {
         let path = self.partial_path(id);
         let file = io_context(create_private_file(&path), "cannot create", &path)?;
         let sync_handle = io_context(file.try_clone(), "cannot duplicate the handle of", &path)?;
+        Ok((file, sync_handle))
+    }
+
+    /// Starts an age stream to the storage key in `output` (writes the header).
+    pub(super) fn encrypt_to<W: io::Write>(&self, output: W, path: &Path) -> Result<StreamWriter<W>> {
         let recipient: &dyn age::Recipient = &self.recipient;
         let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient))
             .map_err(|err| StoreError::Internal(format!("cannot encrypt to the storage key: {err}")))?;
-        let writer = io_context(encryptor.wrap_output(file), "cannot write", &path)?;
-        Ok((writer, sync_handle))
+        io_context(encryptor.wrap_output(output), "cannot write", path)
     }
 
     /// Opens an age file written by [`create_partial`](Self::create_partial)
