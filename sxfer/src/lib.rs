@@ -8,11 +8,13 @@
 //! * [`store`]: SQLite metadata + age-encrypted blobs (blocking API)
 //! * [`client`]: connect, pin, authenticate; upload, download, ls, …
 //! * [`config`], [`logging`], [`output`]: settings, logs, what users see
+//! * [`durable`]: group fsync (one `syncfs` per batch on Linux)
 //!
 //! `docs/ARCHITECTURE.md` follows one upload from `main` to the disk.
 
 pub mod client;
 pub mod config;
+pub mod durable;
 pub mod keys;
 pub mod logging;
 pub mod net;

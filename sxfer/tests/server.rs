@@ -395,18 +395,14 @@ async fn recursive_upload_of_many_small_files_is_pipelined() {
     let mut remote = server.connect("alice").await;
     let jobs = upload::plan(std::slice::from_ref(&tree), None, true).unwrap();
     assert_eq!(jobs.len(), FILES as usize);
-    let t = std::time::Instant::now();
     let uploaded = upload::run(&mut remote, &jobs, &quiet()).await.unwrap();
-    eprintln!("TIMING upload {:?}", t.elapsed());
     assert_eq!(uploaded.entries.len(), FILES as usize);
     let listing = commands::list(&mut remote, "tree/").await.unwrap();
     assert_eq!(listing.len(), FILES as usize);
     let out = server.dir.path().join("out");
     let names: Vec<String> = listing.iter().map(|e| e.name.as_str().to_owned()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let t = std::time::Instant::now();
     download::run(&mut remote, &download_jobs(&out, &names), &out, false, &quiet()).await.unwrap();
-    eprintln!("TIMING download {:?}", t.elapsed());
     remote.close().await.unwrap();
     for job in &jobs {
         let copy = out.join(job.local.file_name().unwrap());

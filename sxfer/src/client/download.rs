@@ -20,6 +20,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use tokio::sync::mpsc;
 
 use super::{BufferPool, Event, Remote};
+use crate::durable;
 use crate::output::Output;
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{FileEntry, Message};
@@ -59,22 +60,28 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, ou
     let mut resumed = 0;
     let mut queue: VecDeque<&Job> = jobs.iter().collect();
     let mut in_flight: VecDeque<Request> = VecDeque::new();
+    let mut group = Vec::new();
     loop {
         while in_flight.len() < WINDOW {
             let Some(job) = queue.pop_front() else { break };
             in_flight.push_back(request(remote, job, dest)?);
         }
+        if group.len() >= GROUP || (in_flight.is_empty() && !group.is_empty()) {
+            place_group(std::mem::take(&mut group), force, output, &mut failures);
+        }
         let Some(request) = in_flight.pop_front() else { break };
         remote.writer.flush().await?;
         let job = request.job;
         match receive(remote, request, force, output).await {
-            Ok(Some(offset)) => resumed += offset,
-            // A stale partial was removed: ask again, from the start.
-            Ok(None) => queue.push_back(job),
+            Ok(Received::Placed(offset)) => resumed += offset,
+            Ok(Received::Verified(file)) => group.push(file),
+            Ok(Received::Stale) => queue.push_back(job),
             Err(e) => {
                 let message = format!("{}: {e:#}", job.remote);
                 output.failure(&message);
                 if remote.is_gone() {
+                    // What was verified is still put in place.
+                    place_group(group, force, output, &mut failures);
                     return Err(e);
                 }
                 failures.push(message);
@@ -85,6 +92,17 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, ou
         0 => Ok(resumed),
         1 => Err(anyhow!("{}", failures[0])),
         n => Err(anyhow!("{n} of {} downloads failed; first: {}", jobs.len(), failures[0])),
+    }
+}
+
+fn place_group(group: Vec<Verified>, force: bool, output: &Output, failures: &mut Vec<String>) {
+    let (placed, failed) = finish_group(group, force);
+    for file in &placed {
+        output.downloaded(&file.entry, &file.local);
+    }
+    for message in failed {
+        output.failure(&message);
+        failures.push(message);
     }
 }
 
@@ -135,10 +153,19 @@ fn request<'j>(remote: &mut Remote, job: &'j Job, dest: &Path) -> Result<Request
     Ok(Request { job, transfer, partial, offset })
 }
 
-/// Receives one file. `Some(resumed bytes)` when it is in place; `None`
-/// when the partial was stale (longer than the stored file) and was
-/// removed, so the caller asks again.
-async fn receive(remote: &mut Remote, request: Request<'_>, force: bool, output: &Output) -> Result<Option<u64>> {
+/// What became of one download request.
+enum Received {
+    /// In place (a large file), with the bytes resumed from a partial.
+    Placed(u64),
+    /// Verified; to be put in place with its group.
+    Verified(Verified),
+    /// The partial was stale (longer than the stored file) and was
+    /// removed: ask again.
+    Stale,
+}
+
+/// Receives one file.
+async fn receive(remote: &mut Remote, request: Request<'_>, force: bool, output: &Output) -> Result<Received> {
     let Request { job, transfer, partial, offset } = request;
     let (entry, start) = match remote.next_message().await? {
         Message::DownloadStart { transfer: t, entry, offset } if t == transfer => (entry, offset),
@@ -147,7 +174,7 @@ async fn receive(remote: &mut Remote, request: Request<'_>, force: bool, output:
             // replaced): it cannot be a prefix. Start over.
             fs::remove_file(&partial).with_context(|| format!("removing {}", partial.display()))?;
             output.note(&format!("discarding a stale partial download of {}", job.remote));
-            return Ok(None);
+            return Ok(Received::Stale);
         }
         Message::Error { transfer: t, message, .. } if t == transfer => bail!("{}", display_safe(&message)),
         other => bail!("unexpected reply to a download: {other:?}"),
@@ -201,9 +228,13 @@ async fn receive(remote: &mut Remote, request: Request<'_>, force: bool, output:
         fs::remove_file(&partial).ok();
         bail!("downloaded bytes do not match the server's digest; the partial file was removed, run again");
     }
+    if entry.meta.size <= GROUPED_SIZE && offset == 0 {
+        prepare(&partial, &entry)?;
+        return Ok(Received::Verified(Verified { partial, local: job.local.clone(), entry }));
+    }
     finish(&partial, &job.local, &entry, force)?;
     output.downloaded(&entry, &job.local);
-    Ok(Some(offset))
+    Ok(Received::Placed(offset))
 }
 
 /// Bytes between background fsyncs of the partial file.
@@ -260,20 +291,68 @@ fn write_side(
     Ok((length, *hasher.finalize().as_bytes()))
 }
 
-/// Give the verified partial its mode and mtime and move it into place.
-fn finish(partial: &Path, local: &Path, entry: &FileEntry, force: bool) -> Result<()> {
+/// A verified partial with its mode and mtime set, waiting to be made
+/// durable and moved into place together with others.
+struct Verified {
+    partial: PathBuf,
+    local: PathBuf,
+    entry: FileEntry,
+}
+
+/// Files up to this size are put in place in groups of up to
+/// [`GROUP`]: one durability round for all of them
+/// ([`durable::sync_paths`]) instead of two fsyncs each.
+const GROUPED_SIZE: u64 = super::upload::SMALL_FILE;
+const GROUP: usize = 256;
+
+/// Give the verified partial its mode and mtime (permission bits only: a
+/// server cannot make a download setuid/setgid).
+fn prepare(partial: &Path, entry: &FileEntry) -> Result<File> {
     let file = File::options().write(true).open(partial)?;
     let mtime = UNIX_EPOCH + Duration::new(entry.meta.mtime.max(0) as u64, entry.meta.mtime_nanos);
     file.set_modified(mtime).ok();
-    // Permission bits only: a server cannot make a download setuid/setgid.
     file.set_permissions(fs::Permissions::from_mode(entry.meta.mode & 0o777))?;
-    file.sync_all()?;
+    Ok(file)
+}
+
+/// Rename a durable partial to its final name, unless that appeared
+/// meanwhile and `force` is off.
+fn place(partial: &Path, local: &Path, force: bool) -> Result<()> {
     if !force && local.exists() {
         bail!("{} appeared during the download (use --force to overwrite)", local.display());
     }
-    fs::rename(partial, local).with_context(|| format!("moving into {}", local.display()))?;
+    fs::rename(partial, local).with_context(|| format!("moving into {}", local.display()))
+}
+
+/// Make one large file durable and move it into place.
+fn finish(partial: &Path, local: &Path, entry: &FileEntry, force: bool) -> Result<()> {
+    prepare(partial, entry)?.sync_all()?;
+    place(partial, local, force)?;
     if let Some(parent) = local.parent() {
         File::open(parent).and_then(|dir| dir.sync_all()).ok();
     }
     Ok(())
+}
+
+/// Make a group of small files durable, move each into place, make the
+/// renames durable. Returns the files placed and the failures.
+fn finish_group(group: Vec<Verified>, force: bool) -> (Vec<Verified>, Vec<String>) {
+    let synced = durable::sync_paths(group.iter().map(|file| file.partial.as_path()));
+    if let Err(e) = synced {
+        let message = format!("cannot make the downloaded files durable: {e}");
+        return (Vec::new(), group.iter().map(|file| format!("{}: {message}", file.entry.name)).collect());
+    }
+    let (mut placed, mut failures) = (Vec::new(), Vec::new());
+    for file in group {
+        match place(&file.partial, &file.local, force) {
+            Ok(()) => placed.push(file),
+            Err(e) => failures.push(format!("{}: {e:#}", file.entry.name)),
+        }
+    }
+    let mut dirs: Vec<&Path> = placed.iter().filter_map(|file| file.local.parent()).collect();
+    dirs.dedup();
+    if let Err(e) = durable::sync_paths(dirs) {
+        failures.push(format!("cannot make the downloaded files durable: {e}"));
+    }
+    (placed, failures)
 }

@@ -228,8 +228,10 @@ pub async fn download(
             // From offset 0 the server checks the stored digest as it reads.
             let mut hasher = (offset == 0).then(blake3::Hasher::new);
             let mut sent = offset;
-            loop {
-                let mut buf = record_buffer(&spare, CHUNK);
+            while sent < size {
+                // Sized to what is left, so a small file costs no 1 MiB buffer.
+                let want = (size - sent).min(CHUNK as u64) as usize;
+                let mut buf = record_buffer(&spare, want);
                 let read = read_full(&mut blob, &mut buf[PAYLOAD_OFFSET..]).map_err(damaged)?;
                 if read == 0 {
                     break;
@@ -243,7 +245,8 @@ pub async fn download(
                     return Ok(());
                 }
             }
-            if sent != size || hasher.is_some_and(|h| *h.finalize().as_bytes() != expected) {
+            let longer = read_full(&mut blob, &mut [0u8; 1]).map_err(damaged)? > 0;
+            if sent != size || longer || hasher.is_some_and(|h| *h.finalize().as_bytes() != expected) {
                 return Err("stored file does not match its recorded length and digest".into());
             }
             Ok(())

@@ -5,9 +5,9 @@
 //! ```text
 //! stage*   check length + BLAKE3 in memory, age-encrypt to partial/<id>,
 //!          start writeback (fadvise), close
-//! commit   make every staged partial durable (Linux: one syncfs),
-//!          rename each to blobs/ab/<id>, make the renames durable
-//!          (Linux: one more syncfs; elsewhere an fsync per directory),
+//! commit   make every staged partial durable, rename each to
+//!          blobs/ab/<id>, make the renames durable (Linux: one syncfs
+//!          for each step; elsewhere an fsync per file and directory),
 //!          ONE tx: per file quota check + files row ⇄ + audit row,
 //!          then unlink replaced blobs and discarded partials
 //! ```
@@ -35,6 +35,7 @@ use super::blobs::{self, BlobId};
 use super::error::{Result, StoreError};
 use super::upload::{check_quota, upsert_file};
 use super::{io_context, now, Inner, Store};
+use crate::durable;
 
 /// Staged, verified, written, not yet durable or visible.
 struct Staged {
@@ -152,54 +153,17 @@ impl Batch {
 
     /// Makes every staged file durable, renames them all into `blobs/`,
     /// and makes the renames durable: the write protocol of a single
-    /// upload, with each step done for the whole batch at once.
+    /// upload, with each step done for the whole batch at once
+    /// ([`durable::sync_paths`]: one `syncfs` each on Linux).
     fn publish(&self, staged: &[Staged]) -> Result<()> {
-        let partial = self.inner.dir.join(blobs::PARTIAL_DIR);
-        self.sync_staged(staged, &partial)?;
+        let partials: Vec<PathBuf> = staged.iter().map(|file| self.inner.partial_path(&file.blob_id)).collect();
+        let partial_dir = self.inner.dir.join(blobs::PARTIAL_DIR);
+        io_context(durable::sync_paths(partials.iter().map(PathBuf::as_path)), "cannot sync", &partial_dir)?;
         let mut dirs = BTreeSet::new();
         for file in staged {
             dirs.extend(self.inner.move_to_blobs(&file.blob_id)?);
         }
-        self.sync_dirs(dirs)
-    }
-
-    /// On Linux one `syncfs(2)` of the data directory's filesystem writes
-    /// every staged file and its inode in a single round: measured 3–4×
-    /// faster than an fdatasync per file, whose inode writes are serial
-    /// (PERFORMANCE.md). It also flushes whatever else is dirty on that
-    /// filesystem, which only costs time.
-    #[cfg(target_os = "linux")]
-    fn sync_staged(&self, _staged: &[Staged], partial: &std::path::Path) -> Result<()> {
-        let dir = io_context(File::open(partial), "cannot open", partial)?;
-        io_context(rustix::fs::syncfs(&dir).map_err(std::io::Error::from), "cannot sync the filesystem of", partial)
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn sync_staged(&self, staged: &[Staged], _partial: &std::path::Path) -> Result<()> {
-        for file in staged {
-            let path = self.inner.partial_path(&file.blob_id);
-            let handle = io_context(File::open(&path), "cannot reopen", &path)?;
-            io_context(handle.sync_data(), "cannot fsync", &path)?;
-        }
-        Ok(())
-    }
-
-    /// The renames: one more `syncfs` on Linux, otherwise an fsync of each
-    /// directory involved.
-    #[cfg(target_os = "linux")]
-    fn sync_dirs(&self, dirs: BTreeSet<PathBuf>) -> Result<()> {
-        match dirs.first() {
-            Some(dir) => self.sync_staged(&[], dir),
-            None => Ok(()),
-        }
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn sync_dirs(&self, dirs: BTreeSet<PathBuf>) -> Result<()> {
-        for dir in dirs {
-            io_context(blobs::sync_dir(&dir), "cannot fsync", &dir)?;
-        }
-        Ok(())
+        io_context(durable::sync_paths(dirs.iter().map(PathBuf::as_path)), "cannot sync", &partial_dir)
     }
 
     /// One transaction for the whole batch. Returns the per-file results
