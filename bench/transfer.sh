@@ -9,8 +9,8 @@
 # never touched or used), then times
 #   * a 1 GiB random file, upload and download: sxfer, scp (default cipher),
 #     scp -c aes256-gcm@openssh.com;
-#   * 2,000 files of 4 KiB as one directory, upload: sxfer upload -r,
-#     scp -r, rsync -a -e ssh;
+#   * 2,000 files of 4 KiB as one directory, upload and download:
+#     sxfer upload -r / download -r, scp -r, rsync -a -e ssh;
 #   * one 64 MiB sxfer upload and download, to see whether client and server
 #     memory stay flat in the file size.
 # Prints medians, MiB/s, the client's max RSS and sxfer-speed / peer-speed
@@ -23,6 +23,7 @@
 #   FLAT_MIB=64     the smaller file for the memory check
 #   BENCH_TMPDIR    where the work directory goes [default: $TMPDIR or /tmp]
 #   KEEP_WORK=1     keep the work directory (and logs) afterwards
+#   PHASES="connect memory big files"   which phases run (all by default)
 #
 # Fairness: caches are left warm for everybody (nothing is dropped), but
 # `sync` runs before every timed command so no contender pays for another's
@@ -39,6 +40,8 @@ big_mib="${BIG_MIB:-1024}"
 small_count="${SMALL_COUNT:-2000}"
 small_kib="${SMALL_KIB:-4}"
 flat_mib="${FLAT_MIB:-64}"
+phases=" ${PHASES:-connect memory big files} "
+phase() { [[ "$phases" == *" $1 "* ]]; }
 
 as_root() {
     if [[ "$(id -u)" -eq 0 ]]; then "$@"; else sudo "$@"; fi
@@ -281,15 +284,21 @@ big_label="${big_mib} MiB"
 ssh_to="$me@127.0.0.1"
 scp_gcm=(scp -q -c aes256-gcm@openssh.com -P "$ssh_port" "${ssh_opts[@]}")
 scp_def=(scp -q -P "$ssh_port" "${ssh_opts[@]}")
+dest=""
+fresh_dest() { rm -rf "$dest"; mkdir -p "$dest"; }
 
 # ---------------------------------------------------------------- baseline
+if phase connect; then
 echo "== connection setup (login only), 5 runs"
 for i in 1 2 3 4 5; do
     timed "connect+auth" sxfer "$i" true "$sxfer" ls "$sx" "${sxflags[@]}"
     timed "connect+auth" ssh "$i" true ssh -p "$ssh_port" "${ssh_opts[@]}" "$ssh_to" true
 done
+fi
 
 # ---------------------------------------------------------------- memory: small file first
+hwm_flat=- hwm_big=- hwm_small=-
+if phase memory; then
 echo "== memory check: ${flat_mib} MiB with sxfer (server peak reset before)"
 server_hwm_reset || hwm_resets=no
 fresh_flat() { rm -rf "$work/dl/flat"; mkdir -p "$work/dl/flat"; }
@@ -299,13 +308,13 @@ cmp "$work/data/flat.bin" "$work/dl/flat/flat.bin"
 rm -rf "$work/dl/flat"
 hwm_flat="$(server_hwm)"
 echo "   server VmHWM after the ${flat_mib} MiB runs: $hwm_flat KiB"
+fi
 
 # ---------------------------------------------------------------- large file
+if phase big; then
 echo "== $big_label: upload then download, $reps repetitions, contenders rotating"
 server_hwm_reset || hwm_resets=no
 contenders=(sxfer scp scp-aes256gcm)
-dest=""
-fresh_dest() { rm -rf "$dest"; mkdir -p "$dest"; }
 for ((rep = 1; rep <= reps; rep++)); do
     mapfile -t order < <(rotate $((rep - 1)) "${contenders[@]}")
     for who in "${order[@]}"; do
@@ -337,11 +346,15 @@ for ((rep = 1; rep <= reps; rep++)); do
 done
 hwm_big="$(server_hwm)"
 echo "   server VmHWM after the $big_label runs: $hwm_big KiB"
+fi
 
 # ---------------------------------------------------------------- small files
-echo "== ${small_count} x ${small_kib} KiB files as a directory (upload), $reps repetitions, contenders rotating"
+if phase files; then
+echo "== ${small_count} x ${small_kib} KiB files as a directory, upload then download, $reps repetitions, contenders rotating"
 server_hwm_reset || hwm_resets=no
 contenders=(sxfer scp rsync)
+# The download source: the same tree, stored once on each side (untimed).
+"$sxfer" upload -r "$small" "$sx:dl-src/" "${sxflags[@]}"
 for ((rep = 1; rep <= reps; rep++)); do
     mapfile -t order < <(rotate $((rep - 1)) "${contenders[@]}")
     for who in "${order[@]}"; do
@@ -357,14 +370,28 @@ for ((rep = 1; rep <= reps; rep++)); do
         [[ "$who" == sxfer || "$rep" -gt 1 ]] || diff -r "$small" "$dest/small"
         rm -rf "$dest"
     done
+    for who in "${order[@]}"; do
+        dest="$work/dl/$who"
+        case "$who" in
+        sxfer)
+            timed "files download" sxfer "$rep" fresh_dest "$sxfer" download -r "$sx:dl-src/small" "$dest" "${sxflags[@]}" ;;
+        scp)
+            timed "files download" "scp -r" "$rep" fresh_dest "${scp_def[@]}" -r "$ssh_to:$small" "$dest/" ;;
+        rsync)
+            timed "files download" "rsync -e ssh" "$rep" fresh_dest rsync -a -e "$ssh_cmd" "$ssh_to:$small" "$dest/" ;;
+        esac
+        [[ "$rep" -gt 1 ]] || diff -r "$small" "$dest/small"
+        rm -rf "$dest"
+    done
 done
 hwm_small="$(server_hwm)"
-# The sxfer tree comes back identical (not timed).
+# The trees sxfer uploaded come back identical (not timed).
 mkdir -p "$work/dl/small"
 "$sxfer" download -r "$sx:s1.1/small" "$work/dl/small" "${sxflags[@]}"
 diff -r "$small" "$work/dl/small/small"
 rm -rf "$work/dl/small"
 echo "   server VmHWM after the small-file runs: $hwm_small KiB"
+fi
 echo "== verified: every tool's copy is byte-identical (cmp / diff -r)"
 
 # ---------------------------------------------------------------- report
@@ -406,8 +433,8 @@ med_of() {
     awk -F '\t' -v w="$1" -v c="$2" '$1 == w && $2 == c { print $4 }' "$results" | sort -n \
         | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-ratio() { awk -v p="$(med_of "$1" "$2")" -v s="$(med_of "$1" sxfer)" 'BEGIN { printf "%.2f", p / s }'; }
-verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r >= g ? "met" : "MISSED") }'; }
+ratio() { awk -v p="$(med_of "$1" "$2")" -v s="$(med_of "$1" sxfer)" 'BEGIN { if (s > 0) printf "%.2f", p / s; else printf "-" }'; }
+verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r == "-" ? "not run" : r >= g ? "met" : "MISSED") }'; }
 
 echo
 echo "== memory (KiB): client max RSS ${flat_mib} MiB -> $big_label:" \
@@ -421,15 +448,18 @@ for pair in "upload" "download"; do
     # Flat: the large file may cost at most 25% or 8 MiB more, whichever is larger.
     awk -v a="$a" -v b="$b" 'BEGIN { exit !(b <= a + (a / 4 > 8192 ? a / 4 : 8192)) }' || flat_ok=MISSED
 done
-if [[ "$hwm_resets" == yes ]]; then
+if ! phase memory || ! phase big; then
+    flat_ok="not run"
+elif [[ "$hwm_resets" == yes ]]; then
     awk -v a="$hwm_flat" -v b="$hwm_big" 'BEGIN { exit !(b <= a + (a / 4 > 8192 ? a / 4 : 8192)) }' || flat_ok=MISSED
 fi
 up="$(ratio "$big_label upload" scp-aes256gcm)" down="$(ratio "$big_label download" scp-aes256gcm)"
-files="$(ratio "files upload" "scp -r")"
+files="$(ratio "files upload" "scp -r")" files_down="$(ratio "files download" "scp -r")"
 echo
 echo "== goals (ratios within this run)"
 echo "   $big_label upload   >= 2.5x scp aes256-gcm: ${up}x  $(verdict "$up" 2.5)"
 echo "   $big_label download >= 2.5x scp aes256-gcm: ${down}x  $(verdict "$down" 2.5)"
 echo "   ${small_count} files upload >= 10x scp -r:       ${files}x  $(verdict "$files" 10)"
+echo "   ${small_count} files download (no goal) vs scp -r: ${files_down}x"
 echo "   memory flat in file size (client and server): $flat_ok"
 echo "== loadavg at end: $(cat /proc/loadavg)"
