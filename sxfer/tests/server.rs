@@ -206,27 +206,31 @@ async fn download_resumes_after_the_client_is_killed_and_checks_the_prefix() {
 async fn tampered_or_truncated_blobs_are_refused_on_download() {
     let server = TestServer::start(Options::default()).await;
     server.add_user("alice");
-    let source = server.dir.path().join("doc.pdf");
-    std::fs::write(&source, random_bytes(3 << 20, 6)).unwrap();
     let mut remote = server.connect("alice").await;
-    upload::run(&mut remote, &upload::plan(&[source], None, false).unwrap(), &quiet()).await.unwrap();
-    let blob = blobs_under(&server.data).remove(0);
-    let original = std::fs::read(&blob).unwrap();
+    // One record (read and sent in one go) and several (streamed).
+    for (name, size) in [("note.txt", 100 << 10), ("doc.pdf", 3 << 20)] {
+        let source = server.dir.path().join(name);
+        std::fs::write(&source, random_bytes(size, 6)).unwrap();
+        let before = blobs_under(&server.data);
+        upload::run(&mut remote, &upload::plan(&[source], None, false).unwrap(), &quiet()).await.unwrap();
+        let blob = blobs_under(&server.data).into_iter().find(|blob| !before.contains(blob)).unwrap();
+        let original = std::fs::read(&blob).unwrap();
 
-    let mut flipped = original.clone();
-    let middle = flipped.len() / 2;
-    flipped[middle] ^= 0x20;
-    std::fs::write(&blob, &flipped).unwrap();
-    let out = server.dir.path().join("out");
-    let err = download::run(&mut remote, &download_jobs(&out, &["doc.pdf"]), &out, false, &quiet()).await.unwrap_err();
-    assert!(format!("{err:#}").contains("damaged"), "{err:#}");
-    assert!(!out.join("doc.pdf").exists());
+        let mut flipped = original.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x20;
+        std::fs::write(&blob, &flipped).unwrap();
+        let out = server.dir.path().join("out");
+        let err = download::run(&mut remote, &download_jobs(&out, &[name]), &out, false, &quiet()).await.unwrap_err();
+        assert!(format!("{err:#}").contains("damaged"), "{name}: {err:#}");
+        assert!(!out.join(name).exists());
 
-    std::fs::write(&blob, &original[..original.len() - 1000]).unwrap();
-    std::fs::remove_file(out.join(".doc.pdf.sxfer-part")).ok();
-    let err = download::run(&mut remote, &download_jobs(&out, &["doc.pdf"]), &out, false, &quiet()).await.unwrap_err();
-    assert!(format!("{err:#}").contains("damaged"), "{err:#}");
-    assert!(!out.join("doc.pdf").exists());
+        std::fs::write(&blob, &original[..original.len() - 1000]).unwrap();
+        std::fs::remove_file(out.join(format!(".{name}.sxfer-part"))).ok();
+        let err = download::run(&mut remote, &download_jobs(&out, &[name]), &out, false, &quiet()).await.unwrap_err();
+        assert!(format!("{err:#}").contains("damaged"), "{name}: {err:#}");
+        assert!(!out.join(name).exists());
+    }
     remote.close().await.unwrap();
 }
 

@@ -60,49 +60,36 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, ou
     let mut resumed = 0;
     let mut queue: VecDeque<&Job> = jobs.iter().collect();
     let mut in_flight: VecDeque<Request> = VecDeque::new();
-    let mut group = Vec::new();
+    let mut small = SmallWriter::start(force, *output);
     loop {
         while in_flight.len() < WINDOW {
             let Some(job) = queue.pop_front() else { break };
             in_flight.push_back(request(remote, job, dest)?);
-        }
-        if group.len() >= GROUP || (in_flight.is_empty() && !group.is_empty()) {
-            place_group(std::mem::take(&mut group), force, output, &mut failures);
         }
         let Some(request) = in_flight.pop_front() else { break };
         remote.writer.flush().await?;
         let job = request.job;
         match receive(remote, request, force, output).await {
             Ok(Received::Placed(offset)) => resumed += offset,
-            Ok(Received::Verified(file)) => group.push(file),
+            Ok(Received::Small(file)) => small.write(file).await?,
             Ok(Received::Stale) => queue.push_back(job),
             Err(e) => {
                 let message = format!("{}: {e:#}", job.remote);
                 output.failure(&message);
                 if remote.is_gone() {
                     // What was verified is still put in place.
-                    place_group(group, force, output, &mut failures);
+                    small.finish().await;
                     return Err(e);
                 }
                 failures.push(message);
             }
         }
     }
+    failures.extend(small.finish().await);
     match failures.len() {
         0 => Ok(resumed),
         1 => Err(anyhow!("{}", failures[0])),
         n => Err(anyhow!("{n} of {} downloads failed; first: {}", jobs.len(), failures[0])),
-    }
-}
-
-fn place_group(group: Vec<Verified>, force: bool, output: &Output, failures: &mut Vec<String>) {
-    let (placed, failed) = finish_group(group, force);
-    for file in &placed {
-        output.downloaded(&file.entry, &file.local);
-    }
-    for message in failed {
-        output.failure(&message);
-        failures.push(message);
     }
 }
 
@@ -157,8 +144,8 @@ fn request<'j>(remote: &mut Remote, job: &'j Job, dest: &Path) -> Result<Request
 enum Received {
     /// In place (a large file), with the bytes resumed from a partial.
     Placed(u64),
-    /// Verified; to be put in place with its group.
-    Verified(Verified),
+    /// A small file, verified in memory; the group writer puts it in place.
+    Small(SmallFile),
     /// The partial was stale (longer than the stored file) and was
     /// removed: ask again.
     Stale,
@@ -188,53 +175,93 @@ async fn receive(remote: &mut Remote, request: Request<'_>, force: bool, output:
     let progress = output.progress(entry.meta.size, job.remote.as_str());
     progress.inc(offset);
 
+    if entry.meta.size <= GROUPED_SIZE && offset == 0 {
+        // Small: gathered in memory, verified here, written by the group writer.
+        let mut data = Vec::with_capacity(entry.meta.size as usize);
+        let buffers = remote.buffers();
+        let received = receive_data(remote, transfer, &entry, 0, &progress, |bytes| {
+            data.extend_from_slice(&bytes);
+            buffers.recycle(bytes);
+            async { Ok(()) }
+        })
+        .await;
+        progress.finish();
+        check_commit(received?, &entry)?;
+        if blake3::hash(&data) != blake3::Hash::from_bytes(entry.digest) {
+            bail!("downloaded bytes do not match the server's digest; run again");
+        }
+        return Ok(Received::Small(SmallFile { partial, local: job.local.clone(), entry, data }));
+    }
+
     let (tx, rx) = mpsc::channel::<Vec<u8>>(4);
     let (path, buffers) = (partial.clone(), remote.buffers());
     let writer = tokio::task::spawn_blocking(move || write_side(&path, offset, rx, &buffers));
-    let mut expected_rest = entry.meta.size - offset;
-    let received = loop {
-        match remote.next().await {
-            Ok(Event::Data(bytes)) => {
-                // Never take more than the announced size: a hostile server
-                // must not be able to fill the disk.
-                let Some(rest) = expected_rest.checked_sub(bytes.len() as u64) else {
-                    break Err(anyhow!("the server sent more than the announced {} bytes", entry.meta.size));
-                };
-                expected_rest = rest;
-                progress.inc(bytes.len() as u64);
-                // If the writer failed, read on to the Commit (so the next
-                // pipelined reply is in step); its error is reported below.
-                tx.send(bytes).await.ok();
-            }
-            Ok(Event::Message(Message::Commit { transfer: t, length, digest })) if t == transfer => {
-                break Ok((length, digest));
-            }
-            Ok(Event::Message(Message::Error { message, .. })) => {
-                break Err(anyhow!("server: {}", display_safe(&message)));
-            }
-            Ok(other) => break Err(anyhow!("unexpected event during a download: {other:?}")),
-            Err(e) => break Err(e),
+    // If the writer failed, read on to the Commit (so the next pipelined
+    // reply is in step); its error is reported below.
+    let received = receive_data(remote, transfer, &entry, offset, &progress, |bytes| {
+        let tx = tx.clone();
+        async move {
+            tx.send(bytes).await.ok();
+            Ok(())
         }
-    };
+    })
+    .await;
     drop(tx);
     let written = writer.await.map_err(|e| anyhow!("file writer: {e}"))?;
     progress.finish();
-    let (length, digest) = received?;
+    let length = check_commit(received?, &entry)?;
     let (written_len, local_digest) = written?;
-    if length != entry.meta.size || digest != entry.digest {
-        bail!("the server's commit disagrees with the file it announced");
-    }
     if written_len != length || local_digest != entry.digest {
         fs::remove_file(&partial).ok();
         bail!("downloaded bytes do not match the server's digest; the partial file was removed, run again");
     }
-    if entry.meta.size <= GROUPED_SIZE && offset == 0 {
-        prepare(&partial, &entry)?;
-        return Ok(Received::Verified(Verified { partial, local: job.local.clone(), entry }));
-    }
     finish(&partial, &job.local, &entry, force)?;
     output.downloaded(&entry, &job.local);
     Ok(Received::Placed(offset))
+}
+
+/// Reads one download's Data records up to its Commit, handing each to
+/// `sink`; returns the Commit's length and digest. More bytes than
+/// announced are refused as they arrive: a hostile server must not be able
+/// to fill the disk.
+async fn receive_data<F, Fut>(
+    remote: &mut Remote,
+    transfer: u32,
+    entry: &FileEntry,
+    offset: u64,
+    progress: &crate::output::Progress,
+    mut sink: F,
+) -> Result<(u64, [u8; 32])>
+where
+    F: FnMut(Vec<u8>) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut expected_rest = entry.meta.size - offset;
+    loop {
+        match remote.next().await? {
+            Event::Data(bytes) => {
+                let Some(rest) = expected_rest.checked_sub(bytes.len() as u64) else {
+                    bail!("the server sent more than the announced {} bytes", entry.meta.size);
+                };
+                expected_rest = rest;
+                progress.inc(bytes.len() as u64);
+                sink(bytes).await?;
+            }
+            Event::Message(Message::Commit { transfer: t, length, digest }) if t == transfer => {
+                return Ok((length, digest));
+            }
+            Event::Message(Message::Error { message, .. }) => bail!("server: {}", display_safe(&message)),
+            other => bail!("unexpected event during a download: {other:?}"),
+        }
+    }
+}
+
+/// The Commit must repeat what the DownloadStart announced.
+fn check_commit((length, digest): (u64, [u8; 32]), entry: &FileEntry) -> Result<u64> {
+    if length != entry.meta.size || digest != entry.digest {
+        bail!("the server's commit disagrees with the file it announced");
+    }
+    Ok(length)
 }
 
 /// Bytes between background fsyncs of the partial file.
@@ -291,19 +318,83 @@ fn write_side(
     Ok((length, *hasher.finalize().as_bytes()))
 }
 
-/// A verified partial with its mode and mtime set, waiting to be made
-/// durable and moved into place together with others.
-struct Verified {
+/// A small download, verified, not yet on disk.
+struct SmallFile {
     partial: PathBuf,
     local: PathBuf,
     entry: FileEntry,
+    data: Vec<u8>,
 }
 
-/// Files up to this size are put in place in groups of up to
-/// [`GROUP`]: one durability round for all of them
-/// ([`durable::sync_paths`]) instead of two fsyncs each.
+/// Files up to this size are received into memory, then written and put
+/// in place by one thread in groups of up to [`GROUP`]: one durability
+/// round for the group ([`durable::sync_paths`]) instead of two fsyncs
+/// per file, and no wait for the disk between files.
 const GROUPED_SIZE: u64 = super::upload::SMALL_FILE;
 const GROUP: usize = 256;
+/// Small files queued for the writer (each at most `GROUPED_SIZE`).
+const WRITE_AHEAD: usize = 4;
+
+/// The group writer: a blocking thread that writes small files to their
+/// partials and puts each group in place.
+struct SmallWriter {
+    files: Option<mpsc::Sender<SmallFile>>,
+    thread: Option<tokio::task::JoinHandle<Vec<String>>>,
+    force: bool,
+    output: Output,
+}
+
+impl SmallWriter {
+    fn start(force: bool, output: Output) -> SmallWriter {
+        SmallWriter { files: None, thread: None, force, output }
+    }
+
+    async fn write(&mut self, file: SmallFile) -> Result<()> {
+        if self.files.is_none() {
+            let (files, received) = mpsc::channel::<SmallFile>(WRITE_AHEAD);
+            let (force, output) = (self.force, self.output);
+            self.thread = Some(tokio::task::spawn_blocking(move || write_groups(received, force, output)));
+            self.files = Some(files);
+        }
+        match &self.files {
+            Some(files) if files.send(file).await.is_ok() => Ok(()),
+            _ => bail!("the file writer stopped"),
+        }
+    }
+
+    /// Waits until every file is in place; returns the failures.
+    async fn finish(self) -> Vec<String> {
+        drop(self.files);
+        match self.thread {
+            Some(thread) => thread.await.unwrap_or_else(|e| vec![format!("file writer: {e}")]),
+            None => Vec::new(),
+        }
+    }
+}
+
+fn write_groups(mut files: mpsc::Receiver<SmallFile>, force: bool, output: Output) -> Vec<String> {
+    let mut failures = Vec::new();
+    let mut group = Vec::new();
+    let mut fail = |message: String| {
+        output.failure(&message);
+        message
+    };
+    while let Some(file) = files.blocking_recv() {
+        let written = File::create(&file.partial)
+            .and_then(|mut out| out.write_all(&file.data))
+            .with_context(|| format!("writing {}", file.partial.display()))
+            .and_then(|()| prepare(&file.partial, &file.entry));
+        match written {
+            Ok(_) => group.push(file),
+            Err(e) => failures.push(fail(format!("{}: {e:#}", file.entry.name))),
+        }
+        if group.len() >= GROUP {
+            failures.extend(finish_group(std::mem::take(&mut group), force, output).into_iter().map(&mut fail));
+        }
+    }
+    failures.extend(finish_group(group, force, output).into_iter().map(&mut fail));
+    failures
+}
 
 /// Give the verified partial its mode and mtime (permission bits only: a
 /// server cannot make a download setuid/setgid).
@@ -335,12 +426,15 @@ fn finish(partial: &Path, local: &Path, entry: &FileEntry, force: bool) -> Resul
 }
 
 /// Make a group of small files durable, move each into place, make the
-/// renames durable. Returns the files placed and the failures.
-fn finish_group(group: Vec<Verified>, force: bool) -> (Vec<Verified>, Vec<String>) {
+/// renames durable; prints each file placed and returns the failures.
+fn finish_group(group: Vec<SmallFile>, force: bool, output: Output) -> Vec<String> {
+    if group.is_empty() {
+        return Vec::new();
+    }
     let synced = durable::sync_paths(group.iter().map(|file| file.partial.as_path()));
     if let Err(e) = synced {
         let message = format!("cannot make the downloaded files durable: {e}");
-        return (Vec::new(), group.iter().map(|file| format!("{}: {message}", file.entry.name)).collect());
+        return group.iter().map(|file| format!("{}: {message}", file.entry.name)).collect();
     }
     let (mut placed, mut failures) = (Vec::new(), Vec::new());
     for file in group {
@@ -351,8 +445,9 @@ fn finish_group(group: Vec<Verified>, force: bool) -> (Vec<Verified>, Vec<String
     }
     let mut dirs: Vec<&Path> = placed.iter().filter_map(|file| file.local.parent()).collect();
     dirs.dedup();
-    if let Err(e) = durable::sync_paths(dirs) {
-        failures.push(format!("cannot make the downloaded files durable: {e}"));
+    match durable::sync_paths(dirs) {
+        Ok(()) => placed.iter().for_each(|file| output.downloaded(&file.entry, &file.local)),
+        Err(e) => failures.push(format!("cannot make the downloaded files durable: {e}")),
     }
-    (placed, failures)
+    failures
 }

@@ -13,9 +13,9 @@ use super::session::{blocking, error, store_error, Peer};
 use super::ServerState;
 use crate::net::conn::{Incoming, SessionReader, SessionWriter};
 use crate::net::record_buffer;
-use crate::store::{AuditEvent, AuditKind, StoreError, SyncPoint, Upload};
+use crate::store::{AuditEvent, AuditKind, Download, StoreError, SyncPoint, Upload};
 use sxfer_proto::msgs::app::error_code;
-use sxfer_proto::msgs::{FileMeta, Message};
+use sxfer_proto::msgs::{FileEntry, FileMeta, Message};
 use sxfer_proto::names::RemoteName;
 use sxfer_proto::record::{MAX_PAYLOAD, PAYLOAD_OFFSET};
 
@@ -201,7 +201,25 @@ pub async fn download(
 ) -> Result<()> {
     let store = state.store.clone();
     let (user, open_name) = (peer.user.id, name.clone());
-    let (entry, mut blob) = match blocking(move || store.open_download(user, &open_name)).await {
+    // A file that fits one record is opened and read in the same blocking
+    // call, and its replies go out in one write.
+    let opened = blocking(move || {
+        let Some((entry, mut blob)) = store.open_download(user, &open_name)? else {
+            return Ok(None);
+        };
+        if offset > entry.meta.size || entry.meta.size - offset > CHUNK as u64 {
+            return Ok(Some((entry, Err(blob))));
+        }
+        let (_, spare) = std::sync::mpsc::channel();
+        let mut records = Vec::new();
+        let read = read_blob(&mut blob, offset, &entry, &spare, |buf| {
+            records.push(buf);
+            true
+        });
+        Ok(Some((entry, Ok((records, read)))))
+    })
+    .await;
+    let (entry, opened) = match opened {
         Ok(Some(found)) => found,
         Ok(None) => {
             let message = format!("no such file: {name}");
@@ -213,45 +231,45 @@ pub async fn download(
         let message = "resume offset is past the end of the file";
         return writer.send(&error(transfer, error_code::BAD_REQUEST, message)).await;
     }
-    writer.send(&Message::DownloadStart { transfer, entry: entry.clone(), offset }).await?;
-
+    writer.queue(&Message::DownloadStart { transfer, entry: entry.clone(), offset })?;
     let (size, expected) = (entry.meta.size, entry.digest);
+    let read = match opened {
+        Ok((records, read)) => {
+            for mut buf in records {
+                writer.send_data(&mut buf).await?;
+            }
+            read
+        }
+        Err(blob) => stream_blob(writer, blob, offset, entry).await?,
+    };
+    match read {
+        Ok(()) => {
+            writer.send(&Message::Commit { transfer, length: size, digest: expected }).await?;
+            let event = AuditEvent::new(AuditKind::Download, "ok").name(&name).size(size - offset);
+            audit(state, peer, event.digest(expected));
+            Ok(())
+        }
+        Err(message) => {
+            tracing::error!(user = %peer.user.name, file = %name, "{message}");
+            audit(state, peer, AuditEvent::new(AuditKind::Download, "integrity").name(&name).size(size));
+            writer.send(&error(transfer, error_code::INTEGRITY, &message)).await
+        }
+    }
+}
+
+/// Sends a large file's records as a blocking thread reads them; returns
+/// the reader's verdict (an integrity failure as a message).
+async fn stream_blob(
+    writer: &mut SessionWriter,
+    mut blob: Download,
+    offset: u64,
+    entry: FileEntry,
+) -> Result<Result<(), String>> {
     let (tx, mut rx) = mpsc::channel::<Result<Vec<u8>, String>>(4);
     let (spare_tx, spare) = std::sync::mpsc::channel::<Vec<u8>>();
     tokio::task::spawn_blocking(move || {
-        let result = (|| -> Result<(), String> {
-            let damaged = |e: std::io::Error| {
-                tracing::error!(error = %e, "reading a stored file failed");
-                "stored file is damaged (integrity check failed)".to_owned()
-            };
-            blob.seek(SeekFrom::Start(offset)).map_err(damaged)?;
-            // From offset 0 the server checks the stored digest as it reads.
-            let mut hasher = (offset == 0).then(blake3::Hasher::new);
-            let mut sent = offset;
-            while sent < size {
-                // Sized to what is left, so a small file costs no 1 MiB buffer.
-                let want = (size - sent).min(CHUNK as u64) as usize;
-                let mut buf = record_buffer(&spare, want);
-                let read = read_full(&mut blob, &mut buf[PAYLOAD_OFFSET..]).map_err(damaged)?;
-                if read == 0 {
-                    break;
-                }
-                buf.truncate(PAYLOAD_OFFSET + read);
-                if let Some(hasher) = hasher.as_mut() {
-                    hasher.update(&buf[PAYLOAD_OFFSET..]);
-                }
-                sent += read as u64;
-                if tx.blocking_send(Ok(buf)).is_err() {
-                    return Ok(());
-                }
-            }
-            let longer = read_full(&mut blob, &mut [0u8; 1]).map_err(damaged)? > 0;
-            if sent != size || longer || hasher.is_some_and(|h| *h.finalize().as_bytes() != expected) {
-                return Err("stored file does not match its recorded length and digest".into());
-            }
-            Ok(())
-        })();
-        if let Err(message) = result {
+        let read = read_blob(&mut blob, offset, &entry, &spare, |buf| tx.blocking_send(Ok(buf)).is_ok());
+        if let Err(message) = read {
             tx.blocking_send(Err(message)).ok();
         }
     });
@@ -261,15 +279,52 @@ pub async fn download(
                 writer.send_data(&mut buf).await?;
                 spare_tx.send(buf).ok();
             }
-            Err(message) => {
-                tracing::error!(user = %peer.user.name, file = %name, "{message}");
-                audit(state, peer, AuditEvent::new(AuditKind::Download, "integrity").name(&name).size(size));
-                return writer.send(&error(transfer, error_code::INTEGRITY, &message)).await;
-            }
+            Err(message) => return Ok(Err(message)),
         }
     }
-    writer.send(&Message::Commit { transfer, length: size, digest: expected }).await?;
-    audit(state, peer, AuditEvent::new(AuditKind::Download, "ok").name(&name).size(size - offset).digest(expected));
+    Ok(Ok(()))
+}
+
+/// Reads the stored file from `offset` into record buffers, handing each
+/// to `emit` (which returns false to stop: the connection is gone). From
+/// offset 0 it also checks the recorded digest; in any case the recorded
+/// length. A failure is the message for the client.
+fn read_blob(
+    blob: &mut Download,
+    offset: u64,
+    entry: &FileEntry,
+    spare: &std::sync::mpsc::Receiver<Vec<u8>>,
+    mut emit: impl FnMut(Vec<u8>) -> bool,
+) -> Result<(), String> {
+    let damaged = |e: std::io::Error| {
+        tracing::error!(error = %e, "reading a stored file failed");
+        "stored file is damaged (integrity check failed)".to_owned()
+    };
+    let size = entry.meta.size;
+    blob.seek(SeekFrom::Start(offset)).map_err(damaged)?;
+    let mut hasher = (offset == 0).then(blake3::Hasher::new);
+    let mut sent = offset;
+    while sent < size {
+        // Sized to what is left, so a small file costs no 1 MiB buffer.
+        let want = (size - sent).min(CHUNK as u64) as usize;
+        let mut buf = record_buffer(spare, want);
+        let read = read_full(blob, &mut buf[PAYLOAD_OFFSET..]).map_err(damaged)?;
+        if read == 0 {
+            break;
+        }
+        buf.truncate(PAYLOAD_OFFSET + read);
+        if let Some(hasher) = hasher.as_mut() {
+            hasher.update(&buf[PAYLOAD_OFFSET..]);
+        }
+        sent += read as u64;
+        if !emit(buf) {
+            return Ok(());
+        }
+    }
+    let longer = read_full(blob, &mut [0u8; 1]).map_err(damaged)? > 0;
+    if sent != size || longer || hasher.is_some_and(|h| *h.finalize().as_bytes() != entry.digest) {
+        return Err("stored file does not match its recorded length and digest".into());
+    }
     Ok(())
 }
 
