@@ -9,9 +9,10 @@ use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use age::stream::{StreamReader, StreamWriter};
+use age::stream::StreamReader;
 use rand_core::{OsRng, RngCore};
 
+use super::age_writer::AgeWriter;
 use super::error::{Result, StoreError};
 use super::{io_context, Inner};
 
@@ -65,7 +66,7 @@ impl Inner {
     /// Creates `partial/<id>` (0600, must not exist) and starts an age
     /// stream in it. Returns the writer and a second handle on the same
     /// open file, for fsync.
-    pub(super) fn create_partial(&self, id: &BlobId) -> Result<(StreamWriter<File>, File)> {
+    pub(super) fn create_partial(&self, id: &BlobId) -> Result<(AgeWriter<File>, File)> {
         let (file, sync_handle) = self.create_partial_file(id)?;
         Ok((self.encrypt_to(file, &self.partial_path(id))?, sync_handle))
     }
@@ -79,12 +80,10 @@ impl Inner {
         Ok((file, sync_handle))
     }
 
-    /// Starts an age stream to the storage key in `output` (writes the header).
-    pub(super) fn encrypt_to<W: io::Write>(&self, output: W, path: &Path) -> Result<StreamWriter<W>> {
-        let recipient: &dyn age::Recipient = &self.recipient;
-        let encryptor = age::Encryptor::with_recipients(std::iter::once(recipient))
-            .map_err(|err| StoreError::Internal(format!("cannot encrypt to the storage key: {err}")))?;
-        io_context(encryptor.wrap_output(output), "cannot write", path)
+    /// Starts an age stream to the storage key in `output` (writes the
+    /// header; see `age_writer.rs`).
+    pub(super) fn encrypt_to<W: io::Write>(&self, output: W, path: &Path) -> Result<AgeWriter<W>> {
+        io_context(AgeWriter::new(output, &self.recipient_key), "cannot write", path)
     }
 
     /// Opens an age file written by [`create_partial`](Self::create_partial)

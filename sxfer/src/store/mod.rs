@@ -37,13 +37,15 @@
 //! * `audit.rs`: [`Store::audit`], [`AuditEvent`], [`AuditKind`].
 //! * `error.rs`: [`StoreError`], its protocol error [`code`](StoreError::code).
 //! * internal: `schema.rs` (connection settings, migrations), `blobs.rs`
-//!   (blob ids, paths, fsync, age streams), `storage_key.rs`, `gc.rs`
+//!   (blob ids, paths, fsync, age streams), `age_writer.rs` (age v1 files
+//!   written with aws-lc-rs), `storage_key.rs`, `gc.rs`
 //!   (recovery at open).
 //!
 //! File names ([`RemoteName`](sxfer_proto::names::RemoteName)) are labels in
 //! the database; the filesystem only ever sees random blob ids.
 
 mod accounts;
+mod age_writer;
 mod audit;
 mod batch;
 mod blobs;
@@ -101,6 +103,8 @@ struct Inner {
     db: Mutex<Connection>,
     identity: age::x25519::Identity,
     recipient: age::x25519::Recipient,
+    /// The same recipient as a raw X25519 key, for `age_writer`.
+    recipient_key: [u8; 32],
     limits: RwLock<Limits>,
     hashing: RwLock<Arc<PasswordHashing>>,
 }
@@ -121,11 +125,14 @@ impl Store {
         schema::migrate(&mut db)?;
         let identity = storage_key::load_or_create(data_dir, &db)?;
         let recipient = identity.to_public();
+        let recipient_key = age_writer::recipient_bytes(&recipient)
+            .ok_or_else(|| StoreError::Internal("the storage key's recipient does not decode".into()))?;
         let inner = Inner {
             dir: data_dir.to_path_buf(),
             db: Mutex::new(db),
             identity,
             recipient,
+            recipient_key,
             limits: RwLock::new(Limits::default()),
             hashing: RwLock::new(Arc::new(PasswordHashing::production())),
         };

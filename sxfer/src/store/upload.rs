@@ -2,16 +2,16 @@
 //!
 //! ```text
 //! begin_upload ── partials row + partial/<id> (age header) ── Upload
-//!   write*  plaintext in order → BLAKE3 + age StreamWriter → partial/<id>
+//!   write*  plaintext in order → BLAKE3 + AgeWriter → partial/<id>
 //!   sync    fsync → ACK offset = durable_offset(bytes fed)
 //!   commit  check length + digest, finish age, fsync, rename to
 //!           blobs/ab/<id>, fsync dirs, ONE tx (files row ⇄, partials row ✗),
 //!           then unlink the replaced blob
 //! ```
 //!
-//! age's StreamWriter encrypts a 64 KiB chunk only when the byte after it
-//! arrives (the last chunk is special and written by `finish`), and its
-//! StreamReader decrypts every complete chunk of a truncated file before
+//! The AgeWriter (`age_writer.rs`, like age's own StreamWriter) encrypts a
+//! 64 KiB chunk only when the byte after it arrives (the last chunk is
+//! special and written by `finish`), and age's StreamReader decrypts every complete chunk of a truncated file before
 //! reporting the truncation. So after an fsync, exactly
 //! [`durable_offset`]`(fed)` bytes can be recovered, and resuming copies that
 //! prefix into a fresh age stream (age cannot append to a stream whose
@@ -21,12 +21,12 @@ use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::sync::Arc;
 
-use age::stream::StreamWriter;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sxfer_proto::msgs::{FileEntry, FileMeta};
 use sxfer_proto::names::RemoteName;
 
 use super::accounts::UserId;
+use super::age_writer::AgeWriter;
 use super::blobs::{self, BlobId};
 use super::error::{Result, StoreError};
 use super::files::usage;
@@ -38,7 +38,7 @@ pub const CHUNK_SIZE: u64 = 64 * 1024;
 /// Unfinished uploads kept per user; starting another evicts the oldest.
 pub const MAX_PARTIALS_PER_USER: i64 = 8;
 
-/// How many of `fed` plaintext bytes, written to an age StreamWriter over a
+/// How many of `fed` plaintext bytes, written to an AgeWriter over a
 /// file, are recoverable after an fsync: the complete chunks age has
 /// already emitted, `(fed - 1) / 65536` of them (the chunk holding byte
 /// `fed - 1` stays buffered until more data or `finish`).
@@ -76,7 +76,7 @@ pub struct Upload {
     blob_id: BlobId,
     /// `None` once a write failed: the stream's state is unknown, so the
     /// only way on is a resume, which recovers what is intact.
-    writer: Option<StreamWriter<File>>,
+    writer: Option<AgeWriter<File>>,
     /// The same open file as the writer's, for fsync.
     file: File,
     hasher: blake3::Hasher,
@@ -334,7 +334,7 @@ impl Upload {
         self.discard_files();
     }
 
-    fn finish_and_publish(&self, writer: StreamWriter<File>) -> Result<()> {
+    fn finish_and_publish(&self, writer: AgeWriter<File>) -> Result<()> {
         let path = self.inner.partial_path(&self.blob_id);
         let file = io_context(writer.finish(), "cannot write", &path)?;
         io_context(file.sync_all(), "cannot fsync", &path)?;
@@ -474,7 +474,7 @@ fn copy_prefix(
     inner: &Inner,
     old: &BlobId,
     size: u64,
-    writer: &mut StreamWriter<File>,
+    writer: &mut AgeWriter<File>,
     hasher: &mut blake3::Hasher,
 ) -> Result<u64> {
     let old_path = inner.partial_path(old);
