@@ -8,10 +8,10 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 
 use super::ServerState;
 use crate::net::conn::AuthDecision;
@@ -24,9 +24,53 @@ const REGISTRATION_CLOSED: &str = "registration is disabled on this server (ask 
 const MAX_FAILURES: u32 = 5;
 const WINDOW: Duration = Duration::from_secs(60);
 
+/// Limits logins: failures per user and per address, and how many
+/// credential checks run at once.
 #[derive(Default)]
 pub struct LoginLimiter {
     failures: Mutex<HashMap<Key, (u32, Instant)>>,
+    checkers: OnceLock<Checkers>,
+}
+
+/// The credential-checking threads (started on first use).
+struct Checkers {
+    jobs: Mutex<mpsc::Sender<Job>>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+impl Checkers {
+    fn start() -> Checkers {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads {
+            let queue = Arc::clone(&queue);
+            let worker = move || loop {
+                let job = match queue.lock() {
+                    Ok(queue) => queue.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    // A panicking check fails that login only (its reply is dropped).
+                    Ok(job) => drop(std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))),
+                    Err(_) => return,
+                }
+            };
+            if let Err(e) = std::thread::Builder::new().name(format!("sxfer-login-{i}")).spawn(worker) {
+                tracing::error!(error = %e, "cannot start a credential-checking thread");
+            }
+        }
+        Checkers { jobs: Mutex::new(jobs) }
+    }
+
+    async fn run<T: Send + 'static>(&self, check: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || drop(reply.send(check())));
+        let sent = self.jobs.lock().map_err(|_| anyhow!("credential checker poisoned"))?.send(job);
+        sent.map_err(|_| anyhow!("no credential-checking thread"))?;
+        answer.await.map_err(|_| anyhow!("the credential check failed"))
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -76,8 +120,9 @@ pub async fn authorize(
     }
     let store = state.store.clone();
     let allow_registration = state.limits.allow_registration;
-    let (kind, outcome) =
-        tokio::task::spawn_blocking(move || -> Result<(AuditKind, Result<Option<UserInfo>, String>)> {
+    let checkers = state.logins.checkers.get_or_init(Checkers::start);
+    let (kind, outcome) = checkers
+        .run(move || -> Result<(AuditKind, Result<Option<UserInfo>, String>)> {
             Ok(match request {
                 AuthRequest::Password { username, password } => {
                     (AuditKind::Login, Ok(store.verify_password(&username, &password)?))
