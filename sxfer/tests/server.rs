@@ -203,6 +203,20 @@ async fn download_resumes_after_the_client_is_killed_and_checks_the_prefix() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_names_for_one_local_file_are_refused_before_any_transfer() {
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let mut remote = server.connect("alice").await;
+    let out = server.dir.path().join("out");
+    // Both would land at out/x (a download keeps only the last segment).
+    let err =
+        download::run(&mut remote, &download_jobs(&out, &["a/x", "b/x"]), &out, false, &quiet()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("both be saved as"), "{err:#}");
+    assert!(!out.exists(), "nothing was created");
+    remote.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampered_or_truncated_blobs_are_refused_on_download() {
     let server = TestServer::start(Options::default()).await;
     server.add_user("alice");

@@ -53,8 +53,13 @@ const WINDOW: usize = 32;
 /// Download every job into `dest`; returns how many bytes came from
 /// partial files of earlier attempts (verified, not re-sent).
 pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, output: &Output) -> Result<u64> {
+    let mut targets = std::collections::HashSet::new();
     for job in jobs {
         check_destination(dest, &job.local, force)?;
+        // Two names for one local file would share its partial and race.
+        if !targets.insert(job.local.as_path()) {
+            bail!("{} and another requested file would both be saved as {}", job.remote, job.local.display());
+        }
     }
     let mut failures = Vec::new();
     let mut resumed = 0;
@@ -287,9 +292,12 @@ fn write_side(
             bail!("{} changed during the resume", partial.display());
         }
     }
+    // From offset 0 nothing of an existing partial is kept.
     let mut file = OpenOptions::new()
         .create(true)
-        .append(true)
+        .append(offset > 0)
+        .write(true)
+        .truncate(offset == 0)
         .open(partial)
         .with_context(|| format!("opening {}", partial.display()))?;
     let mut flusher: Option<(std::sync::mpsc::SyncSender<File>, std::thread::JoinHandle<std::io::Result<()>>)> = None;

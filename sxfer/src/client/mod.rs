@@ -12,11 +12,12 @@ pub mod target;
 pub mod upload;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use crate::net::conn::{client_handshake, Incoming, SessionWriter};
 use known_hosts::{FirstContact, KnownHosts};
@@ -63,8 +64,10 @@ pub struct Remote {
     pub writer: SessionWriter,
     pub client_id: ClientId,
     pub address: String,
-    events: mpsc::Receiver<Result<Event, String>>,
+    events: mpsc::UnboundedReceiver<Result<Event, String>>,
     buffers: BufferPool,
+    /// Returned to the reader task as data events are taken.
+    data_permits: Arc<Semaphore>,
     next_transfer: u32,
     /// The connection ended (closed, cut, or failed): no request can follow.
     gone: bool,
@@ -118,19 +121,28 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
     .with_context(|| format!("connecting to {address}"))?;
     tracing::info!(server = %address, user = %username, suite = session.suite.name(), "authenticated");
     let mut reader = session.reader;
-    let (tx, events) = mpsc::channel(EVENT_QUEUE);
+    // Messages are never held back (a pipelining client must keep reading
+    // replies while it writes, PROTOCOL.md §7.2); data records wait for
+    // one of DATA_QUEUE permits, which the command returns as it takes
+    // them, so memory stays bounded whatever the file size.
+    let (tx, events) = mpsc::unbounded_channel();
+    let data_permits = Arc::new(Semaphore::new(DATA_QUEUE));
     let buffers = BufferPool::default();
-    let pool = buffers.clone();
+    let (pool, permits) = (buffers.clone(), Arc::clone(&data_permits));
     tokio::spawn(async move {
         loop {
             let event = match reader.next().await {
                 Ok(Incoming::Message(message)) => Ok(Event::Message(message)),
-                Ok(Incoming::Data(bytes)) => Ok(Event::Data(pool.filled_with(bytes))),
+                Ok(Incoming::Data(bytes)) => {
+                    let Ok(permit) = permits.acquire().await else { return };
+                    permit.forget();
+                    Ok(Event::Data(pool.filled_with(bytes)))
+                }
                 Ok(Incoming::Closed(code)) => Ok(Event::Closed(code)),
                 Err(e) => Err(format!("{e:#}")),
             };
             let last = !matches!(event, Ok(Event::Message(_)) | Ok(Event::Data(_)));
-            if tx.send(event).await.is_err() || last {
+            if tx.send(event).is_err() || last {
                 return;
             }
         }
@@ -141,14 +153,15 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
         address,
         events,
         buffers,
+        data_permits,
         next_transfer: 1,
         gone: false,
     })
 }
 
-/// Incoming events queued ahead of the command (data records are up to
-/// 1 MiB each: this bounds the client's memory whatever the file size).
-const EVENT_QUEUE: usize = 4;
+/// Data records queued ahead of the command (up to 1 MiB each: this bounds
+/// the client's memory whatever the file size).
+const DATA_QUEUE: usize = 4;
 /// Spare data buffers kept for reuse.
 const SPARE_BUFFERS: usize = 8;
 
@@ -199,6 +212,9 @@ impl Remote {
     }
 
     fn settle(&mut self, received: Result<Result<Event, String>, mpsc::error::TryRecvError>) -> Result<Option<Event>> {
+        if let Ok(Ok(Event::Data(_))) = &received {
+            self.data_permits.add_permits(1);
+        }
         let result = match received {
             Ok(Ok(Event::Closed(code))) => Err(anyhow!("the server closed the connection ({code})")),
             Ok(Ok(event)) => return Ok(Some(event)),

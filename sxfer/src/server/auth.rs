@@ -66,7 +66,12 @@ impl Checkers {
 
     async fn run<T: Send + 'static>(&self, check: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || drop(reply.send(check())));
+        let job: Job = Box::new(move || {
+            // The client gave up (handshake timeout, disconnect): skip the work.
+            if !reply.is_closed() {
+                drop(reply.send(check()));
+            }
+        });
         let sent = self.jobs.lock().map_err(|_| anyhow!("credential checker poisoned"))?.send(job);
         sent.map_err(|_| anyhow!("no credential-checking thread"))?;
         answer.await.map_err(|_| anyhow!("the credential check failed"))

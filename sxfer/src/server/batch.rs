@@ -88,6 +88,8 @@ impl Pending {
     ) -> Result<()> {
         let limit = state.store.limits().max_file_size;
         if meta.size > limit {
+            // Replies go in request order: answer the staged uploads first.
+            self.flush(writer, state, peer).await?;
             audit(state, peer, AuditEvent::new(AuditKind::Upload, "refused").name(&name).size(meta.size));
             writer.send(&store_error(transfer, &StoreError::TooLarge { size: meta.size, limit })).await?;
             return skip_to_commit(reader).await;

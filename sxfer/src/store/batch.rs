@@ -215,6 +215,10 @@ impl Drop for Batch {
 /// clean ones: a stored blob is not read again soon), so the fdatasync at
 /// commit finds little left to do and the writes of many small files reach
 /// the disk together. Only a hint: durability comes from the fdatasync.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn start_writeback(file: &File) {
     rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed).ok();
 }
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn start_writeback(_file: &File) {}
