@@ -1,12 +1,34 @@
 //! What the user sees: progress bars on a terminal, one JSON object per
 //! line with `--json`, nothing but errors with `-q`; and logging setup.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use sxfer_proto::msgs::FileEntry;
+
+/// Prints one line on standard output. A closed pipe (`sxfer ls | head`)
+/// is not an error: the rest of the output is dropped and the command
+/// carries on, so its exit status still says whether it worked. Any other
+/// write failure ends the command with a one-line error.
+pub fn say(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("sxfer: error: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `println!` for command output; see [`say`].
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::say(format_args!($($arg)*))
+    };
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Output {
@@ -42,9 +64,9 @@ impl Output {
 
     pub fn entry(&self, entry: &FileEntry) {
         if self.json {
-            println!("{}", entry_json("entry", entry, None));
+            crate::say!("{}", entry_json("entry", entry, None));
         } else {
-            println!(
+            crate::say!(
                 "{:>04o} {:>12} {} {}",
                 entry.meta.mode,
                 entry.meta.size,
@@ -56,14 +78,14 @@ impl Output {
 
     pub fn stat(&self, entry: &FileEntry) {
         if self.json {
-            println!("{}", entry_json("stat", entry, None));
+            crate::say!("{}", entry_json("stat", entry, None));
         } else {
-            println!("name:   {}", sxfer_proto::names::display_safe(entry.name.as_str()));
-            println!("size:   {}", entry.meta.size);
-            println!("mode:   {:04o}", entry.meta.mode);
-            println!("mtime:  {}", format_time(entry.meta.mtime));
-            println!("stored: {}", format_time(entry.stored));
-            println!("blake3: {}", hex(&entry.digest));
+            crate::say!("name:   {}", sxfer_proto::names::display_safe(entry.name.as_str()));
+            crate::say!("size:   {}", entry.meta.size);
+            crate::say!("mode:   {:04o}", entry.meta.mode);
+            crate::say!("mtime:  {}", format_time(entry.meta.mtime));
+            crate::say!("stored: {}", format_time(entry.stored));
+            crate::say!("blake3: {}", hex(&entry.digest));
         }
     }
 
@@ -75,24 +97,28 @@ impl Output {
 
     pub fn failure(&self, text: &str) {
         if self.json {
-            println!("{{\"event\":\"error\",\"message\":{}}}", json_string(text));
+            crate::say!("{{\"event\":\"error\",\"message\":{}}}", json_string(text));
         }
         tracing::warn!("{text}");
     }
 
     pub fn done(&self, event: &str, name: &str) {
         if self.json {
-            println!("{{\"event\":{},\"name\":{}}}", json_string(event), json_string(name));
+            crate::say!("{{\"event\":{},\"name\":{}}}", json_string(event), json_string(name));
         } else if !self.quiet {
-            println!("{event} {}", sxfer_proto::names::display_safe(name));
+            crate::say!("{event} {}", sxfer_proto::names::display_safe(name));
         }
     }
 
     fn entry_line(&self, event: &str, entry: &FileEntry, local: Option<&Path>) {
         if self.json {
-            println!("{}", entry_json(event, entry, local));
+            crate::say!("{}", entry_json(event, entry, local));
         } else if !self.quiet {
-            println!("{event} {} ({} bytes)", sxfer_proto::names::display_safe(entry.name.as_str()), entry.meta.size);
+            crate::say!(
+                "{event} {} ({} bytes)",
+                sxfer_proto::names::display_safe(entry.name.as_str()),
+                entry.meta.size
+            );
         }
     }
 }

@@ -177,6 +177,18 @@ fn print_config_shows_flags_over_environment() {
 }
 
 #[test]
+fn a_closed_output_pipe_is_not_a_panic() {
+    // Like `sxfer serve --print-config | head -0`: the reader is gone
+    // before the first write.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(BIN).args(["serve", "--print-config"]).stdout(writer).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn sigterm_shuts_down_cleanly() {
     let (_dir, data, _home) = setup();
     let mut server = serve(&data);

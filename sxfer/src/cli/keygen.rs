@@ -95,7 +95,7 @@ pub fn keygen(args: KeygenArgs) -> Result<()> {
 
     write_key_file(&path, private_text.as_bytes(), PRIVATE_KEY_MODE, args.force)?;
     write_key_file(&public_path, public_text.as_bytes(), PUBLIC_KEY_MODE, args.force)?;
-    println!("{}", fingerprint_line(key.public()));
+    sxfer::say!("{}", fingerprint_line(key.public()));
     Ok(())
 }
 
@@ -105,7 +105,7 @@ pub fn fingerprint(args: FingerprintArgs) -> Result<()> {
     let text = read_key_file(path).with_context(|| path.display().to_string())?;
     let keys = public_keys_in(&text).with_context(|| path.display().to_string())?;
     for key in keys {
-        println!("{}", fingerprint_line(&key));
+        sxfer::say!("{}", fingerprint_line(&key));
     }
     Ok(())
 }

@@ -69,7 +69,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let print = args.print_config;
     let settings = settings(args)?;
     if print {
-        print!("{}", settings.to_toml());
+        sxfer::say!("{}", settings.to_toml().trim_end_matches('\n'));
         return Ok(());
     }
     logging::init(&settings.log_level, settings.log_format, true, settings.log_file.as_deref())?;

@@ -93,20 +93,25 @@ pub fn run(args: UserArgs) -> Result<()> {
             for key in &keys {
                 store.add_key(&name, key)?;
             }
-            println!("added user {} (client id {})", user.name, user.client_id);
+            sxfer::say!("added user {} (client id {})", user.name, user.client_id);
         }
         UserCommand::Del { name } => {
             let name = username(&name)?;
             store.delete_user(&name)?;
-            println!("deleted user {name} and their files");
+            sxfer::say!("deleted user {name} and their files");
         }
         UserCommand::List => {
-            println!(
+            sxfer::say!(
                 "{:<20} {:<32} {:>8} {:>5} {:>8} {:>14}  created",
-                "name", "client id", "password", "keys", "files", "bytes"
+                "name",
+                "client id",
+                "password",
+                "keys",
+                "files",
+                "bytes"
             );
             for user in store.list_users()? {
-                println!(
+                sxfer::say!(
                     "{:<20} {:<32} {:>8} {:>5} {:>8} {:>14}  {}",
                     user.name.as_str(),
                     hex(&user.client_id.0),
@@ -122,17 +127,17 @@ pub fn run(args: UserArgs) -> Result<()> {
             let name = username(&name)?;
             let password = password::obtain_new(password_file, &format!("user {name}"))?;
             store.set_password(&name, &password)?;
-            println!("password changed for {name}");
+            sxfer::say!("password changed for {name}");
         }
         UserCommand::Quota { name, bytes, files } => {
             let name = username(&name)?;
             let bytes = bytes.map(|b| parse_size(&b)).transpose()?;
             store.set_quota(&name, bytes, files)?;
-            println!("quota for {name}: {} bytes, {} files", show(bytes), show(files));
+            sxfer::say!("quota for {name}: {} bytes, {} files", show(bytes), show(files));
         }
         UserCommand::Invite { uses, days } => {
             let token = store.create_invite(uses, days.saturating_mul(86_400))?;
-            println!("{}", token.as_str());
+            sxfer::say!("{}", token.as_str());
             eprintln!("invite for {uses} registration(s), valid {days} day(s); it is shown only now");
         }
         UserCommand::Key { command } => match command {
@@ -140,18 +145,18 @@ pub fn run(args: UserArgs) -> Result<()> {
                 let name = username(&name)?;
                 for key in read_public_keys(&file)? {
                     store.add_key(&name, &key)?;
-                    println!("authorized {} {} for {name}", key.key_type().label(), key.fingerprint());
+                    sxfer::say!("authorized {} {} for {name}", key.key_type().label(), key.fingerprint());
                 }
             }
             KeyCommand::Del { name, fingerprint } => {
                 let name = username(&name)?;
                 let fingerprint: Fingerprint = fingerprint.parse().context("bad fingerprint")?;
                 store.delete_key(&name, &fingerprint)?;
-                println!("removed {fingerprint} from {name}");
+                sxfer::say!("removed {fingerprint} from {name}");
             }
             KeyCommand::List { name } => {
                 for key in store.list_keys(&username(&name)?)? {
-                    println!("{} {} {}", key.key_type().label(), key.fingerprint(), key.comment());
+                    sxfer::say!("{} {} {}", key.key_type().label(), key.fingerprint(), key.comment());
                 }
             }
         },
