@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
 use super::session::{error, store_error, Peer};
 use super::transfer::{audit, log_audit, skip_to_commit};
@@ -36,9 +36,11 @@ pub const MAX_BYTES: u64 = 32 << 20;
 /// How long a non-empty batch waits for the next request.
 pub const LINGER: Duration = Duration::from_millis(2);
 
-/// Files received but not yet staged, per connection: bounds the memory a
-/// connection holds to this many files of at most [`MAX_FILE`].
-const QUEUED: usize = 4;
+/// Bytes received but not yet staged, per connection (the file being
+/// received comes on top): with 256 connections, at most about 3 GiB in
+/// the worst case, and a few KiB for typical small files.
+const QUEUED_BYTES: usize = 8 << 20;
+const _: () = assert!(MAX_FILE as usize <= QUEUED_BYTES);
 
 /// The small uploads of this connection since the last commit: a blocking
 /// worker stages (verifies, encrypts, writes) them while the next ones
@@ -51,7 +53,9 @@ pub struct Pending {
 }
 
 struct Worker {
-    files: mpsc::Sender<Received>,
+    files: mpsc::UnboundedSender<Received>,
+    /// One permit per queued byte, returned as each file is staged.
+    room: Arc<Semaphore>,
     done: tokio::task::JoinHandle<(Batch, Vec<Result<(), StoreError>>)>,
 }
 
@@ -112,8 +116,11 @@ impl Pending {
         };
         let worker = self.worker.get_or_insert_with(|| Worker::start(state.store.batch(peer.user.id)));
         self.bytes += data.len() as u64;
+        // MAX_FILE < QUEUED_BYTES, so a file always fits once the queue drains.
+        let permits = u32::try_from(data.len())?;
+        worker.room.acquire_many(permits).await.map_err(|_| anyhow!("the storage writer stopped"))?.forget();
         let received = Received { name: name.clone(), meta, data, length, digest };
-        if worker.files.send(received).await.is_err() {
+        if worker.files.send(received).is_err() {
             return Err(anyhow!("the storage writer stopped"));
         }
         self.transfers.push((transfer, name, length));
@@ -164,15 +171,18 @@ impl Pending {
 
 impl Worker {
     fn start(mut batch: Batch) -> Worker {
-        let (files, mut incoming) = mpsc::channel::<Received>(QUEUED);
+        let (files, mut incoming) = mpsc::unbounded_channel::<Received>();
+        let room = Arc::new(Semaphore::new(QUEUED_BYTES));
+        let freed = Arc::clone(&room);
         let done = tokio::task::spawn_blocking(move || {
             let mut staged = Vec::new();
             while let Some(file) = incoming.blocking_recv() {
                 staged.push(batch.stage(file.name, file.meta, &file.data, file.length, file.digest));
+                freed.add_permits(file.data.len());
             }
             (batch, staged)
         });
-        Worker { files, done }
+        Worker { files, room, done }
     }
 }
 
