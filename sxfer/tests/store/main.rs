@@ -2,130 +2,22 @@
 //! modes, accounts, uploads (round trips, integrity, quotas, resume after an
 //! interruption), tamper detection, rename/delete, garbage collection.
 
+mod batch;
+mod helpers;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use rand_core::OsRng;
 use sxfer::store::{
     durable_offset, AuditEvent, AuditKind, Download, Limits, Store, StoreError, Upload, UserId, CHUNK_SIZE,
 };
 use sxfer_proto::identity::PrivateIdentity;
-use sxfer_proto::msgs::{FileEntry, FileMeta, Username};
-use sxfer_proto::names::RemoteName;
-use sxfer_proto::secret::Password;
+use sxfer_proto::msgs::{FileEntry, FileMeta};
 
-const CHUNK: usize = CHUNK_SIZE as usize;
-
-// ---- helpers -------------------------------------------------------------
-
-fn open(dir: &Path) -> Store {
-    let store = Store::open(dir).expect("open store");
-    store.set_password_hashing_for_testing_only(64, 1).expect("argon2 params");
-    store
-}
-
-fn data_dir() -> (tempfile::TempDir, PathBuf) {
-    let temp = tempfile::tempdir().expect("tempdir");
-    let dir = temp.path().join("sxfer-data");
-    (temp, dir)
-}
-
-fn user(name: &str) -> Username {
-    Username::parse(name).expect("user name")
-}
-
-fn file(name: &str) -> RemoteName {
-    RemoteName::parse(name).expect("file name")
-}
-
-fn password(text: &str) -> Password {
-    Password::new(text.to_owned())
-}
-
-/// Deterministic pseudo-random bytes.
-fn bytes(seed: &str, len: usize) -> Vec<u8> {
-    let mut out = vec![0u8; len];
-    blake3::Hasher::new().update(seed.as_bytes()).finalize_xof().fill(&mut out);
-    out
-}
-
-fn meta(size: usize) -> FileMeta {
-    FileMeta { size: size as u64, mode: 0o755, mtime: 1_700_000_000, mtime_nanos: 123_456_789 }
-}
-
-fn digest(data: &[u8]) -> [u8; 32] {
-    *blake3::hash(data).as_bytes()
-}
-
-fn new_user(store: &Store, name: &str) -> UserId {
-    store.add_user(&user(name), None).expect("add user").id
-}
-
-/// Writes `data` in uneven pieces (so writes straddle chunk boundaries).
-fn write_pieces(upload: &mut Upload, data: &[u8]) {
-    for piece in data.chunks(10_007) {
-        upload.write(piece).expect("write");
-    }
-}
-
-fn upload(store: &Store, owner: UserId, name: &str, data: &[u8]) -> FileEntry {
-    let mut upload = store.begin_upload(owner, &file(name), meta(data.len()), false).expect("begin upload");
-    assert_eq!(upload.offset(), 0);
-    write_pieces(&mut upload, data);
-    upload.sync().expect("sync");
-    upload.commit(data.len() as u64, &digest(data)).expect("commit")
-}
-
-fn download(store: &Store, owner: UserId, name: &str) -> Vec<u8> {
-    let (_, mut download) = store.open_download(owner, &file(name)).expect("open download").expect("file exists");
-    let mut out = Vec::new();
-    download.read_to_end(&mut out).expect("read");
-    out
-}
-
-fn db(dir: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(dir.join("sxfer.db")).expect("open database")
-}
-
-/// Where the blob of the file called `name` is (names are unique in these tests).
-fn blob_path(dir: &Path, name: &str) -> PathBuf {
-    let id: String =
-        db(dir).query_row("SELECT blob_id FROM files WHERE name = ?1", [name], |row| row.get(0)).expect("blob id");
-    dir.join("blobs").join(&id[..2]).join(id)
-}
-
-/// Every regular file under `dir`, recursively.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).expect("read dir") {
-        let path = entry.expect("dir entry").path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
-fn mode(path: &Path) -> u32 {
-    fs::metadata(path).expect("metadata").permissions().mode() & 0o777
-}
-
-fn backdate(path: &Path, age: Duration) {
-    let file = OpenOptions::new().write(true).open(path).expect("open to backdate");
-    file.set_modified(SystemTime::now() - age).expect("set mtime");
-}
-
-fn integrity<T: std::fmt::Debug>(result: Result<T, StoreError>) -> String {
-    match result {
-        Err(StoreError::Integrity(message)) => message,
-        other => panic!("expected an integrity error, got {other:?}"),
-    }
-}
+use helpers::*;
 
 // ---- layout and keys -----------------------------------------------------
 
@@ -715,97 +607,4 @@ fn unfinished_uploads_are_capped_per_user_oldest_first() {
     assert_eq!(resumes(bob, "bobs"), 2 * CHUNK_SIZE, "another user's partial is untouched");
     assert_eq!(resumes(alice, "f9"), 2 * CHUNK_SIZE, "the newest still resumes");
     assert_eq!(resumes(alice, "f0"), 0, "the oldest was evicted");
-}
-
-// ---- group commit of small uploads ----------------------------------------
-
-fn stage(batch: &mut sxfer::store::Batch, name: &str, data: &[u8]) -> Result<(), StoreError> {
-    batch.stage(file(name), meta(data.len()), data, data.len() as u64, digest(data))
-}
-
-#[test]
-fn a_batch_commits_all_its_files_at_once_with_audit_rows() {
-    let (_temp, dir) = data_dir();
-    let store = open(&dir);
-    let alice = new_user(&store, "alice");
-    upload(&store, alice, "d/1", b"old version");
-    let old_blob = blob_path(&dir, "d/1");
-    // An unfinished large upload of a name the batch then stores.
-    let mut unfinished = store.begin_upload(alice, &file("d/2"), meta(3 * CHUNK), true).expect("begin");
-    unfinished.write(&bytes("x", CHUNK + 1)).expect("write");
-    unfinished.abandon().expect("abandon");
-
-    let mut batch = store.batch(alice);
-    let contents: Vec<Vec<u8>> = (0..20).map(|i| bytes(&format!("f{i}"), i * 997)).collect();
-    for (i, data) in contents.iter().enumerate() {
-        stage(&mut batch, &format!("d/{i}"), data).expect("stage");
-    }
-    assert_eq!((batch.len(), batch.bytes()), (20, (0..20).map(|i| i as u64 * 997).sum()));
-    // Staged files are invisible until the commit.
-    assert_eq!(store.list(alice, "d/").expect("list").len(), 1);
-    assert_eq!(download(&store, alice, "d/1"), b"old version");
-
-    let who = AuditEvent::new(AuditKind::Upload, "ok").user("alice").remote("192.0.2.7:4242".parse().expect("addr"));
-    let results = batch.commit(&who).expect("commit");
-    assert_eq!(results.len(), 20);
-    for (i, (result, data)) in results.iter().zip(&contents).enumerate() {
-        let entry = result.as_ref().expect("committed");
-        assert_eq!((entry.name.as_str(), entry.digest), (format!("d/{i}").as_str(), digest(data)));
-        assert_eq!(download(&store, alice, &format!("d/{i}")), *data);
-    }
-    // The replaced blob and the superseded partial are gone; nothing else is left over.
-    assert!(!old_blob.exists());
-    assert_eq!(files_under(&dir.join("blobs")).len(), 20);
-    assert_eq!(files_under(&dir.join("partial")), Vec::<PathBuf>::new());
-    let partial_rows: i64 = db(&dir).query_row("SELECT count(*) FROM partials", [], |row| row.get(0)).expect("count");
-    assert_eq!(partial_rows, 0);
-    let audited: Vec<(String, String, String)> = db(&dir)
-        .prepare("SELECT name, remote, digest FROM audit WHERE kind = 'upload' AND user = 'alice' ORDER BY id")
-        .expect("prepare")
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
-    assert_eq!(audited.len(), 20);
-    assert_eq!(
-        audited[3],
-        ("d/3".to_owned(), "192.0.2.7:4242".to_owned(), blake3::hash(&contents[3]).to_hex().to_string())
-    );
-}
-
-#[test]
-fn a_batch_refuses_bad_files_alone_and_drops_cleanly() {
-    let (_temp, dir) = data_dir();
-    let store = open(&dir);
-    let alice = new_user(&store, "alice");
-    store.set_limits(Limits { max_file_size: 100, ..Limits::default() });
-    store.set_quota(&user("alice"), None, Some(2)).expect("quota");
-    let mut batch = store.batch(alice);
-    stage(&mut batch, "a", &[1; 10]).expect("stage");
-    let wrong = batch.stage(file("b"), meta(10), &[2; 10], 10, digest(&[9; 10]));
-    assert!(integrity(wrong).contains("digest"));
-    let short = batch.stage(file("b"), meta(10), &[2; 9], 10, digest(&[2; 9]));
-    assert!(integrity(short).contains("length"));
-    assert!(matches!(stage(&mut batch, "big", &[0; 101]), Err(StoreError::TooLarge { .. })));
-    stage(&mut batch, "b", &[2; 10]).expect("stage");
-    stage(&mut batch, "c", &[3; 10]).expect("stage");
-    assert_eq!(batch.len(), 3, "refused files are not staged");
-    assert_eq!(files_under(&dir.join("partial")).len(), 3);
-
-    // The file quota admits two: the third is refused inside the same commit.
-    let results = batch.commit(&AuditEvent::new(AuditKind::Upload, "ok").user("alice")).expect("commit");
-    assert!(results[0].is_ok() && results[1].is_ok());
-    assert!(matches!(results[2], Err(StoreError::Quota(_))), "{:?}", results[2]);
-    assert_eq!(store.stat(alice, &file("c")).expect("stat"), None);
-    assert_eq!(files_under(&dir.join("blobs")).len(), 2, "the refused blob is removed");
-    assert_eq!(files_under(&dir.join("partial")), Vec::<PathBuf>::new());
-
-    // An uncommitted batch (the connection died) leaves nothing behind.
-    store.set_quota(&user("alice"), None, None).expect("quota");
-    let mut batch = store.batch(alice);
-    stage(&mut batch, "d", &[4; 10]).expect("stage");
-    drop(batch);
-    assert_eq!(files_under(&dir.join("partial")), Vec::<PathBuf>::new());
-    assert_eq!(files_under(&dir.join("blobs")).len(), 2);
-    assert_eq!(store.stat(alice, &file("d")).expect("stat"), None);
 }
