@@ -71,14 +71,19 @@ pub async fn run(
             }
         };
         match incoming {
-            Incoming::Message(Message::Upload { transfer, name, meta, resume: false })
-                if meta.size <= batch::MAX_FILE =>
-            {
-                pending.upload(&mut reader, &mut writer, state, &peer, transfer, name, meta).await?;
-            }
             Incoming::Message(message) => {
-                pending.flush(&mut writer, state, &peer).await?;
-                if let Err(e) = handle(message, &mut reader, &mut writer, state, &peer).await {
+                let handled = match message {
+                    // Pipelined small uploads are group-committed (batch.rs).
+                    Message::Upload { transfer, name, meta, resume: false } if meta.size <= batch::MAX_FILE => {
+                        pending.upload(&mut reader, &mut writer, state, &peer, transfer, name, meta).await
+                    }
+                    // Anything else sees the staged files committed first.
+                    message => match pending.flush(&mut writer, state, &peer).await {
+                        Ok(()) => handle(message, &mut reader, &mut writer, state, &peer).await,
+                        Err(e) => Err(e),
+                    },
+                };
+                if let Err(e) = handled {
                     // Tell the client why before hanging up; it may not be listening.
                     let reason = error(0, error_code::BAD_REQUEST, &format!("request failed: {e}"));
                     if writer.send(&reason).await.is_ok() {
