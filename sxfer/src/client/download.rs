@@ -203,12 +203,10 @@ async fn receive(remote: &mut Remote, request: Request<'_>, force: bool, output:
     let writer = tokio::task::spawn_blocking(move || write_side(&path, offset, rx, &buffers));
     // If the writer failed, read on to the Commit (so the next pipelined
     // reply is in step); its error is reported below.
-    let received = receive_data(remote, transfer, &entry, offset, &progress, |bytes| {
-        let tx = tx.clone();
-        async move {
-            tx.send(bytes).await.ok();
-            Ok(())
-        }
+    let sink = &tx;
+    let received = receive_data(remote, transfer, &entry, offset, &progress, |bytes| async move {
+        sink.send(bytes).await.ok();
+        Ok(())
     })
     .await;
     drop(tx);
@@ -346,35 +344,33 @@ const WRITE_AHEAD: usize = 4;
 /// The group writer: a blocking thread that writes small files to their
 /// partials and puts each group in place.
 struct SmallWriter {
-    files: Option<mpsc::Sender<SmallFile>>,
-    thread: Option<tokio::task::JoinHandle<Vec<String>>>,
+    /// The queue to the thread and the thread, once the first file came.
+    running: Option<(mpsc::Sender<SmallFile>, tokio::task::JoinHandle<Vec<String>>)>,
     force: bool,
     output: Output,
 }
 
 impl SmallWriter {
     fn start(force: bool, output: Output) -> SmallWriter {
-        SmallWriter { files: None, thread: None, force, output }
+        SmallWriter { running: None, force, output }
     }
 
     async fn write(&mut self, file: SmallFile) -> Result<()> {
-        if self.files.is_none() {
+        let (force, output) = (self.force, self.output);
+        let (files, _) = self.running.get_or_insert_with(|| {
             let (files, received) = mpsc::channel::<SmallFile>(WRITE_AHEAD);
-            let (force, output) = (self.force, self.output);
-            self.thread = Some(tokio::task::spawn_blocking(move || write_groups(received, force, output)));
-            self.files = Some(files);
-        }
-        match &self.files {
-            Some(files) if files.send(file).await.is_ok() => Ok(()),
-            _ => bail!("the file writer stopped"),
-        }
+            (files, tokio::task::spawn_blocking(move || write_groups(received, force, output)))
+        });
+        files.send(file).await.map_err(|_| anyhow!("the file writer stopped"))
     }
 
     /// Waits until every file is in place; returns the failures.
     async fn finish(self) -> Vec<String> {
-        drop(self.files);
-        match self.thread {
-            Some(thread) => thread.await.unwrap_or_else(|e| vec![format!("file writer: {e}")]),
+        match self.running {
+            Some((files, thread)) => {
+                drop(files);
+                thread.await.unwrap_or_else(|e| vec![format!("file writer: {e}")])
+            }
             None => Vec::new(),
         }
     }
@@ -452,6 +448,7 @@ fn finish_group(group: Vec<SmallFile>, force: bool, output: Output) -> Vec<Strin
         }
     }
     let mut dirs: Vec<&Path> = placed.iter().filter_map(|file| file.local.parent()).collect();
+    dirs.sort_unstable();
     dirs.dedup();
     match durable::sync_paths(dirs) {
         Ok(()) => placed.iter().for_each(|file| output.downloaded(&file.entry, &file.local)),

@@ -34,7 +34,7 @@ pub struct LoginLimiter {
 
 /// The credential-checking threads (started on first use).
 struct Checkers {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: mpsc::Sender<Job>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -61,7 +61,7 @@ impl Checkers {
                 tracing::error!(error = %e, "cannot start a credential-checking thread");
             }
         }
-        Checkers { jobs: Mutex::new(jobs) }
+        Checkers { jobs }
     }
 
     async fn run<T: Send + 'static>(&self, check: impl FnOnce() -> T + Send + 'static) -> Result<T> {
@@ -72,8 +72,7 @@ impl Checkers {
                 drop(reply.send(check()));
             }
         });
-        let sent = self.jobs.lock().map_err(|_| anyhow!("credential checker poisoned"))?.send(job);
-        sent.map_err(|_| anyhow!("no credential-checking thread"))?;
+        self.jobs.send(job).map_err(|_| anyhow!("no credential-checking thread"))?;
         answer.await.map_err(|_| anyhow!("the credential check failed"))
     }
 }

@@ -210,6 +210,7 @@ pub async fn download(
         if offset > entry.meta.size || entry.meta.size - offset > CHUNK as u64 {
             return Ok(Some((entry, Err(blob))));
         }
+        // No buffers come back on this path: an empty spare channel.
         let (_, spare) = std::sync::mpsc::channel();
         let mut records = Vec::new();
         let read = read_blob(&mut blob, offset, &entry, &spare, |buf| {
@@ -235,8 +236,10 @@ pub async fn download(
     let (size, expected) = (entry.meta.size, entry.digest);
     let read = match opened {
         Ok((records, read)) => {
-            for mut buf in records {
-                writer.send_data(&mut buf).await?;
+            // Queued with the DownloadStart; the Commit (or Error) below
+            // writes all of it at once.
+            for buf in records {
+                writer.queue_data(&buf[PAYLOAD_OFFSET..])?;
             }
             read
         }

@@ -522,8 +522,12 @@ mod tests {
         }
         // Tampered hashes, salts and algorithms fail.
         let good = &hashes[0];
-        let last = good.chars().last().unwrap_or('A');
-        let tampered = format!("{}{}", &good[..good.len() - 1], if last == 'A' { 'B' } else { 'A' });
+        // One full 6-bit character in the middle of the hash: a real bit
+        // change that still parses, so the comparison itself must refuse it.
+        let at = good.rfind('$').map_or(0, |i| i + 10);
+        let flipped = if &good[at..=at] == "A" { "B" } else { "A" };
+        let tampered = format!("{}{flipped}{}", &good[..at], &good[at + 1..]);
+        assert!(PasswordHash::new(&tampered).is_ok(), "{tampered}");
         assert!(!verify(&tampered, &right));
         assert!(!verify(&good.replace("argon2id", "argon2i"), &right));
         assert!(!verify("not a hash", &right));

@@ -33,7 +33,7 @@ use super::accounts::UserId;
 use super::audit::{insert_audit, AuditEvent, AuditKind};
 use super::blobs::{self, BlobId};
 use super::error::{Result, StoreError};
-use super::upload::{check_quota, upsert_file};
+use super::upload::{check_quota, check_received, upsert_file};
 use super::{io_context, now, Inner, Store};
 use crate::durable;
 
@@ -51,13 +51,12 @@ pub struct Batch {
     inner: Arc<Inner>,
     user: UserId,
     staged: Vec<Staged>,
-    bytes: u64,
 }
 
 impl Store {
     /// An empty batch of uploads for `user`.
     pub fn batch(&self, user: UserId) -> Batch {
-        Batch { inner: Arc::clone(&self.inner), user, staged: Vec::new(), bytes: 0 }
+        Batch { inner: Arc::clone(&self.inner), user, staged: Vec::new() }
     }
 }
 
@@ -69,11 +68,6 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.staged.is_empty()
-    }
-
-    /// Plaintext bytes staged so far.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
     }
 
     /// Checks and writes one whole file. `data` must be exactly the
@@ -93,16 +87,7 @@ impl Batch {
         if meta.size > limit {
             return Err(StoreError::TooLarge { size: meta.size, limit });
         }
-        if length != meta.size || data.len() as u64 != length {
-            return Err(StoreError::Integrity(format!(
-                "length mismatch: announced {}, committed {length}, received {}",
-                meta.size,
-                data.len()
-            )));
-        }
-        if blake3::hash(data) != blake3::Hash::from_bytes(digest) {
-            return Err(StoreError::Integrity("BLAKE3 digest mismatch".into()));
-        }
+        check_received(meta.size, length, data.len() as u64, blake3::hash(data), &digest)?;
         let blob_id = BlobId::generate();
         let path = self.inner.partial_path(&blob_id);
         // One buffer for the whole age file: header, nonce and final chunk
@@ -120,7 +105,6 @@ impl Batch {
             blobs::remove_unreferenced(&path);
             return Err(err);
         }
-        self.bytes += length;
         self.staged.push(Staged { name, meta, digest, blob_id });
         Ok(())
     }

@@ -11,8 +11,8 @@
 //!
 //! The AgeWriter (`age_writer.rs`, like age's own StreamWriter) encrypts a
 //! 64 KiB chunk only when the byte after it arrives (the last chunk is
-//! special and written by `finish`), and age's StreamReader decrypts every complete chunk of a truncated file before
-//! reporting the truncation. So after an fsync, exactly
+//! special and written by `finish`), and age's StreamReader decrypts every
+//! complete chunk of a truncated file before reporting the truncation. So after an fsync, exactly
 //! [`durable_offset`]`(fed)` bytes can be recovered, and resuming copies that
 //! prefix into a fresh age stream (age cannot append to a stream whose
 //! payload key it does not expose).
@@ -287,18 +287,10 @@ impl Upload {
         let Some(writer) = self.writer.take() else {
             return Err(StoreError::Internal("the upload failed earlier; resume it".into()));
         };
-        if length != self.meta.size || self.fed != length {
+        if let Err(err) = check_received(self.meta.size, length, self.fed, self.hasher.finalize(), digest) {
             drop(writer);
             self.discard_files();
-            return Err(StoreError::Integrity(format!(
-                "length mismatch: announced {}, committed {length}, received {}",
-                self.meta.size, self.fed
-            )));
-        }
-        if self.hasher.finalize() != blake3::Hash::from_bytes(*digest) {
-            drop(writer);
-            self.discard_files();
-            return Err(StoreError::Integrity("BLAKE3 digest mismatch".into()));
+            return Err(err);
         }
         let published = self.finish_and_publish(writer);
         let committed = published.and_then(|()| self.insert_row(digest));
@@ -392,6 +384,27 @@ fn partial_row(db: &Connection, user: UserId, name: &RemoteName) -> Result<Optio
         mtime_nanos: from_sql_int(mtime_nanos, "mtime")?,
     };
     Ok(Some(PartialRow { id, blob_id: BlobId::from_db(blob_id)?, meta }))
+}
+
+/// The commit check of every upload, single or grouped: `length` must
+/// equal the announced size and the bytes received, and `computed` (their
+/// BLAKE3) the client's digest; otherwise `Integrity`.
+pub(super) fn check_received(
+    announced: u64,
+    length: u64,
+    received: u64,
+    computed: blake3::Hash,
+    digest: &[u8; 32],
+) -> Result<()> {
+    if length != announced || received != length {
+        return Err(StoreError::Integrity(format!(
+            "length mismatch: announced {announced}, committed {length}, received {received}"
+        )));
+    }
+    if computed != blake3::Hash::from_bytes(*digest) {
+        return Err(StoreError::Integrity("BLAKE3 digest mismatch".into()));
+    }
+    Ok(())
 }
 
 /// Inserts or replaces the `files` row of `name`; returns the blob it
