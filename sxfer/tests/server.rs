@@ -433,6 +433,40 @@ async fn recursive_upload_of_many_small_files_is_pipelined() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_commit_in_order_so_a_quota_refuses_exactly_the_last_files() {
+    // Three groups (512 + 512 + 276) are in flight at once; the quota is
+    // reached inside the third, after the first two committed.
+    const FILES: usize = 1300;
+    const QUOTA: usize = 1100;
+    let server = TestServer::start(Options {
+        store_limits: store::Limits { default_quota_files: Some(QUOTA as u64), ..store::Limits::default() },
+        ..Options::default()
+    })
+    .await;
+    server.add_user("alice");
+    let tree = server.dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    for i in 0..FILES {
+        std::fs::write(tree.join(format!("f{i:04}")), random_bytes(i % 97, i as u64)).unwrap();
+    }
+    let mut remote = server.connect("alice").await;
+    let jobs = upload::plan(std::slice::from_ref(&tree), None, true).unwrap();
+    let err = upload::run(&mut remote, &jobs, &quiet()).await.unwrap_err();
+    assert!(format!("{err:#}").contains(&format!("{} of {FILES} uploads failed", FILES - QUOTA)), "{err:#}");
+    assert!(format!("{err:#}").contains("would exceed the quota"), "{err:#}");
+    let mut listed: Vec<String> =
+        commands::list(&mut remote, "").await.unwrap().into_iter().map(|e| e.name.as_str().to_owned()).collect();
+    remote.close().await.unwrap();
+    // Files are sent in plan order: exactly the first QUOTA of them are stored.
+    let mut sent_first: Vec<String> = jobs[..QUOTA].iter().map(|job| job.remote.as_str().to_owned()).collect();
+    listed.sort();
+    sent_first.sort();
+    assert_eq!(listed, sent_first);
+    assert_eq!(blobs_under(&server.data).len(), QUOTA, "refused files left no blob");
+    assert_eq!(std::fs::read_dir(server.data.join("partial")).unwrap().count(), 0, "nothing left in partial/");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_tells_idle_clients() {
     let mut server = TestServer::start(Options::default()).await;
     server.add_user("alice");

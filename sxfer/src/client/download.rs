@@ -334,7 +334,7 @@ struct SmallFile {
 
 /// Files up to this size are received into memory, then written and put
 /// in place by one thread in groups of up to [`GROUP`]: one durability
-/// round for the group ([`durable::sync_paths`]) instead of two fsyncs
+/// round for the group ([`durable::Watch`]) instead of two fsyncs
 /// per file, and no wait for the disk between files.
 const GROUPED_SIZE: u64 = super::upload::SMALL_FILE;
 const GROUP: usize = 256;
@@ -383,7 +383,11 @@ fn write_groups(mut files: mpsc::Receiver<SmallFile>, force: bool, output: Outpu
         output.failure(&message);
         message
     };
+    // Made before a group's first file is written (see durable::Watch).
+    let mut watch = None;
     while let Some(file) = files.blocking_recv() {
+        let group_watch =
+            watch.get_or_insert_with(|| durable::Watch::new(file.partial.parent().unwrap_or(Path::new("."))));
         let written = File::create(&file.partial)
             .and_then(|mut out| out.write_all(&file.data))
             .with_context(|| format!("writing {}", file.partial.display()))
@@ -393,10 +397,14 @@ fn write_groups(mut files: mpsc::Receiver<SmallFile>, force: bool, output: Outpu
             Err(e) => failures.push(fail(format!("{}: {e:#}", file.entry.name))),
         }
         if group.len() >= GROUP {
-            failures.extend(finish_group(std::mem::take(&mut group), force, output).into_iter().map(&mut fail));
+            let placed = finish_group(std::mem::take(&mut group), group_watch, force, output);
+            failures.extend(placed.into_iter().map(&mut fail));
+            watch = None;
         }
     }
-    failures.extend(finish_group(group, force, output).into_iter().map(&mut fail));
+    if let Some(watch) = &watch {
+        failures.extend(finish_group(group, watch, force, output).into_iter().map(&mut fail));
+    }
     failures
 }
 
@@ -431,11 +439,11 @@ fn finish(partial: &Path, local: &Path, entry: &FileEntry, force: bool) -> Resul
 
 /// Make a group of small files durable, move each into place, make the
 /// renames durable; prints each file placed and returns the failures.
-fn finish_group(group: Vec<SmallFile>, force: bool, output: Output) -> Vec<String> {
+fn finish_group(group: Vec<SmallFile>, watch: &durable::Watch, force: bool, output: Output) -> Vec<String> {
     if group.is_empty() {
         return Vec::new();
     }
-    let synced = durable::sync_paths(group.iter().map(|file| file.partial.as_path()));
+    let synced = watch.sync(group.iter().map(|file| file.partial.as_path()));
     if let Err(e) = synced {
         let message = format!("cannot make the downloaded files durable: {e}");
         return group.iter().map(|file| format!("{}: {message}", file.entry.name)).collect();
@@ -450,7 +458,7 @@ fn finish_group(group: Vec<SmallFile>, force: bool, output: Output) -> Vec<Strin
     let mut dirs: Vec<&Path> = placed.iter().filter_map(|file| file.local.parent()).collect();
     dirs.sort_unstable();
     dirs.dedup();
-    match durable::sync_paths(dirs) {
+    match watch.sync(dirs) {
         Ok(()) => placed.iter().for_each(|file| output.downloaded(&file.entry, &file.local)),
         Err(e) => failures.push(format!("cannot make the downloaded files durable: {e}")),
     }

@@ -10,14 +10,21 @@
 //! * the connection has been quiet for [`LINGER`] (the client is waiting),
 //! * any other request arrives (so it sees the files), or the session ends.
 //!
+//! Each batch is committed by a task of its own while the next batch is
+//! received and staged: batches still commit one at a time and in order
+//! (each commit task waits for the one before), and the replies of one
+//! batch go out before any reply of the next. At most [`IN_FLIGHT`]
+//! batches wait for their commit; then the session waits too.
+//!
 //! No reply claims a file before it is durable; an error of the whole
 //! batch is reported for each of its files.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::session::{error, store_error, Peer};
 use super::transfer::{audit, log_audit, skip_to_commit};
@@ -35,6 +42,8 @@ pub const MAX_FILES: usize = 512;
 pub const MAX_BYTES: u64 = 32 << 20;
 /// How long a non-empty batch waits for the next request.
 pub const LINGER: Duration = Duration::from_millis(2);
+/// Batches of one connection handed to commit tasks and not yet answered.
+const IN_FLIGHT: usize = 3;
 
 /// Bytes received but not yet staged, per connection (the file being
 /// received comes on top): with 256 connections, at most about 3 GiB in
@@ -47,13 +56,31 @@ const _: () = assert!(MAX_FILE as usize <= QUEUED_BYTES);
 /// arrive.
 pub struct Pending {
     worker: Option<Worker>,
-    /// Every upload handed to the worker, in order: transfer, name, length.
-    transfers: Vec<(u32, RemoteName, u64)>,
+    /// Every upload handed to the worker, in order.
+    transfers: Vec<Sent>,
     bytes: u64,
+    /// Earlier batches, oldest first, being committed while this one is
+    /// staged.
+    committing: VecDeque<Committing>,
+    /// Resolves (or is dropped) when the newest commit task is done; the
+    /// next one waits for it.
+    last_commit: Option<oneshot::Receiver<()>>,
+}
+
+/// An upload whose reply is still owed: transfer, name, length.
+type Sent = (u32, RemoteName, u64);
+
+type Outcomes = Vec<Result<FileEntry, StoreError>>;
+
+struct Committing {
+    transfers: Vec<Sent>,
+    outcomes: tokio::task::JoinHandle<Outcomes>,
 }
 
 struct Worker {
-    files: mpsc::UnboundedSender<Received>,
+    /// One queue per staging thread; files are dealt out in turn.
+    lanes: Vec<mpsc::UnboundedSender<Received>>,
+    next: usize,
     /// One permit per queued byte, returned as each file is staged.
     room: Arc<Semaphore>,
     done: tokio::task::JoinHandle<(Batch, Vec<Result<(), StoreError>>)>,
@@ -69,11 +96,29 @@ struct Received {
 
 impl Pending {
     pub fn new() -> Self {
-        Pending { worker: None, transfers: Vec::new(), bytes: 0 }
+        Pending { worker: None, transfers: Vec::new(), bytes: 0, committing: VecDeque::new(), last_commit: None }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.transfers.is_empty()
+    /// Uploads received since the last commit started.
+    pub fn has_staged(&self) -> bool {
+        !self.transfers.is_empty()
+    }
+
+    /// Batches being committed and not yet answered.
+    pub fn is_committing(&self) -> bool {
+        !self.committing.is_empty()
+    }
+
+    /// Waits until the oldest batch being committed is done (cancel-safe);
+    /// pass the outcomes to [`answer`](Self::answer).
+    pub async fn committed(&mut self) -> Outcomes {
+        match self.committing.front_mut() {
+            Some(oldest) => (&mut oldest.outcomes).await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "the commit task failed");
+                Vec::new()
+            }),
+            None => std::future::pending().await,
+        }
     }
 
     /// Receives one pipelined small upload (its data up to its Commit) and
@@ -114,36 +159,83 @@ impl Pending {
                 Incoming::Closed(_) => return Err(anyhow!("client closed during an upload")),
             }
         };
-        let worker = self.worker.get_or_insert_with(|| Worker::start(state.store.batch(peer.user.id)));
+        let worker = self.worker.get_or_insert_with(|| Worker::start(state.store.batch(peer.user.id), stagers()));
         self.bytes += data.len() as u64;
         // MAX_FILE < QUEUED_BYTES, so a file always fits once the queue drains.
         let permits = u32::try_from(data.len())?;
         worker.room.acquire_many(permits).await.map_err(|_| anyhow!("the storage writer stopped"))?.forget();
-        let received = Received { name: name.clone(), meta, data, length, digest };
-        if worker.files.send(received).is_err() {
-            return Err(anyhow!("the storage writer stopped"));
-        }
+        worker.send(Received { name: name.clone(), meta, data, length, digest })?;
         self.transfers.push((transfer, name, length));
         if self.transfers.len() >= MAX_FILES || self.bytes >= MAX_BYTES {
-            self.flush(writer, state, peer).await?;
+            self.start_commit(writer, state, peer).await?;
         }
         Ok(())
     }
 
-    /// Commits what is staged and sends one reply per upload, in order.
+    /// Commits everything staged and sends one reply per upload, in order.
     pub async fn flush(&mut self, writer: &mut SessionWriter, state: &Arc<ServerState>, peer: &Peer) -> Result<()> {
+        self.start_commit(writer, state, peer).await?;
+        while self.is_committing() {
+            let outcomes = self.committed().await;
+            self.answer(outcomes, writer, state, peer).await?;
+        }
+        Ok(())
+    }
+
+    /// Hands the staged batch to a commit task of its own, which commits
+    /// it after the batch before. With [`IN_FLIGHT`] batches already
+    /// waiting, first answers the oldest.
+    pub async fn start_commit(
+        &mut self,
+        writer: &mut SessionWriter,
+        state: &Arc<ServerState>,
+        peer: &Peer,
+    ) -> Result<()> {
         let transfers = std::mem::take(&mut self.transfers);
         self.bytes = 0;
         let Some(worker) = self.worker.take() else {
             return Ok(());
         };
-        drop(worker.files);
-        let outcomes = match worker.done.await {
-            Ok((batch, staged)) => commit(batch, staged, peer).await,
-            Err(e) => {
-                tracing::error!(error = %e, "the staging worker failed");
-                Vec::new()
+        drop(worker.lanes);
+        if self.committing.len() >= IN_FLIGHT {
+            let outcomes = self.committed().await;
+            self.answer(outcomes, writer, state, peer).await?;
+        }
+        let who = AuditEvent::new(AuditKind::Upload, "ok").user(peer.user.name.as_str()).remote(peer.address);
+        let previous = self.last_commit.take();
+        let (done, next) = oneshot::channel();
+        self.last_commit = Some(next);
+        let outcomes = tokio::spawn(async move {
+            let staged = worker.done.await;
+            if let Some(previous) = previous {
+                // Dropped instead of sent if that task failed: go on either way.
+                previous.await.ok();
             }
+            let outcomes = match staged {
+                Ok((batch, staged)) => commit(batch, staged, who).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "the staging worker failed");
+                    Vec::new()
+                }
+            };
+            done.send(()).ok();
+            outcomes
+        });
+        self.committing.push_back(Committing { transfers, outcomes });
+        Ok(())
+    }
+
+    /// Sends the replies of the oldest batch being committed, given its
+    /// [`committed`](Self::committed) outcomes.
+    pub async fn answer(
+        &mut self,
+        outcomes: Outcomes,
+        writer: &mut SessionWriter,
+        state: &Arc<ServerState>,
+        peer: &Peer,
+    ) -> Result<()> {
+        let Some(Committing { transfers, .. }) = self.committing.pop_front() else {
+            return Ok(());
         };
         let mut outcomes = outcomes.into_iter();
         for (transfer, name, length) in transfers {
@@ -170,26 +262,72 @@ impl Pending {
 }
 
 impl Worker {
-    fn start(mut batch: Batch) -> Worker {
-        let (files, mut incoming) = mpsc::unbounded_channel::<Received>();
+    /// Starts `threads` blocking stagers for `batch`.
+    fn start(mut batch: Batch, threads: usize) -> Worker {
         let room = Arc::new(Semaphore::new(QUEUED_BYTES));
-        let freed = Arc::clone(&room);
-        let done = tokio::task::spawn_blocking(move || {
-            let mut staged = Vec::new();
-            while let Some(file) = incoming.blocking_recv() {
-                staged.push(batch.stage(file.name, file.meta, &file.data, file.length, file.digest));
-                freed.add_permits(file.data.len());
+        let mut lanes = Vec::new();
+        let mut stagers = Vec::new();
+        for _ in 0..threads.max(1) {
+            let (files, mut incoming) = mpsc::unbounded_channel::<Received>();
+            let (stager, freed) = (batch.stager(), Arc::clone(&room));
+            stagers.push(tokio::task::spawn_blocking(move || {
+                let mut staged = Vec::new();
+                while let Some(file) = incoming.blocking_recv() {
+                    staged.push(stager.stage(file.name, file.meta, &file.data, file.length, file.digest));
+                    freed.add_permits(file.data.len());
+                }
+                staged
+            }));
+            lanes.push(files);
+        }
+        let done = tokio::spawn(async move {
+            let mut lanes = Vec::new();
+            for stager in stagers {
+                match stager.await {
+                    Ok(staged) => lanes.push(staged.into_iter()),
+                    Err(e) => {
+                        // No outcomes: every upload of the batch is answered
+                        // with an internal error, and what was staged is removed.
+                        tracing::error!(error = %e, "a staging thread failed");
+                        return (batch, Vec::new());
+                    }
+                }
             }
-            (batch, staged)
+            // File i went to lane i % threads: deal the results back in order.
+            let mut outcomes = Vec::new();
+            'files: loop {
+                for lane in &mut lanes {
+                    match lane.next() {
+                        Some(Ok(staged)) => {
+                            batch.push(staged);
+                            outcomes.push(Ok(()));
+                        }
+                        Some(Err(e)) => outcomes.push(Err(e)),
+                        None => break 'files,
+                    }
+                }
+            }
+            (batch, outcomes)
         });
-        Worker { files, room, done }
+        Worker { lanes, next: 0, room, done }
     }
+
+    fn send(&mut self, file: Received) -> Result<()> {
+        let lane = &self.lanes[self.next];
+        self.next = (self.next + 1) % self.lanes.len();
+        lane.send(file).map_err(|_| anyhow!("the storage writer stopped"))
+    }
+}
+
+/// Staging threads per batch: one per core, at most 4.
+fn stagers() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4))
 }
 
 /// Commits the batch; returns one outcome per file handed to the worker:
 /// its staging error, or its commit result.
-async fn commit(batch: Batch, staged: Vec<Result<(), StoreError>>, peer: &Peer) -> Vec<Result<FileEntry, StoreError>> {
-    let who = AuditEvent::new(AuditKind::Upload, "ok").user(peer.user.name.as_str()).remote(peer.address);
+async fn commit(batch: Batch, staged: Vec<Result<(), StoreError>>, who: AuditEvent) -> Outcomes {
     let committed = tokio::task::spawn_blocking(move || batch.commit(&who))
         .await
         .unwrap_or_else(|e| Err(StoreError::Internal(format!("store task: {e}"))));

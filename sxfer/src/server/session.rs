@@ -65,8 +65,12 @@ pub async fn run(
         let incoming = tokio::select! {
             incoming = reader.next() => incoming?,
             _ = stopping.changed() => continue,
-            _ = tokio::time::sleep(batch::LINGER), if !pending.is_empty() => {
-                pending.flush(&mut writer, state, &peer).await?;
+            _ = tokio::time::sleep(batch::LINGER), if pending.has_staged() => {
+                pending.start_commit(&mut writer, state, &peer).await?;
+                continue;
+            }
+            outcomes = pending.committed(), if pending.is_committing() => {
+                pending.answer(outcomes, &mut writer, state, &peer).await?;
                 continue;
             }
         };

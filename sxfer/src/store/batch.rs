@@ -37,12 +37,24 @@ use super::upload::{check_quota, check_received, upsert_file};
 use super::{io_context, now, Inner, Store};
 use crate::durable;
 
-/// Staged, verified, written, not yet durable or visible.
-struct Staged {
+/// One staged file: verified, written to `partial/`, not yet durable or
+/// visible. Dropping it (uncommitted) removes its partial file.
+pub struct Staged {
     name: RemoteName,
     meta: FileMeta,
     digest: [u8; 32],
     blob_id: BlobId,
+    inner: Arc<Inner>,
+    /// Still in `partial/` (not yet renamed into `blobs/`).
+    partial: bool,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.partial {
+            blobs::remove_unreferenced(&self.inner.partial_path(&self.blob_id));
+        }
+    }
 }
 
 /// A group of small uploads by one user. Dropping it uncommitted removes
@@ -51,12 +63,24 @@ pub struct Batch {
     inner: Arc<Inner>,
     user: UserId,
     staged: Vec<Staged>,
+    /// Made before anything is staged, so that its sync reports a failed
+    /// write of any staged file.
+    watch: durable::Watch,
+}
+
+/// Stages files for a batch; cheap to clone, so that several threads can
+/// stage the files of one batch at once ([`Batch::push`] puts them in
+/// order).
+#[derive(Clone)]
+pub struct Stager {
+    inner: Arc<Inner>,
 }
 
 impl Store {
     /// An empty batch of uploads for `user`.
     pub fn batch(&self, user: UserId) -> Batch {
-        Batch { inner: Arc::clone(&self.inner), user, staged: Vec::new() }
+        let watch = durable::Watch::new(&self.inner.dir);
+        Batch { inner: Arc::clone(&self.inner), user, staged: Vec::new(), watch }
     }
 }
 
@@ -70,11 +94,18 @@ impl Batch {
         self.staged.is_empty()
     }
 
-    /// Checks and writes one whole file. `data` must be exactly the
-    /// announced size and `length` bytes long and hash to `digest`
-    /// (otherwise `Integrity`, and nothing is written); above the maximum
-    /// file size it is `TooLarge`. The file becomes visible only through
-    /// [`commit`](Self::commit); the quota is checked there.
+    /// A stager whose files can be [pushed](Self::push) into this batch.
+    pub fn stager(&self) -> Stager {
+        Stager { inner: Arc::clone(&self.inner) }
+    }
+
+    /// Adds a staged file; files commit in the order they were pushed (a
+    /// later file of the same name replaces an earlier one).
+    pub fn push(&mut self, staged: Staged) {
+        self.staged.push(staged);
+    }
+
+    /// [`Stager::stage`], then [`push`](Self::push).
     pub fn stage(
         &mut self,
         name: RemoteName,
@@ -83,29 +114,8 @@ impl Batch {
         length: u64,
         digest: [u8; 32],
     ) -> Result<()> {
-        let limit = self.inner.limits().max_file_size;
-        if meta.size > limit {
-            return Err(StoreError::TooLarge { size: meta.size, limit });
-        }
-        check_received(meta.size, length, data.len() as u64, blake3::hash(data), &digest)?;
-        let blob_id = BlobId::generate();
-        let path = self.inner.partial_path(&blob_id);
-        // One buffer for the whole age file: header, nonce and final chunk
-        // in one write instead of a write per header line.
-        let written = self.inner.create_partial_file(&blob_id).and_then(|(file, sync_handle)| {
-            let buffered = std::io::BufWriter::with_capacity(data.len().min(256 << 10) + 4096, file);
-            let mut writer = self.inner.encrypt_to(buffered, &path)?;
-            io_context(writer.write_all(data), "cannot write", &path)?;
-            let buffered = io_context(writer.finish(), "cannot write", &path)?;
-            io_context(buffered.into_inner().map_err(|e| e.into_error()), "cannot write", &path)?;
-            start_writeback(&sync_handle);
-            Ok(())
-        });
-        if let Err(err) = written {
-            blobs::remove_unreferenced(&path);
-            return Err(err);
-        }
-        self.staged.push(Staged { name, meta, digest, blob_id });
+        let staged = self.stager().stage(name, meta, data, length, digest)?;
+        self.push(staged);
         Ok(())
     }
 
@@ -115,8 +125,8 @@ impl Batch {
     /// staged remains. Each committed file gets an `upload` audit row in
     /// the same transaction, with `who` (user and remote) filled in.
     pub fn commit(mut self, who: &AuditEvent) -> Result<Vec<Result<FileEntry>>> {
-        let staged = std::mem::take(&mut self.staged);
-        let published = self.publish(&staged);
+        let mut staged = std::mem::take(&mut self.staged);
+        let published = self.publish(&mut staged);
         let outcome = published.and_then(|()| self.insert_rows(&staged, who));
         match outcome {
             Ok((results, unreferenced)) => {
@@ -126,8 +136,8 @@ impl Batch {
                 Ok(results)
             }
             Err(err) => {
+                // Dropping `staged` removes what is left in partial/.
                 for file in &staged {
-                    blobs::remove_unreferenced(&self.inner.partial_path(&file.blob_id));
                     blobs::remove_unreferenced(&self.inner.blob_path(&file.blob_id));
                 }
                 Err(err)
@@ -138,16 +148,17 @@ impl Batch {
     /// Makes every staged file durable, renames them all into `blobs/`,
     /// and makes the renames durable: the write protocol of a single
     /// upload, with each step done for the whole batch at once
-    /// ([`durable::sync_paths`]: one `syncfs` each on Linux).
-    fn publish(&self, staged: &[Staged]) -> Result<()> {
+    /// ([`durable::Watch`]: one `syncfs` each on Linux).
+    fn publish(&self, staged: &mut [Staged]) -> Result<()> {
         let partials: Vec<PathBuf> = staged.iter().map(|file| self.inner.partial_path(&file.blob_id)).collect();
         let partial_dir = self.inner.dir.join(blobs::PARTIAL_DIR);
-        io_context(durable::sync_paths(partials.iter().map(PathBuf::as_path)), "cannot sync", &partial_dir)?;
+        io_context(self.watch.sync(partials.iter().map(PathBuf::as_path)), "cannot sync", &partial_dir)?;
         let mut dirs = BTreeSet::new();
         for file in staged {
             dirs.extend(self.inner.move_to_blobs(&file.blob_id)?);
+            file.partial = false;
         }
-        io_context(durable::sync_paths(dirs.iter().map(PathBuf::as_path)), "cannot sync", &partial_dir)
+        io_context(self.watch.sync(dirs.iter().map(PathBuf::as_path)), "cannot sync", &partial_dir)
     }
 
     /// One transaction for the whole batch. Returns the per-file results
@@ -186,11 +197,43 @@ impl Batch {
     }
 }
 
-impl Drop for Batch {
-    fn drop(&mut self) {
-        for file in self.staged.drain(..) {
-            blobs::remove_unreferenced(&self.inner.partial_path(&file.blob_id));
+impl Stager {
+    /// Checks and writes one whole file. `data` must be exactly the
+    /// announced size and `length` bytes long and hash to `digest`
+    /// (otherwise `Integrity`, and nothing is written); above the maximum
+    /// file size it is `TooLarge`. The file becomes visible only through
+    /// [`Batch::commit`]; the quota is checked there.
+    pub fn stage(
+        &self,
+        name: RemoteName,
+        meta: FileMeta,
+        data: &[u8],
+        length: u64,
+        digest: [u8; 32],
+    ) -> Result<Staged> {
+        let limit = self.inner.limits().max_file_size;
+        if meta.size > limit {
+            return Err(StoreError::TooLarge { size: meta.size, limit });
         }
+        check_received(meta.size, length, data.len() as u64, blake3::hash(data), &digest)?;
+        let blob_id = BlobId::generate();
+        let path = self.inner.partial_path(&blob_id);
+        // One buffer for the whole age file: header, nonce and final chunk
+        // in one write instead of a write per header line.
+        let written = self.inner.create_partial_file(&blob_id).and_then(|(file, sync_handle)| {
+            let buffered = std::io::BufWriter::with_capacity(data.len().min(256 << 10) + 4096, file);
+            let mut writer = self.inner.encrypt_to(buffered, &path)?;
+            io_context(writer.write_all(data), "cannot write", &path)?;
+            let buffered = io_context(writer.finish(), "cannot write", &path)?;
+            io_context(buffered.into_inner().map_err(|e| e.into_error()), "cannot write", &path)?;
+            start_writeback(&sync_handle);
+            Ok(())
+        });
+        if let Err(err) = written {
+            blobs::remove_unreferenced(&path);
+            return Err(err);
+        }
+        Ok(Staged { name, meta, digest, blob_id, inner: Arc::clone(&self.inner), partial: true })
     }
 }
 

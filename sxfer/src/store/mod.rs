@@ -65,7 +65,7 @@ use rusqlite::Connection;
 
 pub use accounts::{UserId, UserInfo};
 pub use audit::{AuditEvent, AuditKind};
-pub use batch::Batch;
+pub use batch::{Batch, Staged, Stager};
 pub use download::Download;
 pub use error::{Result, StoreError};
 pub use upload::{durable_offset, SyncPoint, Upload, CHUNK_SIZE, MAX_PARTIALS_PER_USER};
