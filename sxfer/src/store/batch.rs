@@ -33,7 +33,7 @@ use super::accounts::UserId;
 use super::audit::{insert_audit, AuditEvent, AuditKind};
 use super::blobs::{self, BlobId};
 use super::error::{Result, StoreError};
-use super::upload::{check_quota, check_received, upsert_file};
+use super::upload::{check_received, upsert_file, Quota};
 use super::{io_context, now, Inner, Store};
 use crate::durable;
 
@@ -171,8 +171,11 @@ impl Batch {
         let mut unreferenced = Vec::new();
         let mut db = self.inner.db();
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Usage is summed once for the group, then counted file by file.
+        let mut quota = Quota::load(&tx, &limits, self.user)?;
         for file in staged {
-            if let Err(err) = check_quota(&tx, &limits, self.user, &file.name, file.meta.size) {
+            let admitted = quota.as_mut().map_or(Ok(()), |quota| quota.admit(&tx, &file.name, file.meta.size));
+            if let Err(err) = admitted {
                 unreferenced.push(self.inner.blob_path(&file.blob_id));
                 results.push(Err(err));
                 continue;

@@ -447,37 +447,63 @@ pub(super) fn upsert_file(
 /// Refuses if storing `size` bytes as `name` (replacing any file of that
 /// name) would exceed the user's quota.
 pub(super) fn check_quota(db: &Connection, limits: &Limits, user: UserId, name: &RemoteName, size: u64) -> Result<()> {
-    let quotas: Option<(Option<i64>, Option<i64>)> = db
-        .query_row("SELECT quota_bytes, quota_files FROM users WHERE id = ?1", [user.0], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .optional()?;
-    let Some((quota_bytes, quota_files)) = quotas else {
-        return Err(StoreError::NotFound(format!("user {user}")));
-    };
-    let quota_bytes = quota_bytes.map(|value| from_sql_int::<u64>(value, "quota")).transpose()?;
-    let quota_files = quota_files.map(|value| from_sql_int::<u64>(value, "quota")).transpose()?;
-    let quota_bytes = quota_bytes.or(limits.default_quota_bytes);
-    let quota_files = quota_files.or(limits.default_quota_files);
-    if quota_bytes.is_none() && quota_files.is_none() {
-        return Ok(());
+    match Quota::load(db, limits, user)? {
+        Some(mut quota) => quota.admit(db, name, size),
+        None => Ok(()),
     }
-    let (bytes, files) = usage(db, user)?;
-    let replaced: Option<i64> = db
-        .query_row("SELECT size FROM files WHERE user_id = ?1 AND name = ?2", params![user.0, name.as_str()], |row| {
-            row.get(0)
-        })
-        .optional()?;
-    let replaced_size = replaced.map(|value| from_sql_int::<u64>(value, "size")).transpose()?.unwrap_or(0);
-    let new_bytes = bytes.saturating_sub(replaced_size).saturating_add(size);
-    let new_files = files - u64::from(replaced.is_some()) + 1;
-    if let Some(quota) = quota_bytes.filter(|quota| new_bytes > *quota) {
-        return Err(StoreError::Quota(format!("{new_bytes} bytes would exceed the quota of {quota} bytes")));
+}
+
+/// A user's quota and usage, read once and then kept up to date by
+/// [`admit`](Self::admit), for checking many files in one transaction
+/// without summing the user's files again for each.
+pub(super) struct Quota {
+    user: UserId,
+    max_bytes: Option<u64>,
+    max_files: Option<u64>,
+    bytes: u64,
+    files: u64,
+}
+
+impl Quota {
+    /// `None` when the user has no quota at all.
+    pub(super) fn load(db: &Connection, limits: &Limits, user: UserId) -> Result<Option<Quota>> {
+        let quotas: Option<(Option<i64>, Option<i64>)> = db
+            .prepare_cached("SELECT quota_bytes, quota_files FROM users WHERE id = ?1")?
+            .query_row([user.0], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        let Some((max_bytes, max_files)) = quotas else {
+            return Err(StoreError::NotFound(format!("user {user}")));
+        };
+        let max_bytes = max_bytes.map(|value| from_sql_int::<u64>(value, "quota")).transpose()?;
+        let max_files = max_files.map(|value| from_sql_int::<u64>(value, "quota")).transpose()?;
+        let max_bytes = max_bytes.or(limits.default_quota_bytes);
+        let max_files = max_files.or(limits.default_quota_files);
+        if max_bytes.is_none() && max_files.is_none() {
+            return Ok(None);
+        }
+        let (bytes, files) = usage(db, user)?;
+        Ok(Some(Quota { user, max_bytes, max_files, bytes, files }))
     }
-    if let Some(quota) = quota_files.filter(|quota| new_files > *quota) {
-        return Err(StoreError::Quota(format!("{new_files} files would exceed the quota of {quota} files")));
+
+    /// Refuses if storing `size` bytes as `name` (replacing any file of
+    /// that name) would exceed the quota; otherwise counts it as stored.
+    pub(super) fn admit(&mut self, db: &Connection, name: &RemoteName, size: u64) -> Result<()> {
+        let replaced: Option<i64> = db
+            .prepare_cached("SELECT size FROM files WHERE user_id = ?1 AND name = ?2")?
+            .query_row(params![self.user.0, name.as_str()], |row| row.get(0))
+            .optional()?;
+        let replaced_size = replaced.map(|value| from_sql_int::<u64>(value, "size")).transpose()?.unwrap_or(0);
+        let new_bytes = self.bytes.saturating_sub(replaced_size).saturating_add(size);
+        let new_files = self.files - u64::from(replaced.is_some()) + 1;
+        if let Some(quota) = self.max_bytes.filter(|quota| new_bytes > *quota) {
+            return Err(StoreError::Quota(format!("{new_bytes} bytes would exceed the quota of {quota} bytes")));
+        }
+        if let Some(quota) = self.max_files.filter(|quota| new_files > *quota) {
+            return Err(StoreError::Quota(format!("{new_files} files would exceed the quota of {quota} files")));
+        }
+        (self.bytes, self.files) = (new_bytes, new_files);
+        Ok(())
     }
-    Ok(())
 }
 
 /// Copies the recoverable prefix of `partial/<old>` (whole chunks, at most

@@ -96,3 +96,24 @@ fn a_batch_refuses_bad_files_alone_and_drops_cleanly() {
     assert_eq!(files_under(&dir.join("blobs")).len(), 2);
     assert_eq!(store.stat(alice, &file("d")).expect("stat"), None);
 }
+
+#[test]
+fn a_batch_counts_its_own_files_and_replacements_against_the_quota() {
+    let (_temp, dir) = data_dir();
+    let store = open(&dir);
+    let alice = new_user(&store, "alice");
+    store.set_quota(&user("alice"), Some(30), Some(2)).expect("quota");
+    let mut batch = store.batch(alice);
+    stage(&mut batch, "a", &[1; 10]).expect("stage");
+    stage(&mut batch, "a", &[2; 20]).expect("stage"); // replaces the first a: 20 bytes, 1 file
+    stage(&mut batch, "b", &[3; 10]).expect("stage"); // 30 bytes, 2 files
+    stage(&mut batch, "c", &[4; 1]).expect("stage"); // a third file
+    stage(&mut batch, "b", &[5; 11]).expect("stage"); // 31 bytes
+    let results = batch.commit(&AuditEvent::new(AuditKind::Upload, "ok").user("alice")).expect("commit");
+    let refused: Vec<bool> = results.iter().map(|result| matches!(result, Err(StoreError::Quota(_)))).collect();
+    assert_eq!(refused, [false, false, false, true, true], "{results:?}");
+    assert_eq!(store.usage(alice).expect("usage"), (30, 2));
+    assert_eq!(store.stat(alice, &file("a")).expect("stat").expect("a").meta.size, 20);
+    assert_eq!(store.stat(alice, &file("b")).expect("stat").expect("b").meta.size, 10);
+    assert_eq!(files_under(&dir.join("blobs")).len(), 2, "replaced and refused blobs are removed");
+}
