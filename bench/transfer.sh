@@ -173,6 +173,9 @@ echo "== private sshd on 127.0.0.1:$ssh_port (pid $sshd_pid), user $me"
 # ---------------------------------------------------------------- sxfer serve
 export SXFER_HOME="$work/home" SXFER_PASSWORD="$password"
 "$sxfer" user add bench --data-dir "$work/sxfer-data" >/dev/null
+# sxfer logs in with the same ed25519 key as ssh (like for like: a password
+# login adds one argon2id hash, ~50 ms here; "connect+pw" times that too).
+"$sxfer" user key add bench "$work/ssh/client.pub" --data-dir "$work/sxfer-data" >/dev/null
 "$sxfer" serve --data-dir "$work/sxfer-data" --listen 127.0.0.1:0 2>"$work/serve.log" &
 sxfer_pid=$!
 for _ in $(seq 1 100); do
@@ -188,7 +191,8 @@ if [[ -z "$sxfer_port" || -z "$fingerprint" ]]; then
     exit 1
 fi
 sx="bench@127.0.0.1:$sxfer_port"
-sxflags=(--fingerprint "$fingerprint" -q)
+sxflags=(--fingerprint "$fingerprint" -q -i "$work/ssh/client")
+sxflags_pw=(--fingerprint "$fingerprint" -q)
 "$sxfer" ls "$sx" "${sxflags[@]}" >/dev/null   # pins the host key in $SXFER_HOME
 echo "== sxfer serve on 127.0.0.1:$sxfer_port (pid $sxfer_pid), host key $fingerprint"
 
@@ -292,6 +296,7 @@ if phase connect; then
 echo "== connection setup (login only), 5 runs"
 for i in 1 2 3 4 5; do
     timed "connect+auth" sxfer "$i" true "$sxfer" ls "$sx" "${sxflags[@]}"
+    timed "connect+pw" sxfer "$i" true "$sxfer" ls "$sx" "${sxflags_pw[@]}"
     timed "connect+auth" ssh "$i" true ssh -p "$ssh_port" "${ssh_opts[@]}" "$ssh_to" true
 done
 fi

@@ -11,10 +11,12 @@
 //! * any other request arrives (so it sees the files), or the session ends.
 //!
 //! Each batch is committed by a task of its own while the next batch is
-//! received and staged: batches still commit one at a time and in order
-//! (each commit task waits for the one before), and the replies of one
-//! batch go out before any reply of the next. At most [`IN_FLIGHT`]
-//! batches wait for their commit; then the session waits too.
+//! received and staged. The task publishes its batch at once (blobs
+//! durable at their final names, not yet visible: `Batch::publish`), then
+//! waits for the batch before to commit, so the transactions run one at a
+//! time and in order, and the replies of one batch go out before any reply
+//! of the next. At most [`IN_FLIGHT`] batches wait for their commit; then
+//! the session waits too.
 //!
 //! No reply claims a file before it is durable; an error of the whole
 //! batch is reported for each of its files.
@@ -206,13 +208,8 @@ impl Pending {
         let (done, next) = oneshot::channel();
         self.last_commit = Some(next);
         let outcomes = tokio::spawn(async move {
-            let staged = worker.done.await;
-            if let Some(previous) = previous {
-                // Dropped instead of sent if that task failed: go on either way.
-                previous.await.ok();
-            }
-            let outcomes = match staged {
-                Ok((batch, staged)) => commit(batch, staged, who).await,
+            let outcomes = match worker.done.await {
+                Ok((batch, staged)) => commit(batch, staged, previous, who).await,
                 Err(e) => {
                     tracing::error!(error = %e, "the staging worker failed");
                     Vec::new()
@@ -325,12 +322,27 @@ fn stagers() -> usize {
     *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4))
 }
 
-/// Commits the batch; returns one outcome per file handed to the worker:
-/// its staging error, or its commit result.
-async fn commit(batch: Batch, staged: Vec<Result<(), StoreError>>, who: AuditEvent) -> Outcomes {
-    let committed = tokio::task::spawn_blocking(move || batch.commit(&who))
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Internal(format!("store task: {e}"))));
+/// Publishes the batch (its blobs durable, not yet visible), then, once
+/// the `previous` batch of the connection has committed, commits it;
+/// returns one outcome per file handed to the worker: its staging error,
+/// or its commit result.
+async fn commit(
+    mut batch: Batch,
+    staged: Vec<Result<(), StoreError>>,
+    previous: Option<oneshot::Receiver<()>>,
+    who: AuditEvent,
+) -> Outcomes {
+    let published = tokio::task::spawn_blocking(move || batch.publish().map(|()| batch)).await;
+    if let Some(previous) = previous {
+        // Dropped instead of sent if that task failed: go on either way.
+        previous.await.ok();
+    }
+    let committed = match published {
+        Ok(Ok(batch)) => tokio::task::spawn_blocking(move || batch.commit(&who)).await,
+        Ok(Err(e)) => Ok(Err(e)),
+        Err(e) => Err(e),
+    }
+    .unwrap_or_else(|e| Err(StoreError::Internal(format!("store task: {e}"))));
     let mut committed = match committed {
         Ok(results) => results.into_iter(),
         Err(e) => {

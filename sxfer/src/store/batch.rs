@@ -5,9 +5,10 @@
 //! ```text
 //! stage*   check length + BLAKE3 in memory, age-encrypt to partial/<id>,
 //!          start writeback (fadvise), close
-//! commit   make every staged partial durable, rename each to
+//! publish  make every staged partial durable, rename each to
 //!          blobs/ab/<id>, make the renames durable (Linux: one syncfs
-//!          for each step; elsewhere an fsync per file and directory),
+//!          for each step; elsewhere an fsync per file and directory)
+//! commit   (after the previous batch of the connection has committed)
 //!          ONE tx: per file quota check + files row ⇄ + audit row,
 //!          then unlink replaced blobs and discarded partials
 //! ```
@@ -66,6 +67,16 @@ pub struct Batch {
     /// Made before anything is staged, so that its sync reports a failed
     /// write of any staged file.
     watch: durable::Watch,
+    /// Every staged file is durable in `blobs/` (and no longer in
+    /// `partial/`), without a row yet.
+    published: bool,
+}
+
+impl Drop for Batch {
+    /// An uncommitted batch (the connection died) leaves nothing behind.
+    fn drop(&mut self) {
+        self.discard();
+    }
 }
 
 /// Stages files for a batch; cheap to clone, so that several threads can
@@ -80,7 +91,7 @@ impl Store {
     /// An empty batch of uploads for `user`.
     pub fn batch(&self, user: UserId) -> Batch {
         let watch = durable::Watch::new(&self.inner.dir);
-        Batch { inner: Arc::clone(&self.inner), user, staged: Vec::new(), watch }
+        Batch { inner: Arc::clone(&self.inner), user, staged: Vec::new(), watch, published: false }
     }
 }
 
@@ -119,42 +130,66 @@ impl Batch {
         Ok(())
     }
 
-    /// Makes every staged file durable and visible. Returns one result per
+    /// Makes every staged file durable at its final name in `blobs/`, not
+    /// yet visible: the write protocol of a single upload, each step done
+    /// for the whole batch at once ([`durable::Watch`]: one `syncfs` each
+    /// on Linux). This needs no database and no other batch, so it can run
+    /// while an earlier batch commits. On an error nothing staged remains.
+    pub fn publish(&mut self) -> Result<()> {
+        if self.published {
+            return Ok(());
+        }
+        match self.publish_staged() {
+            Ok(()) => {
+                self.published = true;
+                Ok(())
+            }
+            Err(err) => {
+                self.discard();
+                Err(err)
+            }
+        }
+    }
+
+    /// [Publishes](Self::publish) the batch if that is not done yet, then
+    /// makes every file visible in one transaction. Returns one result per
     /// staged file, in order: its entry, or why it was refused (quota).
     /// An `Err` of the whole call means nothing was committed and nothing
     /// staged remains. Each committed file gets an `upload` audit row in
     /// the same transaction, with `who` (user and remote) filled in.
     pub fn commit(mut self, who: &AuditEvent) -> Result<Vec<Result<FileEntry>>> {
-        let mut staged = std::mem::take(&mut self.staged);
-        let published = self.publish(&mut staged);
-        let outcome = published.and_then(|()| self.insert_rows(&staged, who));
-        match outcome {
+        self.publish()?;
+        match self.insert_rows(who) {
             Ok((results, unreferenced)) => {
+                self.staged.clear();
                 for path in unreferenced {
                     blobs::remove_unreferenced(&path);
                 }
                 Ok(results)
             }
             Err(err) => {
-                // Dropping `staged` removes what is left in partial/.
-                for file in &staged {
-                    blobs::remove_unreferenced(&self.inner.blob_path(&file.blob_id));
-                }
+                self.discard();
                 Err(err)
             }
         }
     }
 
-    /// Makes every staged file durable, renames them all into `blobs/`,
-    /// and makes the renames durable: the write protocol of a single
-    /// upload, with each step done for the whole batch at once
-    /// ([`durable::Watch`]: one `syncfs` each on Linux).
-    fn publish(&self, staged: &mut [Staged]) -> Result<()> {
-        let partials: Vec<PathBuf> = staged.iter().map(|file| self.inner.partial_path(&file.blob_id)).collect();
+    /// Removes every staged file, at either name.
+    fn discard(&mut self) {
+        for file in self.staged.drain(..) {
+            if !file.partial {
+                blobs::remove_unreferenced(&self.inner.blob_path(&file.blob_id));
+            }
+            // Dropping `file` removes it from partial/ if it is still there.
+        }
+    }
+
+    fn publish_staged(&mut self) -> Result<()> {
+        let partials: Vec<PathBuf> = self.staged.iter().map(|file| self.inner.partial_path(&file.blob_id)).collect();
         let partial_dir = self.inner.dir.join(blobs::PARTIAL_DIR);
         io_context(self.watch.sync(partials.iter().map(PathBuf::as_path)), "cannot sync", &partial_dir)?;
         let mut dirs = BTreeSet::new();
-        for file in staged {
+        for file in &mut self.staged {
             dirs.extend(self.inner.move_to_blobs(&file.blob_id)?);
             file.partial = false;
         }
@@ -164,7 +199,8 @@ impl Batch {
     /// One transaction for the whole batch. Returns the per-file results
     /// and the files to unlink once it has committed.
     #[allow(clippy::type_complexity)]
-    fn insert_rows(&self, staged: &[Staged], who: &AuditEvent) -> Result<(Vec<Result<FileEntry>>, Vec<PathBuf>)> {
+    fn insert_rows(&self, who: &AuditEvent) -> Result<(Vec<Result<FileEntry>>, Vec<PathBuf>)> {
+        let staged = &self.staged;
         let limits = self.inner.limits();
         let stored = now();
         let mut results = Vec::with_capacity(staged.len());
@@ -173,6 +209,9 @@ impl Batch {
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Usage is summed once for the group, then counted file by file.
         let mut quota = Quota::load(&tx, &limits, self.user)?;
+        let has_partials: bool = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM partials WHERE user_id = ?1)")?
+            .query_row([self.user.0], |row| row.get(0))?;
         for file in staged {
             let admitted = quota.as_mut().map_or(Ok(()), |quota| quota.admit(&tx, &file.name, file.meta.size));
             if let Err(err) = admitted {
@@ -183,13 +222,15 @@ impl Batch {
             let replaced = upsert_file(&tx, self.user, &file.name, &file.meta, &file.digest, &file.blob_id, stored)?;
             unreferenced.extend(replaced.map(|old| self.inner.blob_path(&old)));
             // A small upload replaces any unfinished upload of the same name.
-            let mut discard =
-                tx.prepare_cached("DELETE FROM partials WHERE user_id = ?1 AND name = ?2 RETURNING blob_id")?;
-            let discarded = discard
-                .query_map(params![self.user.0, file.name.as_str()], |row| row.get::<_, String>(0))?
-                .collect::<std::result::Result<Vec<String>, _>>()?;
-            for old in discarded {
-                unreferenced.push(self.inner.partial_path(&BlobId::from_db(old)?));
+            if has_partials {
+                let mut discard =
+                    tx.prepare_cached("DELETE FROM partials WHERE user_id = ?1 AND name = ?2 RETURNING blob_id")?;
+                let discarded = discard
+                    .query_map(params![self.user.0, file.name.as_str()], |row| row.get::<_, String>(0))?
+                    .collect::<std::result::Result<Vec<String>, _>>()?;
+                for old in discarded {
+                    unreferenced.push(self.inner.partial_path(&BlobId::from_db(old)?));
+                }
             }
             let event = AuditEvent { kind: AuditKind::Upload, outcome: "ok".into(), ..who.clone() };
             insert_audit(&tx, &event.name(&file.name).size(file.meta.size).digest(file.digest))?;

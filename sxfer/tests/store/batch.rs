@@ -117,3 +117,27 @@ fn a_batch_counts_its_own_files_and_replacements_against_the_quota() {
     assert_eq!(store.stat(alice, &file("b")).expect("stat").expect("b").meta.size, 10);
     assert_eq!(files_under(&dir.join("blobs")).len(), 2, "replaced and refused blobs are removed");
 }
+
+#[test]
+fn a_published_batch_is_invisible_until_committed_and_dropping_it_removes_its_blobs() {
+    let (_temp, dir) = data_dir();
+    let store = open(&dir);
+    let alice = new_user(&store, "alice");
+    let mut batch = store.batch(alice);
+    stage(&mut batch, "a", &[1; 10]).expect("stage");
+    stage(&mut batch, "b", &[2; 10]).expect("stage");
+    batch.publish().expect("publish");
+    assert_eq!(files_under(&dir.join("partial")), Vec::<PathBuf>::new(), "published files left partial/");
+    assert_eq!(files_under(&dir.join("blobs")).len(), 2);
+    assert_eq!(store.stat(alice, &file("a")).expect("stat"), None, "not visible before the commit");
+    drop(batch);
+    assert_eq!(files_under(&dir.join("blobs")), Vec::<PathBuf>::new(), "an uncommitted batch leaves nothing");
+
+    let mut batch = store.batch(alice);
+    stage(&mut batch, "c", &[3; 10]).expect("stage");
+    batch.publish().expect("publish");
+    let results = batch.commit(&AuditEvent::new(AuditKind::Upload, "ok").user("alice")).expect("commit");
+    assert!(results[0].is_ok());
+    assert_eq!(store.stat(alice, &file("c")).expect("stat").expect("c").meta.size, 10);
+    assert_eq!(files_under(&dir.join("blobs")).len(), 1);
+}
