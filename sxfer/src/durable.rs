@@ -9,10 +9,15 @@
 //! Errors: since Linux 5.8 every writeback error is also recorded on the
 //! filesystem, and `syncfs` reports each one to every descriptor that was
 //! open before it happened (an `errseq_t` cursor per open file, so one
-//! caller seeing an error does not hide it from another). A [`Watch`] is
-//! that descriptor: opened before the files are written, its `syncfs`
-//! reports a failed write of any of them. On older kernels, and elsewhere,
-//! each path is fsynced instead.
+//! caller seeing an error does not hide it from another); since 5.17 it
+//! also passes on the filesystem's own sync failure (a journal commit). A
+//! [`Watch`] is that descriptor: opened before the files are written, its
+//! `syncfs` reports a failed write of any of them. That holds for local
+//! filesystems that record errors on their own superblock; it does not for
+//! overlayfs (Docker's default), whose files' errors land on the upper
+//! filesystem. So one `syncfs` stands for the fsyncs only on ext4, XFS,
+//! btrfs and tmpfs, on Linux 5.17 or later; otherwise, and elsewhere, each
+//! path is fsynced.
 
 use std::fs::File;
 use std::io;
@@ -38,7 +43,8 @@ impl Watch {
             let file = File::open(anchor)?;
             Ok((file.metadata()?.dev(), file))
         };
-        Watch { fs: if syncfs_reports_errors() { open().ok() } else { None } }
+        let fs = if syncfs_reports_errors() { open().ok() } else { None };
+        Watch { fs: fs.filter(|(_, file)| rustix::fs::fstatfs(file).is_ok_and(|fs| syncfs_trusted(fs.f_type))) }
     }
 
     /// Watches the filesystem that holds `anchor` (a file or directory).
@@ -75,14 +81,27 @@ fn sync_each<'a>(paths: impl IntoIterator<Item = &'a Path>) -> io::Result<()> {
     Ok(())
 }
 
-/// Linux 5.8 and later: `syncfs` reports writeback errors.
+/// Linux 5.17 and later: `syncfs` reports writeback errors (5.8) and the
+/// filesystem's own sync errors (5.17).
 #[cfg(target_os = "linux")]
 fn syncfs_reports_errors() -> bool {
     static REPORTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *REPORTS.get_or_init(|| {
         let uname = rustix::system::uname();
-        kernel_at_least(&uname.release().to_string_lossy(), (5, 8))
+        kernel_at_least(&uname.release().to_string_lossy(), (5, 17))
     })
+}
+
+/// Filesystems (`statfs` magic numbers) that record writeback errors on
+/// their own superblock, where `syncfs` finds them.
+#[cfg(target_os = "linux")]
+fn syncfs_trusted(kind: rustix::fs::FsWord) -> bool {
+    const EXT4: u32 = 0xEF53; // also ext2 and ext3
+    const XFS: u32 = 0x5846_5342;
+    const BTRFS: u32 = 0x9123_683E;
+    const TMPFS: u32 = 0x0102_1994;
+    // f_type is a signed word on some targets: compare its low 32 bits.
+    [EXT4, XFS, BTRFS, TMPFS].contains(&(kind as u32))
 }
 
 /// Whether a kernel release string (`6.1.0-13-amd64`) is at least
@@ -103,6 +122,8 @@ mod tests {
     #[test]
     fn kernel_releases_compare_by_major_and_minor() {
         assert!(kernel_at_least("5.8.0", (5, 8)));
+        assert!(!kernel_at_least("5.15.0-91-generic", (5, 17)));
+        assert!(kernel_at_least("5.17.1", (5, 17)));
         assert!(kernel_at_least("6.1.0-13-amd64", (5, 8)));
         assert!(kernel_at_least("6.18.44-fc-v782", (5, 8)));
         assert!(kernel_at_least("5.10", (5, 8)));
@@ -110,6 +131,15 @@ mod tests {
         assert!(!kernel_at_least("4.19.0-26-amd64", (5, 8)));
         assert!(!kernel_at_least("", (5, 8)));
         assert!(!kernel_at_least("linux", (5, 8)));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_local_filesystems_are_trusted_with_one_syncfs() {
+        assert!(syncfs_trusted(0xEF53));
+        assert!(syncfs_trusted(0x5846_5342));
+        assert!(!syncfs_trusted(0x794C_7630), "overlayfs");
+        assert!(!syncfs_trusted(0x6969), "NFS");
     }
 
     #[test]

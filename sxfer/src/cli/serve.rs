@@ -105,6 +105,7 @@ fn settings(args: ServeArgs) -> Result<Settings> {
 /// Open (or create) the data directory, bind, and serve until SIGINT/SIGTERM.
 pub async fn serve(settings: Settings) -> Result<()> {
     let shutdown = shutdown_signal()?;
+    raise_open_file_limit(settings.max_connections);
     let store = Store::open(&settings.data_dir).with_context(|| format!("opening {}", settings.data_dir.display()))?;
     store.set_limits(store::Limits {
         max_file_size: settings.max_file_size,
@@ -135,6 +136,27 @@ pub async fn serve(settings: Settings) -> Result<()> {
         logins: LoginLimiter::default(),
     });
     server::run(listener, state, shutdown).await
+}
+
+/// Each connection may hold a socket, a few batches' durability watches
+/// (`durable::Watch`) and the files being staged or streamed: raise the
+/// soft limit on open files toward the hard one (common defaults are 1024
+/// soft and far more hard) so that the connection cap, not the descriptor
+/// limit, is what refuses clients.
+fn raise_open_file_limit(max_connections: usize) {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+        let wanted = (max_connections as u64).saturating_mul(16).max(4096);
+        let limit = getrlimit(Resource::Nofile);
+        let current = limit.current.unwrap_or(u64::MAX);
+        let target = limit.maximum.map_or(wanted, |maximum| wanted.min(maximum));
+        if current < target {
+            if let Err(e) = setrlimit(Resource::Nofile, Rlimit { current: Some(target), maximum: limit.maximum }) {
+                tracing::warn!(error = %e, current, target, "cannot raise the open file limit");
+            }
+        }
+    }
 }
 
 /// Register SIGINT and SIGTERM handlers now (before the server announces

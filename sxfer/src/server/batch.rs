@@ -22,17 +22,18 @@
 //! batch is reported for each of its files.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::session::{error, store_error, Peer};
 use super::transfer::{audit, log_audit, skip_to_commit};
 use super::ServerState;
 use crate::net::conn::{Incoming, SessionReader, SessionWriter};
-use crate::store::{AuditEvent, AuditKind, Batch, StoreError};
+use crate::store::{AuditEvent, AuditKind, Batch, Staged, Stager, StoreError};
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{FileEntry, FileMeta, Message};
 use sxfer_proto::names::RemoteName;
@@ -47,17 +48,22 @@ pub const LINGER: Duration = Duration::from_millis(2);
 /// Batches of one connection handed to commit tasks and not yet answered.
 const IN_FLIGHT: usize = 3;
 
-/// Bytes received but not yet staged, per connection (the file being
-/// received comes on top): with 256 connections, at most about 3 GiB in
-/// the worst case, and a few KiB for typical small files.
+/// Bytes received but not yet staged, per connection, across all its
+/// batches (the file being received comes on top): with 256 connections,
+/// at most about 3 GiB in the worst case, and a few KiB for typical small
+/// files.
 const QUEUED_BYTES: usize = 8 << 20;
 const _: () = assert!(MAX_FILE as usize <= QUEUED_BYTES);
 
-/// The small uploads of this connection since the last commit: a blocking
-/// worker stages (verifies, encrypts, writes) them while the next ones
+/// The small uploads of this connection since the last commit, staged
+/// (verified, encrypted, written) on blocking threads while the next ones
 /// arrive.
 pub struct Pending {
     worker: Option<Worker>,
+    /// One permit per received byte not yet staged.
+    room: Arc<Semaphore>,
+    /// Files received and not yet staged, for all batches.
+    staging: Arc<Staging>,
     /// Every upload handed to the worker, in order.
     transfers: Vec<Sent>,
     bytes: u64,
@@ -79,26 +85,45 @@ struct Committing {
     outcomes: tokio::task::JoinHandle<Outcomes>,
 }
 
+/// The batch being received, and the outcomes of staging its files, in
+/// order.
 struct Worker {
-    /// One queue per staging thread; files are dealt out in turn.
-    lanes: Vec<mpsc::UnboundedSender<Received>>,
-    next: usize,
-    /// One permit per queued byte, returned as each file is staged.
-    room: Arc<Semaphore>,
-    done: tokio::task::JoinHandle<(Batch, Vec<Result<(), StoreError>>)>,
+    batch: Batch,
+    staged: Vec<oneshot::Receiver<Result<Staged, StoreError>>>,
 }
 
-struct Received {
+/// A connection's queue of files to stage, and the blocking threads
+/// ("lanes", at most one per core) staging them. A lane exits as soon as
+/// the queue is empty, so none ever waits for the network, and while
+/// files keep coming a lane takes one after another without a hand-off.
+struct Staging {
+    /// The queue and how many lanes are running.
+    queue: Mutex<(VecDeque<Job>, usize)>,
+}
+
+struct Job {
+    stager: Stager,
     name: RemoteName,
     meta: FileMeta,
     data: Vec<u8>,
     length: u64,
     digest: [u8; 32],
+    /// Returned to `Pending::room` once staged.
+    queued: OwnedSemaphorePermit,
+    done: oneshot::Sender<Result<Staged, StoreError>>,
 }
 
 impl Pending {
     pub fn new() -> Self {
-        Pending { worker: None, transfers: Vec::new(), bytes: 0, committing: VecDeque::new(), last_commit: None }
+        Pending {
+            worker: None,
+            room: Arc::new(Semaphore::new(QUEUED_BYTES)),
+            staging: Arc::new(Staging { queue: Mutex::new((VecDeque::new(), 0)) }),
+            transfers: Vec::new(),
+            bytes: 0,
+            committing: VecDeque::new(),
+            last_commit: None,
+        }
     }
 
     /// Uploads received since the last commit started.
@@ -124,7 +149,7 @@ impl Pending {
     }
 
     /// Receives one pipelined small upload (its data up to its Commit) and
-    /// hands it to the staging worker. A size above the limit is refused
+    /// hands it to a staging task. A size above the limit is refused
     /// at once; every other outcome is answered when the batch commits.
     #[allow(clippy::too_many_arguments)]
     pub async fn upload(
@@ -161,12 +186,16 @@ impl Pending {
                 Incoming::Closed(_) => return Err(anyhow!("client closed during an upload")),
             }
         };
-        let worker = self.worker.get_or_insert_with(|| Worker::start(state.store.batch(peer.user.id), stagers()));
         self.bytes += data.len() as u64;
-        // MAX_FILE < QUEUED_BYTES, so a file always fits once the queue drains.
-        let permits = u32::try_from(data.len())?;
-        worker.room.acquire_many(permits).await.map_err(|_| anyhow!("the storage writer stopped"))?.forget();
-        worker.send(Received { name: name.clone(), meta, data, length, digest })?;
+        // MAX_FILE < QUEUED_BYTES, so a file always fits once the queue
+        // drains; the permits are given back however staging ends.
+        let queued = Arc::clone(&self.room).acquire_many_owned(u32::try_from(data.len())?).await?;
+        let worker =
+            self.worker.get_or_insert_with(|| Worker { batch: state.store.batch(peer.user.id), staged: Vec::new() });
+        let (done, staged) = oneshot::channel();
+        let stager = worker.batch.stager();
+        self.staging.submit(Job { stager, name: name.clone(), meta, data, length, digest, queued, done });
+        worker.staged.push(staged);
         self.transfers.push((transfer, name, length));
         if self.transfers.len() >= MAX_FILES || self.bytes >= MAX_BYTES {
             self.start_commit(writer, state, peer).await?;
@@ -177,6 +206,19 @@ impl Pending {
     /// Commits everything staged and sends one reply per upload, in order.
     pub async fn flush(&mut self, writer: &mut SessionWriter, state: &Arc<ServerState>, peer: &Peer) -> Result<()> {
         self.start_commit(writer, state, peer).await?;
+        self.answer_committing(writer, state, peer).await
+    }
+
+    /// Waits for every batch already being committed and sends its
+    /// replies (the batch still being received is left alone): before the
+    /// session ends on an error, so that the client learns which of its
+    /// files were stored.
+    pub async fn answer_committing(
+        &mut self,
+        writer: &mut SessionWriter,
+        state: &Arc<ServerState>,
+        peer: &Peer,
+    ) -> Result<()> {
         while self.is_committing() {
             let outcomes = self.committed().await;
             self.answer(outcomes, writer, state, peer).await?;
@@ -198,7 +240,6 @@ impl Pending {
         let Some(worker) = self.worker.take() else {
             return Ok(());
         };
-        drop(worker.lanes);
         if self.committing.len() >= IN_FLIGHT {
             let outcomes = self.committed().await;
             self.answer(outcomes, writer, state, peer).await?;
@@ -208,13 +249,8 @@ impl Pending {
         let (done, next) = oneshot::channel();
         self.last_commit = Some(next);
         let outcomes = tokio::spawn(async move {
-            let outcomes = match worker.done.await {
-                Ok((batch, staged)) => commit(batch, staged, previous, who).await,
-                Err(e) => {
-                    tracing::error!(error = %e, "the staging worker failed");
-                    Vec::new()
-                }
-            };
+            let (batch, staged) = worker.staged().await;
+            let outcomes = commit(batch, staged, previous, who).await;
             done.send(()).ok();
             outcomes
         });
@@ -258,65 +294,64 @@ impl Pending {
     }
 }
 
-impl Worker {
-    /// Starts `threads` blocking stagers for `batch`.
-    fn start(mut batch: Batch, threads: usize) -> Worker {
-        let room = Arc::new(Semaphore::new(QUEUED_BYTES));
-        let mut lanes = Vec::new();
-        let mut stagers = Vec::new();
-        for _ in 0..threads.max(1) {
-            let (files, mut incoming) = mpsc::unbounded_channel::<Received>();
-            let (stager, freed) = (batch.stager(), Arc::clone(&room));
-            stagers.push(tokio::task::spawn_blocking(move || {
-                let mut staged = Vec::new();
-                while let Some(file) = incoming.blocking_recv() {
-                    staged.push(stager.stage(file.name, file.meta, &file.data, file.length, file.digest));
-                    freed.add_permits(file.data.len());
-                }
-                staged
-            }));
-            lanes.push(files);
-        }
-        let done = tokio::spawn(async move {
-            let mut lanes = Vec::new();
-            for stager in stagers {
-                match stager.await {
-                    Ok(staged) => lanes.push(staged.into_iter()),
-                    Err(e) => {
-                        // No outcomes: every upload of the batch is answered
-                        // with an internal error, and what was staged is removed.
-                        tracing::error!(error = %e, "a staging thread failed");
-                        return (batch, Vec::new());
-                    }
-                }
-            }
-            // File i went to lane i % threads: deal the results back in order.
-            let mut outcomes = Vec::new();
-            'files: loop {
-                for lane in &mut lanes {
-                    match lane.next() {
-                        Some(Ok(staged)) => {
-                            batch.push(staged);
-                            outcomes.push(Ok(()));
-                        }
-                        Some(Err(e)) => outcomes.push(Err(e)),
-                        None => break 'files,
-                    }
-                }
-            }
-            (batch, outcomes)
-        });
-        Worker { lanes, next: 0, room, done }
-    }
-
-    fn send(&mut self, file: Received) -> Result<()> {
-        let lane = &self.lanes[self.next];
-        self.next = (self.next + 1) % self.lanes.len();
-        lane.send(file).map_err(|_| anyhow!("the storage writer stopped"))
+impl Drop for Pending {
+    /// The connection is gone: files not yet staged are dropped, not
+    /// staged for nobody.
+    fn drop(&mut self) {
+        self.staging.queue.lock().unwrap_or_else(PoisonError::into_inner).0.clear();
     }
 }
 
-/// Staging threads per batch: one per core, at most 4.
+impl Worker {
+    /// Waits for every file to be staged; returns the batch holding them,
+    /// in order, and one outcome per file: staged, or why not.
+    async fn staged(self) -> (Batch, Vec<Result<(), StoreError>>) {
+        let Worker { mut batch, staged } = self;
+        let mut outcomes = Vec::with_capacity(staged.len());
+        for file in staged {
+            let file = file.await.unwrap_or_else(|_| Err(StoreError::Internal("the staging thread failed".into())));
+            outcomes.push(file.map(|file| batch.push(file)));
+        }
+        (batch, outcomes)
+    }
+}
+
+impl Staging {
+    /// Queues a file, starting a lane if fewer than one per core run.
+    fn submit(self: &Arc<Self>, job: Job) {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.0.push_back(job);
+        if queue.1 < stagers() {
+            queue.1 += 1;
+            let staging = Arc::clone(self);
+            tokio::task::spawn_blocking(move || staging.run());
+        }
+    }
+
+    /// A lane: stages queued files until the queue is empty.
+    fn run(&self) {
+        loop {
+            let job = {
+                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                match queue.0.pop_front() {
+                    Some(job) => job,
+                    None => {
+                        queue.1 -= 1;
+                        return;
+                    }
+                }
+            };
+            let Job { stager, name, meta, data, length, digest, queued, done } = job;
+            // A panic fails this file only; the lane and its count go on.
+            let staged = std::panic::catch_unwind(AssertUnwindSafe(|| stager.stage(name, meta, &data, length, digest)))
+                .unwrap_or_else(|_| Err(StoreError::Internal("staging a file panicked".into())));
+            drop(queued);
+            done.send(staged).ok();
+        }
+    }
+}
+
+/// Files of one connection staged at once: one per core, at most 4.
 fn stagers() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4))

@@ -88,7 +88,9 @@ pub async fn run(
                     },
                 };
                 if let Err(e) = handled {
-                    // Tell the client why before hanging up; it may not be listening.
+                    // Tell the client which files were stored, and why the
+                    // session ends, before hanging up; it may not be listening.
+                    pending.answer_committing(&mut writer, state, &peer).await.ok();
                     let reason = error(0, error_code::BAD_REQUEST, &format!("request failed: {e}"));
                     if writer.send(&reason).await.is_ok() {
                         writer.close(CloseCode::ProtocolViolation).await.ok();
@@ -97,6 +99,7 @@ pub async fn run(
                 }
             }
             Incoming::Data(_) => {
+                pending.answer_committing(&mut writer, state, &peer).await.ok();
                 writer.send(&error(0, error_code::BAD_REQUEST, "data outside an upload")).await?;
                 writer.close(CloseCode::ProtocolViolation).await?;
                 return Err(anyhow!("client sent data outside an upload"));

@@ -136,7 +136,7 @@ impl Batch {
     /// on Linux). This needs no database and no other batch, so it can run
     /// while an earlier batch commits. On an error nothing staged remains.
     pub fn publish(&mut self) -> Result<()> {
-        if self.published {
+        if self.published || self.staged.is_empty() {
             return Ok(());
         }
         match self.publish_staged() {
@@ -158,6 +158,9 @@ impl Batch {
     /// staged remains. Each committed file gets an `upload` audit row in
     /// the same transaction, with `who` (user and remote) filled in.
     pub fn commit(mut self, who: &AuditEvent) -> Result<Vec<Result<FileEntry>>> {
+        if self.staged.is_empty() {
+            return Ok(Vec::new());
+        }
         self.publish()?;
         match self.insert_rows(who) {
             Ok((results, unreferenced)) => {
