@@ -477,6 +477,34 @@ async fn graceful_shutdown_tells_idle_clients() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_during_a_pipelined_upload_is_reported_as_such() {
+    let mut server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let tree = server.dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    // Large enough that the client is still writing when the server hangs up.
+    const FILES: usize = 1000;
+    for i in 0..FILES {
+        std::fs::write(tree.join(format!("f{i:04}")), random_bytes(32 << 10, i as u64)).unwrap();
+    }
+    let mut remote = server.connect("alice").await;
+    let jobs = upload::plan(std::slice::from_ref(&tree), None, true).unwrap();
+    let audited_before = server.audit_count();
+    let upload = tokio::spawn(async move { upload::run(&mut remote, &jobs, &quiet()).await });
+    // Stop the server once the first group has committed, mid-stream.
+    while server.audit_count() == audited_before {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.shutdown().await;
+    let err = upload.await.unwrap().expect_err("the upload cannot have finished");
+    assert!(format!("{err:#}").contains("the server is shutting down"), "{err:#}");
+    // What was committed before the shutdown is stored and intact; nothing is left half-done.
+    let stored = blobs_under(&server.data).len();
+    assert!(stored > 0 && stored < FILES, "{stored} of {FILES} stored");
+    assert_eq!(std::fs::read_dir(server.data.join("partial")).unwrap().count(), 0, "nothing left in partial/");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_key_login_works_only_for_authorized_keys() {
     let server = TestServer::start(Options::default()).await;
     server.add_user("alice");

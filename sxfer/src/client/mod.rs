@@ -250,6 +250,34 @@ impl Remote {
         Ok(reply)
     }
 
+    /// `error` ended a command. If the server had ended the session with
+    /// an error of its own (shutting down, a limit), that error, which the
+    /// reader may still be delivering, explains it better; otherwise
+    /// `error` as it is.
+    pub async fn reason_for(&mut self, error: anyhow::Error) -> anyhow::Error {
+        let hung_up = self.gone
+            || error.chain().filter_map(|cause| cause.downcast_ref::<std::io::Error>()).any(|e| {
+                use std::io::ErrorKind::*;
+                matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof)
+            });
+        if !hung_up {
+            return error;
+        }
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
+            match event {
+                Ok(Event::Message(Message::Error { transfer: 0, message, .. })) => {
+                    self.gone = true;
+                    return anyhow!("the server ended the session: {}", sxfer_proto::names::display_safe(&message));
+                }
+                Ok(Event::Closed(_)) | Err(_) => break,
+                Ok(Event::Data(_)) => self.data_permits.add_permits(1),
+                Ok(Event::Message(_)) => {}
+            }
+        }
+        error
+    }
+
     /// Close cleanly: our Close, then the server's.
     pub async fn close(mut self) -> Result<()> {
         self.writer.close(CloseCode::Normal).await?;

@@ -129,6 +129,15 @@ pub struct Uploaded {
 /// after all results are in. Small files go first, all pipelined; then
 /// each large file, after asking where to resume.
 pub async fn run(remote: &mut Remote, jobs: &[Job], output: &Output) -> Result<Uploaded> {
+    match send_all(remote, jobs, output).await {
+        // A pipelining client may be mid-write when the server hangs up:
+        // report the server's reason (shutting down, a limit) if it gave one.
+        Err(e) => Err(remote.reason_for(e).await),
+        uploaded => uploaded,
+    }
+}
+
+async fn send_all(remote: &mut Remote, jobs: &[Job], output: &Output) -> Result<Uploaded> {
     let total: u64 = jobs.iter().map(|j| j.meta.size).sum();
     let progress = output.progress(total, "upload");
     let mut results = Results::default();
