@@ -294,14 +294,6 @@ impl Pending {
     }
 }
 
-impl Drop for Pending {
-    /// The connection is gone: files not yet staged are dropped, not
-    /// staged for nobody.
-    fn drop(&mut self) {
-        self.staging.queue.lock().unwrap_or_else(PoisonError::into_inner).0.clear();
-    }
-}
-
 impl Worker {
     /// Waits for every file to be staged; returns the batch holding them,
     /// in order, and one outcome per file: staged, or why not.
@@ -342,6 +334,10 @@ impl Staging {
                 }
             };
             let Job { stager, name, meta, data, length, digest, queued, done } = job;
+            if done.is_closed() {
+                // Its batch was dropped (the connection is gone): skip it.
+                continue;
+            }
             // A panic fails this file only; the lane and its count go on.
             let staged = std::panic::catch_unwind(AssertUnwindSafe(|| stager.stage(name, meta, &data, length, digest)))
                 .unwrap_or_else(|_| Err(StoreError::Internal("staging a file panicked".into())));
