@@ -29,7 +29,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::session::{error, store_error, Peer};
+use super::session::{blocking, error, store_error, Peer};
 use super::transfer::{audit, log_audit, skip_to_commit};
 use super::ServerState;
 use crate::net::conn::{Incoming, SessionReader, SessionWriter};
@@ -363,17 +363,15 @@ async fn commit(
     previous: Option<oneshot::Receiver<()>>,
     who: AuditEvent,
 ) -> Outcomes {
-    let published = tokio::task::spawn_blocking(move || batch.publish().map(|()| batch)).await;
+    let published = blocking(move || batch.publish().map(|()| batch)).await;
     if let Some(previous) = previous {
         // Dropped instead of sent if that task failed: go on either way.
         previous.await.ok();
     }
     let committed = match published {
-        Ok(Ok(batch)) => tokio::task::spawn_blocking(move || batch.commit(&who)).await,
-        Ok(Err(e)) => Ok(Err(e)),
+        Ok(batch) => blocking(move || batch.commit(&who)).await,
         Err(e) => Err(e),
-    }
-    .unwrap_or_else(|e| Err(StoreError::Internal(format!("store task: {e}"))));
+    };
     let mut committed = match committed {
         Ok(results) => results.into_iter(),
         Err(e) => {

@@ -267,13 +267,13 @@ impl Stager {
         let path = self.inner.partial_path(&blob_id);
         // One buffer for the whole age file: header, nonce and final chunk
         // in one write instead of a write per header line.
-        let written = self.inner.create_partial_file(&blob_id).and_then(|(file, sync_handle)| {
+        let written = self.inner.create_partial_file(&blob_id).and_then(|file| {
             let buffered = std::io::BufWriter::with_capacity(data.len().min(256 << 10) + 4096, file);
             let mut writer = self.inner.encrypt_to(buffered, &path)?;
             io_context(writer.write_all(data), "cannot write", &path)?;
             let buffered = io_context(writer.finish(), "cannot write", &path)?;
-            io_context(buffered.into_inner().map_err(|e| e.into_error()), "cannot write", &path)?;
-            start_writeback(&sync_handle);
+            let file = io_context(buffered.into_inner().map_err(|e| e.into_error()), "cannot write", &path)?;
+            start_writeback(&file);
             Ok(())
         });
         if let Err(err) = written {
@@ -286,9 +286,9 @@ impl Stager {
 
 /// Asks the kernel to start writing `file` out now (on Linux,
 /// `POSIX_FADV_DONTNEED` starts writeback of dirty pages, then drops the
-/// clean ones: a stored blob is not read again soon), so the fdatasync at
-/// commit finds little left to do and the writes of many small files reach
-/// the disk together. Only a hint: durability comes from the fdatasync.
+/// clean ones: a stored blob is not read again soon), so the sync at
+/// publish finds little left to do and the writes of many small files
+/// reach the disk together. Only a hint: durability comes from the sync.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn start_writeback(file: &File) {
     rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed).ok();

@@ -67,17 +67,16 @@ impl Inner {
     /// stream in it. Returns the writer and a second handle on the same
     /// open file, for fsync.
     pub(super) fn create_partial(&self, id: &BlobId) -> Result<(AgeWriter<File>, File)> {
-        let (file, sync_handle) = self.create_partial_file(id)?;
-        Ok((self.encrypt_to(file, &self.partial_path(id))?, sync_handle))
+        let path = self.partial_path(id);
+        let file = self.create_partial_file(id)?;
+        let sync_handle = io_context(file.try_clone(), "cannot duplicate the handle of", &path)?;
+        Ok((self.encrypt_to(file, &path)?, sync_handle))
     }
 
-    /// Creates `partial/<id>` (0600, must not exist); returns two handles
-    /// on it (one to write, one for fsync).
-    pub(super) fn create_partial_file(&self, id: &BlobId) -> Result<(File, File)> {
+    /// Creates `partial/<id>` (0600, must not exist).
+    pub(super) fn create_partial_file(&self, id: &BlobId) -> Result<File> {
         let path = self.partial_path(id);
-        let file = io_context(create_private_file(&path), "cannot create", &path)?;
-        let sync_handle = io_context(file.try_clone(), "cannot duplicate the handle of", &path)?;
-        Ok((file, sync_handle))
+        io_context(create_private_file(&path), "cannot create", &path)
     }
 
     /// Starts an age stream to the storage key in `output` (writes the
