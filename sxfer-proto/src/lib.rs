@@ -18,5 +18,6 @@ pub mod msgs;
 pub mod names;
 pub mod record;
 pub mod secret;
+pub mod transfer;
 
 pub use error::{CloseCode, Error, Result};
