@@ -4,6 +4,7 @@
 //! message boundary, a wrong digest or length, duplicated, reordered or
 //! altered messages, resume at any offset — the outcome is the file,
 //! verified, or a clear error with nothing under the final name.
+#![allow(clippy::unwrap_used)]
 
 use proptest::prelude::*;
 
