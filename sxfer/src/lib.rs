@@ -3,7 +3,8 @@
 //! The protocol itself lives in `sxfer-proto` (sans-IO). This crate drives
 //! it over tokio sockets and adds everything with side effects:
 //!
-//! * [`net`]: socket ↔ protocol-core drivers (handshake, record I/O)
+//! * [`net`]: stream ↔ protocol-core drivers (handshake, record I/O)
+//! * [`engine`]: the one data-phase pump (source → sender → session → receiver → sink)
 //! * [`server`]: `sxfer serve` — accept loop, sessions, transfers
 //! * [`store`]: SQLite metadata + age-encrypted blobs (blocking API)
 //! * [`client`]: connect, pin, authenticate; upload, download, ls, …
@@ -15,6 +16,7 @@
 pub mod client;
 pub mod config;
 pub mod durable;
+pub mod engine;
 pub mod keys;
 pub mod logging;
 pub mod net;

@@ -10,8 +10,8 @@
 //! written through a symbolic link or outside the destination.
 
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::{self, File};
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
@@ -19,12 +19,14 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::sync::mpsc;
 
-use super::{BufferPool, Event, Remote};
+use super::Remote;
 use crate::durable;
-use crate::output::Output;
+use crate::engine::{self, Chunk, Memory, PartialFile, Sink};
+use crate::output::{Output, Progress};
 use sxfer_proto::msgs::app::error_code;
-use sxfer_proto::msgs::{FileEntry, Message};
+use sxfer_proto::msgs::FileEntry;
 use sxfer_proto::names::{display_safe, RemoteName};
+use sxfer_proto::transfer::{Commit, Receiver};
 
 pub struct Job {
     pub remote: RemoteName,
@@ -124,9 +126,8 @@ fn check_destination(dest: &Path, local: &Path, force: bool) -> Result<()> {
 /// A download asked for and not yet received.
 struct Request<'j> {
     job: &'j Job,
-    transfer: u32,
+    receiver: Receiver,
     partial: PathBuf,
-    offset: u64,
 }
 
 /// Queues the request for `job`, resuming from its partial file if any.
@@ -134,15 +135,39 @@ fn request<'j>(remote: &mut Remote, job: &'j Job, dest: &Path) -> Result<Request
     let parent = job.local.parent().unwrap_or(dest).to_path_buf();
     fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let file_name = job.local.file_name().and_then(|n| n.to_str()).context("destination has no file name")?;
-    let partial = parent.join(format!(".{file_name}.sxfer-part"));
+    let partial = parent.join(partial_name(file_name));
     let offset = match fs::symlink_metadata(&partial) {
         Ok(metadata) if metadata.is_file() => metadata.len(),
         Ok(_) => bail!("{} is not a regular file", partial.display()),
         Err(_) => 0,
     };
-    let transfer = remote.transfer_id();
-    remote.writer.queue(&Message::Download { transfer, name: job.remote.clone(), offset })?;
-    Ok(Request { job, transfer, partial, offset })
+    let (receiver, request) = Receiver::download(remote.transfer_id(), job.remote.clone(), offset);
+    remote.writer.queue(&request)?;
+    Ok(Request { job, receiver, partial })
+}
+
+/// The longest file name most file systems take (ext4, XFS, btrfs: 255 bytes).
+const NAME_MAX: usize = 255;
+
+/// The hidden partial file of `file_name`: `.NAME.sxfer-part`, or, where
+/// that would pass [`NAME_MAX`], the name shortened (at a character
+/// boundary) and made unique again with a hash of the whole name:
+/// `.SHORTENED~HASH.sxfer-part`. Every legal name (a segment is at most
+/// 255 bytes) has a partial that fits.
+fn partial_name(file_name: &str) -> String {
+    const SUFFIX: &str = ".sxfer-part";
+    let plain = format!(".{file_name}{SUFFIX}");
+    if plain.len() <= NAME_MAX {
+        return plain;
+    }
+    let hash = blake3::hash(file_name.as_bytes());
+    let tag: String = hash.as_bytes()[..8].iter().map(|b| format!("{b:02x}")).collect();
+    let room = NAME_MAX - 1 - SUFFIX.len() - 1 - tag.len();
+    let mut end = room.min(file_name.len());
+    while !file_name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(".{}~{tag}{SUFFIX}", &file_name[..end])
 }
 
 /// What became of one download request.
@@ -158,170 +183,72 @@ enum Received {
 
 /// Receives one file.
 async fn receive(remote: &mut Remote, request: Request<'_>, force: bool, output: &Output) -> Result<Received> {
-    let Request { job, transfer, partial, offset } = request;
-    let (entry, start) = match remote.next_message().await? {
-        Message::DownloadStart { transfer: t, entry, offset } if t == transfer => (entry, offset),
-        Message::Error { transfer: t, code, .. } if t == transfer && code == error_code::BAD_REQUEST && offset > 0 => {
+    let Request { job, mut receiver, partial } = request;
+    let offset = receiver.start();
+    let entry = match engine::started(&mut remote.inbound, &mut receiver).await? {
+        Ok(entry) => entry,
+        Err((code, _)) if code == error_code::BAD_REQUEST && offset > 0 => {
             // The partial is longer than the file now stored (it was
             // replaced): it cannot be a prefix. Start over.
             fs::remove_file(&partial).with_context(|| format!("removing {}", partial.display()))?;
             output.note(&format!("discarding a stale partial download of {}", job.remote));
             return Ok(Received::Stale);
         }
-        Message::Error { transfer: t, message, .. } if t == transfer => bail!("{}", display_safe(&message)),
-        other => bail!("unexpected reply to a download: {other:?}"),
+        Err((_, message)) => bail!("{}", display_safe(&message)),
     };
-    if start != offset {
-        bail!("server resumed at {start}, asked for {offset}");
-    }
     if offset > 0 {
         output.note(&format!("resuming {} at byte {offset}", job.remote));
     }
     let progress = output.progress(entry.meta.size, job.remote.as_str());
     progress.inc(offset);
-
     if entry.meta.size <= GROUPED_SIZE && offset == 0 {
         // Small: gathered in memory, verified here, written by the group writer.
-        let mut data = Vec::with_capacity(entry.meta.size as usize);
-        let buffers = remote.buffers();
-        let received = receive_data(remote, transfer, &entry, 0, &progress, |bytes| {
-            data.extend_from_slice(&bytes);
-            buffers.recycle(bytes);
-            async { Ok(()) }
-        })
-        .await;
+        let mut sink = Counted { progress: &progress, inner: Memory::with_capacity(entry.meta.size, remote.buffers()) };
+        let received = engine::receive(&mut remote.inbound, None, &mut receiver, &mut sink).await;
         progress.finish();
-        check_commit(received?, &entry)?;
-        if blake3::hash(&data) != blake3::Hash::from_bytes(entry.digest) {
-            bail!("downloaded bytes do not match the server's digest; run again");
-        }
+        let commit = completed(received?)?;
+        let (length, digest) = sink.inner.digest();
+        receiver.verify(&commit, length, &digest).context("run again")?;
+        let data = sink.inner.data;
         return Ok(Received::Small(SmallFile { partial, local: job.local.clone(), entry, data }));
     }
 
-    let (tx, rx) = mpsc::channel::<Vec<u8>>(4);
-    let (path, buffers) = (partial.clone(), remote.buffers());
-    let writer = tokio::task::spawn_blocking(move || write_side(&path, offset, rx, &buffers));
-    // If the writer failed, read on to the Commit (so the next pipelined
-    // reply is in step); its error is reported below.
-    let sink = &tx;
-    let received = receive_data(remote, transfer, &entry, offset, &progress, |bytes| async move {
-        sink.send(bytes).await.ok();
-        Ok(())
-    })
-    .await;
-    drop(tx);
-    let written = writer.await.map_err(|e| anyhow!("file writer: {e}"))?;
+    let mut sink = Counted { progress: &progress, inner: PartialFile::start(&partial, offset, remote.buffers()) };
+    let received = engine::receive(&mut remote.inbound, None, &mut receiver, &mut sink).await;
+    let written = sink.inner.finish().await;
     progress.finish();
-    let length = check_commit(received?, &entry)?;
-    let (written_len, local_digest) = written?;
-    if written_len != length || local_digest != entry.digest {
+    let commit = completed(received?)?;
+    let (length, digest) = written?;
+    if let Err(e) = receiver.verify(&commit, length, &digest) {
         fs::remove_file(&partial).ok();
-        bail!("downloaded bytes do not match the server's digest; the partial file was removed, run again");
+        bail!("{e}; the partial file was removed, run again");
     }
     finish(&partial, &job.local, &entry, force)?;
     output.downloaded(&entry, &job.local);
     Ok(Received::Placed(offset))
 }
 
-/// Reads one download's Data records up to its Commit, handing each to
-/// `sink`; returns the Commit's length and digest. More bytes than
-/// announced are refused as they arrive: a hostile server must not be able
-/// to fill the disk.
-async fn receive_data<F, Fut>(
-    remote: &mut Remote,
-    transfer: u32,
-    entry: &FileEntry,
-    offset: u64,
-    progress: &crate::output::Progress,
-    mut sink: F,
-) -> Result<(u64, [u8; 32])>
-where
-    F: FnMut(Vec<u8>) -> Fut,
-    Fut: std::future::Future<Output = Result<()>>,
-{
-    let mut expected_rest = entry.meta.size - offset;
-    loop {
-        match remote.next().await? {
-            Event::Data(bytes) => {
-                let Some(rest) = expected_rest.checked_sub(bytes.len() as u64) else {
-                    bail!("the server sent more than the announced {} bytes", entry.meta.size);
-                };
-                expected_rest = rest;
-                progress.inc(bytes.len() as u64);
-                sink(bytes).await?;
-            }
-            Event::Message(Message::Commit { transfer: t, length, digest }) if t == transfer => {
-                return Ok((length, digest));
-            }
-            Event::Message(Message::Error { message, .. }) => bail!("server: {}", display_safe(&message)),
-            other => bail!("unexpected event during a download: {other:?}"),
-        }
+/// The Commit of a download, or why there is none.
+fn completed(received: engine::Received) -> Result<Commit> {
+    match received {
+        engine::Received::Complete(commit) => Ok(commit),
+        engine::Received::Invalid(e) => bail!("{e}"),
+        engine::Received::Refused { message, .. } => bail!("server: {}", display_safe(&message)),
+        engine::Received::Discarded => bail!("the download ended out of step"),
     }
 }
 
-/// The Commit must repeat what the DownloadStart announced.
-fn check_commit((length, digest): (u64, [u8; 32]), entry: &FileEntry) -> Result<u64> {
-    if length != entry.meta.size || digest != entry.digest {
-        bail!("the server's commit disagrees with the file it announced");
-    }
-    Ok(length)
+/// A sink that shows its bytes on the progress bar.
+struct Counted<'p, K> {
+    progress: &'p Progress,
+    inner: K,
 }
 
-/// Bytes between background fsyncs of the partial file.
-const SYNC_INTERVAL: u64 = 64 << 20;
-
-/// Append chunks to the partial file; return its length and the BLAKE3 of
-/// all of it (prefix re-read and hashed, not assumed). Every
-/// `SYNC_INTERVAL` a second thread (started on first need, so small files
-/// never pay for it) fsyncs while writing goes on, so an interrupted
-/// download keeps most of its progress and the fsync in [`finish`] has
-/// little left to do.
-fn write_side(
-    partial: &Path,
-    offset: u64,
-    mut rx: mpsc::Receiver<Vec<u8>>,
-    buffers: &BufferPool,
-) -> Result<(u64, [u8; 32])> {
-    let mut hasher = blake3::Hasher::new();
-    if offset > 0 {
-        let mut prefix = File::open(partial).with_context(|| format!("opening {}", partial.display()))?;
-        let hashed = std::io::copy(&mut (&mut prefix).take(offset), &mut hasher)?;
-        if hashed != offset {
-            bail!("{} changed during the resume", partial.display());
-        }
+impl<K: Sink> Sink for Counted<'_, K> {
+    async fn write(&mut self, chunk: Chunk<'_>) -> Result<()> {
+        self.progress.inc(chunk.bytes().len() as u64);
+        self.inner.write(chunk).await
     }
-    // From offset 0 nothing of an existing partial is kept.
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(offset > 0)
-        .write(true)
-        .truncate(offset == 0)
-        .open(partial)
-        .with_context(|| format!("opening {}", partial.display()))?;
-    let mut flusher: Option<(std::sync::mpsc::SyncSender<File>, std::thread::JoinHandle<std::io::Result<()>>)> = None;
-    let mut length = offset;
-    let mut since_sync = 0;
-    while let Some(chunk) = rx.blocking_recv() {
-        file.write_all(&chunk).with_context(|| format!("writing {}", partial.display()))?;
-        hasher.update(&chunk);
-        length += chunk.len() as u64;
-        since_sync += chunk.len() as u64;
-        buffers.recycle(chunk);
-        if since_sync >= SYNC_INTERVAL {
-            let (flush, _) = flusher.get_or_insert_with(|| {
-                let (flush, flushes) = std::sync::mpsc::sync_channel::<File>(1);
-                (flush, std::thread::spawn(move || flushes.into_iter().try_for_each(|file| file.sync_data())))
-            });
-            if flush.try_send(file.try_clone()?).is_ok() {
-                since_sync = 0;
-            }
-        }
-    }
-    if let Some((flush, thread)) = flusher {
-        drop(flush);
-        thread.join().map_err(|_| anyhow!("the fsync thread panicked"))?.context("fsync")?;
-    }
-    Ok((length, *hasher.finalize().as_bytes()))
 }
 
 /// A small download, verified, not yet on disk.

@@ -12,13 +12,13 @@ pub mod target;
 pub mod upload;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 
+use crate::engine::{BufferPool, Chunk, Record, Records};
 use crate::net::conn::{client_handshake, Incoming, SessionWriter};
 use known_hosts::{FirstContact, KnownHosts};
 use sxfer_proto::handshake::{ClientConfig, Credential};
@@ -64,13 +64,9 @@ pub struct Remote {
     pub writer: SessionWriter,
     pub client_id: ClientId,
     pub address: String,
-    events: mpsc::UnboundedReceiver<Result<Event, String>>,
+    inbound: Inbound,
     buffers: BufferPool,
-    /// Returned to the reader task as data events are taken.
-    data_permits: Arc<Semaphore>,
     next_transfer: u32,
-    /// The connection ended (closed, cut, or failed): no request can follow.
-    gone: bool,
 }
 
 pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose) -> Result<Remote> {
@@ -121,28 +117,23 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
     .with_context(|| format!("connecting to {address}"))?;
     tracing::info!(server = %address, user = %username, suite = session.suite.name(), "authenticated");
     let mut reader = session.reader;
-    // Messages are never held back (a pipelining client must keep reading
-    // replies while it writes, PROTOCOL.md §7.2); data records wait for
-    // one of DATA_QUEUE permits, which the command returns as it takes
-    // them, so memory stays bounded whatever the file size.
-    let (tx, events) = mpsc::unbounded_channel();
-    let data_permits = Arc::new(Semaphore::new(DATA_QUEUE));
+    // One bounded queue from the reader task: a server cannot grow the
+    // client's memory (at most EVENT_QUEUE events, each at most one 1 MiB
+    // record). A pipelining client keeps reading replies while it writes
+    // (PROTOCOL.md §7.2): `Remote::flush` drains them.
+    let (tx, events) = mpsc::channel(EVENT_QUEUE);
     let buffers = BufferPool::default();
-    let (pool, permits) = (buffers.clone(), Arc::clone(&data_permits));
+    let pool = buffers.clone();
     tokio::spawn(async move {
         loop {
             let event = match reader.next().await {
                 Ok(Incoming::Message(message)) => Ok(Event::Message(message)),
-                Ok(Incoming::Data(bytes)) => {
-                    let Ok(permit) = permits.acquire().await else { return };
-                    permit.forget();
-                    Ok(Event::Data(pool.filled_with(bytes)))
-                }
+                Ok(Incoming::Data(bytes)) => Ok(Event::Data(pool.filled_with(bytes))),
                 Ok(Incoming::Closed(code)) => Ok(Event::Closed(code)),
                 Err(e) => Err(format!("{e:#}")),
             };
             let last = !matches!(event, Ok(Event::Message(_)) | Ok(Event::Data(_)));
-            if tx.send(event).is_err() || last {
+            if tx.send(event).await.is_err() || last {
                 return;
             }
         }
@@ -150,46 +141,70 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
     Ok(Remote {
         writer: session.writer,
         client_id: session.client_id,
+        inbound: Inbound { events, address: address.clone(), gone: false },
         address,
-        events,
         buffers,
-        data_permits,
         next_transfer: 1,
-        gone: false,
     })
 }
 
-/// Data records queued ahead of the command (up to 1 MiB each: this bounds
-/// the client's memory whatever the file size).
-const DATA_QUEUE: usize = 4;
-/// Spare data buffers kept for reuse.
-const SPARE_BUFFERS: usize = 8;
+/// Events queued from the reader task ahead of the command.
+const EVENT_QUEUE: usize = 8;
 
-/// Data buffers go from the reader task to the command and back, so a long
-/// download allocates a handful of buffers, not one per record.
-#[derive(Clone, Default)]
-pub struct BufferPool(std::sync::Arc<std::sync::Mutex<Vec<Vec<u8>>>>);
+/// What the reader task delivers: replies and data, in order.
+pub struct Inbound {
+    events: mpsc::Receiver<Result<Event, String>>,
+    address: String,
+    /// The connection ended (closed, cut, or failed): no request can follow.
+    gone: bool,
+}
 
-impl BufferPool {
-    fn filled_with(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut buf = self.0.lock().ok().and_then(|mut spare| spare.pop()).unwrap_or_default();
-        buf.clear();
-        buf.extend_from_slice(bytes);
-        buf
+impl Inbound {
+    /// The next event; a closed or failed connection is an error.
+    pub async fn next(&mut self) -> Result<Event> {
+        let event = self.events.recv().await;
+        self.settle(event.ok_or(mpsc::error::TryRecvError::Disconnected))?.ok_or_else(|| anyhow!("no event"))
     }
 
-    /// Hand a data buffer back once its bytes are written.
-    pub fn recycle(&self, buf: Vec<u8>) {
-        if let Ok(mut spare) = self.0.lock() {
-            if spare.len() < SPARE_BUFFERS {
-                spare.push(buf);
-            }
+    /// An event that has already arrived, without waiting.
+    pub fn try_next(&mut self) -> Result<Option<Event>> {
+        let received = self.events.try_recv();
+        self.settle(received)
+    }
+
+    fn settle(&mut self, received: Result<Result<Event, String>, mpsc::error::TryRecvError>) -> Result<Option<Event>> {
+        let result = match received {
+            Ok(Ok(Event::Closed(code))) => Err(anyhow!("the server closed the connection ({code})")),
+            Ok(Ok(event)) => return Ok(Some(event)),
+            Ok(Err(e)) => Err(anyhow!(e)),
+            Err(mpsc::error::TryRecvError::Empty) => return Ok(None),
+            Err(mpsc::error::TryRecvError::Disconnected) => Err(anyhow!("the connection to {} is gone", self.address)),
+        };
+        self.gone = true;
+        result
+    }
+
+    /// The next message (data here is a protocol error).
+    pub async fn next_message(&mut self) -> Result<Message> {
+        match self.next().await? {
+            Event::Message(message) => Ok(message),
+            _ => bail!("the server sent data where a reply was expected"),
         }
     }
 }
 
+impl Records for Inbound {
+    async fn next_record(&mut self) -> Result<Record<'_>> {
+        Ok(match self.next().await? {
+            Event::Message(message) => Record::Message(message),
+            Event::Data(buf) => Record::Data(Chunk::Owned(buf)),
+            Event::Closed(code) => Record::Closed(code),
+        })
+    }
+}
+
 impl Remote {
-    /// Where to return `Event::Data` buffers when done with them.
+    /// Where data buffers come from and go back to.
     pub fn buffers(&self) -> BufferPool {
         self.buffers.clone()
     }
@@ -202,41 +217,39 @@ impl Remote {
 
     /// The next event; a closed or failed connection is an error.
     pub async fn next(&mut self) -> Result<Event> {
-        let event = self.events.recv().await;
-        self.settle(event.ok_or(mpsc::error::TryRecvError::Disconnected))?.ok_or_else(|| anyhow!("no event"))
+        self.inbound.next().await
     }
 
     /// True once the connection has ended; nothing more can be asked.
     pub fn is_gone(&self) -> bool {
-        self.gone
-    }
-
-    fn settle(&mut self, received: Result<Result<Event, String>, mpsc::error::TryRecvError>) -> Result<Option<Event>> {
-        if let Ok(Ok(Event::Data(_))) = &received {
-            self.data_permits.add_permits(1);
-        }
-        let result = match received {
-            Ok(Ok(Event::Closed(code))) => Err(anyhow!("the server closed the connection ({code})")),
-            Ok(Ok(event)) => return Ok(Some(event)),
-            Ok(Err(e)) => Err(anyhow!(e)),
-            Err(mpsc::error::TryRecvError::Empty) => return Ok(None),
-            Err(mpsc::error::TryRecvError::Disconnected) => Err(anyhow!("the connection to {} is gone", self.address)),
-        };
-        self.gone = true;
-        result
+        self.inbound.gone
     }
 
     /// An event that has already arrived, without waiting.
     pub fn try_next(&mut self) -> Result<Option<Event>> {
-        let received = self.events.try_recv();
-        self.settle(received)
+        self.inbound.try_next()
     }
 
     /// The next message (data here is a protocol error).
     pub async fn next_message(&mut self) -> Result<Message> {
-        match self.next().await? {
-            Event::Message(message) => Ok(message),
-            _ => bail!("the server sent data where a reply was expected"),
+        self.inbound.next_message().await
+    }
+
+    /// Write everything queued while handing each reply that arrives
+    /// meanwhile to `on_message`: the server may be blocked on its replies
+    /// until we read them, and our queue to the reader task is bounded.
+    pub async fn flush(&mut self, mut on_message: impl FnMut(Message) -> Result<()>) -> Result<()> {
+        let Remote { writer, inbound, .. } = self;
+        let flush = writer.flush();
+        tokio::pin!(flush);
+        loop {
+            tokio::select! {
+                flushed = &mut flush => return flushed,
+                event = inbound.next() => match event? {
+                    Event::Message(message) => on_message(message)?,
+                    _ => bail!("the server sent data where a reply was expected"),
+                },
+            }
         }
     }
 
@@ -255,7 +268,7 @@ impl Remote {
     /// reader may still be delivering, explains it better; otherwise
     /// `error` as it is.
     pub async fn reason_for(&mut self, error: anyhow::Error) -> anyhow::Error {
-        let hung_up = self.gone
+        let hung_up = self.inbound.gone
             || error.chain().filter_map(|cause| cause.downcast_ref::<std::io::Error>()).any(|e| {
                 use std::io::ErrorKind::*;
                 matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof)
@@ -264,15 +277,14 @@ impl Remote {
             return error;
         }
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
-        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.inbound.events.recv()).await {
             match event {
                 Ok(Event::Message(Message::Error { transfer: 0, message, .. })) => {
-                    self.gone = true;
+                    self.inbound.gone = true;
                     return anyhow!("the server ended the session: {}", sxfer_proto::names::display_safe(&message));
                 }
                 Ok(Event::Closed(_)) | Err(_) => break,
-                Ok(Event::Data(_)) => self.data_permits.add_permits(1),
-                Ok(Event::Message(_)) => {}
+                Ok(Event::Data(_) | Event::Message(_)) => {}
             }
         }
         error
@@ -281,7 +293,7 @@ impl Remote {
     /// Close cleanly: our Close, then the server's.
     pub async fn close(mut self) -> Result<()> {
         self.writer.close(CloseCode::Normal).await?;
-        while let Some(event) = self.events.recv().await {
+        while let Some(event) = self.inbound.events.recv().await {
             if matches!(event, Ok(Event::Closed(_)) | Err(_)) {
                 break;
             }

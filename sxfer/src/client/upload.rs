@@ -7,25 +7,22 @@
 //! file; the server commits them in groups); large ones first ask where to
 //! resume.
 
-use std::collections::HashSet;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::sync::mpsc;
 
-use super::{Event, Remote};
-use crate::net::record_buffer;
+use super::{Event, Inbound, Remote};
+use crate::engine::{self, LocalFile, Sent};
 use crate::output::{Output, Progress};
 use sxfer_proto::msgs::{FileEntry, FileMeta, Message};
 use sxfer_proto::names::{display_safe, RemoteName};
-use sxfer_proto::record::{MAX_PAYLOAD, PAYLOAD_OFFSET};
+use sxfer_proto::transfer::{Reply, Sender};
 
 /// Files up to this size are pipelined without a resume round trip.
 pub const SMALL_FILE: u64 = 4 << 20;
-const CHUNK: usize = MAX_PAYLOAD;
 
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -146,9 +143,10 @@ async fn send_all(remote: &mut Remote, jobs: &[Job], output: &Output) -> Result<
     for job in large {
         let transfer = remote.transfer_id();
         progress.set_message(job.remote.as_str());
-        remote.writer.queue(&Message::Upload { transfer, name: job.remote.clone(), meta: job.meta, resume: true })?;
-        remote.writer.flush().await?;
-        let Some(offset) = wait_ready(remote, transfer, &mut results, output).await? else {
+        let (mut sender, request) = Sender::upload(transfer, job.remote.clone(), job.meta, true);
+        remote.writer.queue(&request)?;
+        remote.flush(|message| results.handle(message, output)).await?;
+        let Some(offset) = wait_ready(remote, &mut sender, &mut results, output).await? else {
             continue;
         };
         if offset > 0 {
@@ -156,16 +154,28 @@ async fn send_all(remote: &mut Remote, jobs: &[Job], output: &Output) -> Result<
             progress.inc(offset);
             output.note(&format!("resuming {} at byte {offset}", job.remote));
         }
-        results.pending.insert(transfer);
-        send_file(remote, job, transfer, offset, &progress, &mut results, output).await?;
+        let Remote { writer, inbound, .. } = &mut *remote;
+        let source = LocalFile::open(&job.local)?;
+        let mut shown = offset;
+        let sent = engine::send(writer, &mut sender, source, |sender| {
+            progress.inc(sender.sent() - shown);
+            shown = sender.sent();
+            drain(inbound, &mut results, Some(sender), output)
+        })
+        .await?;
+        if let Sent::SourceFailed(e) = sent {
+            // No way to cancel an upload but to end the connection.
+            return Err(e);
+        }
+        results.pending.insert(transfer, sender);
         // A large file is confirmed before the next one starts.
-        remote.writer.flush().await?;
-        while results.pending.contains(&transfer) {
+        remote.flush(|message| results.handle(message, output)).await?;
+        while results.pending.contains_key(&transfer) {
             let message = remote.next_message().await?;
             results.handle(message, output)?;
         }
     }
-    remote.writer.flush().await?;
+    remote.flush(|message| results.handle(message, output)).await?;
     while !results.pending.is_empty() {
         let message = remote.next_message().await?;
         results.handle(message, output)?;
@@ -184,6 +194,9 @@ const READ_AHEAD: usize = 4;
 /// next file is not read yet.
 const FLUSH_AT: usize = 256 << 10;
 
+/// A small file read whole: its record buffers and BLAKE3.
+type WholeFile = (Vec<Vec<u8>>, [u8; 32]);
+
 /// Pipelines small files: a blocking thread reads and hashes each whole
 /// file ahead of the sender, which queues request, data and commit for
 /// many files into one write. Nothing waits for the server.
@@ -194,136 +207,93 @@ async fn send_small(
     results: &mut Results,
     output: &Output,
 ) -> Result<()> {
-    let (tx, mut rx) = mpsc::channel::<Result<(Vec<u8>, [u8; 32])>>(READ_AHEAD);
+    let (tx, mut rx) = mpsc::channel::<Result<WholeFile>>(READ_AHEAD);
     let files: Vec<(PathBuf, u64)> = jobs.iter().map(|job| (job.local.clone(), job.meta.size)).collect();
     let reader = tokio::task::spawn_blocking(move || {
+        // Whole files stay with the sender: no buffers come back.
+        let (_, spare) = std::sync::mpsc::channel();
         for (path, size) in files {
-            if tx.blocking_send(read_small(&path, size)).is_err() {
+            let whole = LocalFile::open(&path).and_then(|mut file| {
+                let mut records = Vec::new();
+                let digest = engine::produce(&mut file, 0, size, &spare, |buf| {
+                    records.push(buf);
+                    true
+                })?;
+                Ok((records, digest.context("the file reader stopped")?))
+            });
+            if tx.blocking_send(whole).is_err() {
                 return;
             }
         }
     });
     for job in jobs {
-        let (data, digest) = rx.recv().await.context("the file reader stopped")??;
+        let (records, digest) = rx.recv().await.context("the file reader stopped")??;
         let transfer = remote.transfer_id();
         progress.set_message(job.remote.as_str());
-        remote.writer.queue(&Message::Upload { transfer, name: job.remote.clone(), meta: job.meta, resume: false })?;
-        for chunk in data.chunks(CHUNK) {
-            remote.writer.queue_data(chunk)?;
-        }
-        remote.writer.queue(&Message::Commit { transfer, length: job.meta.size, digest })?;
-        results.pending.insert(transfer);
+        let (mut sender, request) = Sender::upload(transfer, job.remote.clone(), job.meta, false);
+        remote.writer.queue(&request)?;
+        engine::queue_whole(&mut remote.writer, &mut sender, &records, digest)?;
+        results.pending.insert(transfer, sender);
         progress.inc(job.meta.size);
         if remote.writer.queued() >= FLUSH_AT || rx.is_empty() {
-            remote.writer.flush().await?;
-            drain(remote, results, output)?;
+            remote.flush(|message| results.handle(message, output)).await?;
+            drain(&mut remote.inbound, results, None, output)?;
         }
     }
-    remote.writer.flush().await?;
+    remote.flush(|message| results.handle(message, output)).await?;
     reader.await.map_err(|e| anyhow!("file reader: {e}"))
 }
 
-/// One whole small file and its BLAKE3; it must still be `size` bytes.
-fn read_small(path: &Path, size: u64) -> Result<(Vec<u8>, [u8; 32])> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut data = Vec::with_capacity(size as usize);
-    file.take(size + 1).read_to_end(&mut data).with_context(|| format!("reading {}", path.display()))?;
-    if data.len() as u64 != size {
-        bail!("{} changed size while being uploaded", path.display());
-    }
-    let digest = *blake3::hash(&data).as_bytes();
-    Ok((data, digest))
-}
-
-/// Handle acknowledgements and pipelined results that have arrived.
-fn drain(remote: &mut Remote, results: &mut Results, output: &Output) -> Result<()> {
-    while let Some(event) = remote.try_next()? {
-        match event {
-            Event::Message(message) => results.handle(message, output)?,
-            _ => bail!("the server sent data during an upload"),
+/// Handle acknowledgements and pipelined results that have arrived; those
+/// for the upload being sent go to its `current` sender.
+fn drain(inbound: &mut Inbound, results: &mut Results, current: Option<&mut Sender>, output: &Output) -> Result<()> {
+    let mut current = current;
+    while let Some(event) = inbound.try_next()? {
+        let Event::Message(message) = event else {
+            bail!("the server sent data during an upload");
+        };
+        match current.as_deref_mut() {
+            Some(sender) if message.transfer() == sender.transfer() => match sender.on_message(message)? {
+                Reply::Progress(_) => {}
+                Reply::Refused { message, .. } => bail!("{}", display_safe(&message)),
+                other => bail!("unexpected reply during an upload: {other:?}"),
+            },
+            _ => results.handle(message, output)?,
         }
     }
     Ok(())
 }
 
-async fn wait_ready(remote: &mut Remote, transfer: u32, results: &mut Results, output: &Output) -> Result<Option<u64>> {
-    loop {
-        match remote.next_message().await? {
-            Message::UploadReady { transfer: t, offset } if t == transfer => return Ok(Some(offset)),
-            Message::Error { transfer: t, message, .. } if t == transfer => {
-                results.failures.push(display_safe(&message));
-                output.failure(&display_safe(&message));
-                return Ok(None);
-            }
-            other => results.handle(other, output)?,
-        }
-    }
-}
-
-async fn send_file(
+/// Waits for the resume point of a resumable upload; `None` if the server
+/// refused it (the failure is recorded).
+async fn wait_ready(
     remote: &mut Remote,
-    job: &Job,
-    transfer: u32,
-    offset: u64,
-    progress: &Progress,
+    sender: &mut Sender,
     results: &mut Results,
     output: &Output,
-) -> Result<()> {
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
-    let (spare_tx, spare) = std::sync::mpsc::channel::<Vec<u8>>();
-    let (path, size) = (job.local.clone(), job.meta.size);
-    let producer = tokio::task::spawn_blocking(move || read_side(&path, size, offset, tx, &spare));
-    while let Some(mut buf) = rx.recv().await {
-        let len = (buf.len() - PAYLOAD_OFFSET) as u64;
-        remote.writer.send_data(&mut buf).await?;
-        spare_tx.send(buf).ok();
-        progress.inc(len);
-        drain(remote, results, output)?;
+) -> Result<Option<u64>> {
+    loop {
+        let message = remote.next_message().await?;
+        if message.transfer() != sender.transfer() {
+            results.handle(message, output)?;
+            continue;
+        }
+        return match sender.on_message(message)? {
+            Reply::Ready(offset) => Ok(Some(offset)),
+            Reply::Refused { message, .. } => {
+                results.fail(&message, output);
+                Ok(None)
+            }
+            other => bail!("unexpected reply to an upload request: {other:?}"),
+        };
     }
-    let digest = producer.await.map_err(|e| anyhow!("file reader: {e}"))??;
-    remote.writer.queue(&Message::Commit { transfer, length: size, digest })?;
-    Ok(())
 }
 
-/// Read, hash and hand over chunks with room for the record header. The
-/// prefix the server already holds is hashed locally, not re-sent.
-fn read_side(
-    path: &Path,
-    size: u64,
-    offset: u64,
-    tx: mpsc::Sender<Vec<u8>>,
-    spare: &std::sync::mpsc::Receiver<Vec<u8>>,
-) -> Result<[u8; 32]> {
-    let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut hasher = blake3::Hasher::new();
-    if offset > 0 {
-        let copied = std::io::copy(&mut (&mut file).take(offset), &mut hasher)?;
-        if copied != offset {
-            bail!("{} shrank while being uploaded", path.display());
-        }
-    }
-    file.seek(SeekFrom::Start(offset))?;
-    let mut remaining = size - offset;
-    while remaining > 0 {
-        let len = remaining.min(CHUNK as u64) as usize;
-        let mut buf = record_buffer(spare, len);
-        file.read_exact(&mut buf[PAYLOAD_OFFSET..])
-            .with_context(|| format!("{} shrank while being uploaded", path.display()))?;
-        hasher.update(&buf[PAYLOAD_OFFSET..]);
-        remaining -= len as u64;
-        if tx.blocking_send(buf).is_err() {
-            bail!("upload cancelled");
-        }
-    }
-    if file.read(&mut [0u8; 1])? != 0 {
-        bail!("{} grew while being uploaded", path.display());
-    }
-    Ok(*hasher.finalize().as_bytes())
-}
-
+/// The uploads whose verdict is still owed, by transfer id, and what came
+/// back so far.
 #[derive(Default)]
 struct Results {
-    pending: HashSet<u32>,
+    pending: HashMap<u32, Sender>,
     committed: Vec<FileEntry>,
     failures: Vec<String>,
     resumed_bytes: u64,
@@ -331,21 +301,32 @@ struct Results {
 
 impl Results {
     fn handle(&mut self, message: Message, output: &Output) -> Result<()> {
-        match message {
-            Message::Ack { .. } => {}
-            Message::Committed { transfer, entry } => {
+        let transfer = message.transfer();
+        let Some(sender) = self.pending.get_mut(&transfer) else {
+            match message {
+                Message::Error { message, .. } => bail!("server: {}", display_safe(&message)),
+                other => bail!("unexpected reply during upload: {other:?}"),
+            }
+        };
+        match sender.on_message(message)? {
+            Reply::Progress(_) => {}
+            Reply::Committed(entry) => {
                 self.pending.remove(&transfer);
                 output.uploaded(&entry);
                 self.committed.push(entry);
             }
-            Message::Error { transfer, message, .. } if self.pending.remove(&transfer) => {
-                let message = display_safe(&message);
-                output.failure(&message);
-                self.failures.push(message);
+            Reply::Refused { message, .. } => {
+                self.pending.remove(&transfer);
+                self.fail(&message, output);
             }
-            Message::Error { message, .. } => bail!("server: {}", display_safe(&message)),
-            other => bail!("unexpected reply during upload: {other:?}"),
+            Reply::Ready(_) => bail!("an UploadReady for a pipelined upload"),
         }
         Ok(())
+    }
+
+    fn fail(&mut self, message: &str, output: &Output) {
+        let message = display_safe(message);
+        output.failure(&message);
+        self.failures.push(message);
     }
 }

@@ -26,17 +26,18 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::{bail, Result};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-use super::session::{blocking, error, store_error, Peer};
-use super::transfer::{audit, log_audit, skip_to_commit};
-use super::ServerState;
-use crate::net::conn::{Incoming, SessionReader, SessionWriter};
+use super::context::{blocking, error, store_error, Connection};
+use super::transfer::discard;
+use crate::engine::{self, Memory, Received};
+use crate::net::conn::{SessionReader, SessionWriter};
 use crate::store::{AuditEvent, AuditKind, Batch, Staged, Stager, StoreError};
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{FileEntry, FileMeta, Message};
 use sxfer_proto::names::RemoteName;
+use sxfer_proto::transfer::Receiver;
 
 /// Uploads without resume up to this size are group-committed (the
 /// client pipelines files up to the same size).
@@ -151,77 +152,72 @@ impl Pending {
     /// Receives one pipelined small upload (its data up to its Commit) and
     /// hands it to a staging task. A size above the limit is refused
     /// at once; every other outcome is answered when the batch commits.
-    #[allow(clippy::too_many_arguments)]
     pub async fn upload(
         &mut self,
         reader: &mut SessionReader,
         writer: &mut SessionWriter,
-        state: &Arc<ServerState>,
-        peer: &Peer,
+        connection: &Connection,
         transfer: u32,
         name: RemoteName,
         meta: FileMeta,
     ) -> Result<()> {
-        let limit = state.store.limits().max_file_size;
+        let limit = connection.state.store.limits().max_file_size;
         if meta.size > limit {
             // Replies go in request order: answer the staged uploads first.
-            self.flush(writer, state, peer).await?;
-            audit(state, peer, AuditEvent::new(AuditKind::Upload, "refused").name(&name).size(meta.size));
+            self.flush(writer, connection).await?;
+            connection.audit(AuditEvent::new(AuditKind::Upload, "refused").name(&name).size(meta.size));
             writer.send(&store_error(transfer, &StoreError::TooLarge { size: meta.size, limit })).await?;
-            return skip_to_commit(reader).await;
+            return discard(reader, transfer).await;
         }
-        let mut data = Vec::with_capacity(usize::try_from(meta.size)?);
-        let (length, digest) = loop {
-            match reader.next().await? {
-                Incoming::Data(bytes) => {
-                    if (data.len() + bytes.len()) as u64 > meta.size {
-                        return Err(anyhow!("client sent more than the declared {} bytes", meta.size));
-                    }
-                    data.extend_from_slice(bytes);
-                }
-                Incoming::Message(Message::Commit { transfer: t, length, digest }) if t == transfer => {
-                    break (length, digest)
-                }
-                Incoming::Message(other) => return Err(anyhow!("unexpected message during an upload: {other:?}")),
-                Incoming::Closed(_) => return Err(anyhow!("client closed during an upload")),
-            }
-        };
-        self.bytes += data.len() as u64;
-        // MAX_FILE < QUEUED_BYTES, so a file always fits once the queue
-        // drains; the permits are given back however staging ends.
-        let queued = Arc::clone(&self.room).acquire_many_owned(u32::try_from(data.len())?).await?;
+        let mut receiver = Receiver::accept_upload(transfer, meta.size, 0)?;
+        let mut sink = Memory::with_capacity(meta.size, engine::BufferPool::default());
+        let received = engine::receive(reader, None, &mut receiver, &mut sink).await?;
+        let store = &connection.state.store;
         let worker =
-            self.worker.get_or_insert_with(|| Worker { batch: state.store.batch(peer.user.id), staged: Vec::new() });
+            self.worker.get_or_insert_with(|| Worker { batch: store.batch(connection.user.id), staged: Vec::new() });
         let (done, staged) = oneshot::channel();
-        let stager = worker.batch.stager();
-        self.staging.submit(Job { stager, name: name.clone(), meta, data, length, digest, queued, done });
         worker.staged.push(staged);
+        let length = match received {
+            Received::Complete(commit) => {
+                let data = sink.data;
+                self.bytes += data.len() as u64;
+                // MAX_FILE < QUEUED_BYTES, so a file always fits once the
+                // queue drains; the permits are given back however staging
+                // ends. The stager checks the digest.
+                let queued = Arc::clone(&self.room).acquire_many_owned(u32::try_from(data.len())?).await?;
+                let stager = worker.batch.stager();
+                let (length, digest) = (commit.length, commit.digest);
+                self.staging.submit(Job { stager, name: name.clone(), meta, data, length, digest, queued, done });
+                length
+            }
+            // Its reply (INTEGRITY) comes in order with the others'.
+            Received::Invalid(e) => {
+                done.send(Err(StoreError::Integrity(e.to_string()))).ok();
+                receiver.received()
+            }
+            Received::Refused { .. } | Received::Discarded => bail!("an upload ended out of step"),
+        };
         self.transfers.push((transfer, name, length));
         if self.transfers.len() >= MAX_FILES || self.bytes >= MAX_BYTES {
-            self.start_commit(writer, state, peer).await?;
+            self.start_commit(writer, connection).await?;
         }
         Ok(())
     }
 
     /// Commits everything staged and sends one reply per upload, in order.
-    pub async fn flush(&mut self, writer: &mut SessionWriter, state: &Arc<ServerState>, peer: &Peer) -> Result<()> {
-        self.start_commit(writer, state, peer).await?;
-        self.answer_committing(writer, state, peer).await
+    pub async fn flush(&mut self, writer: &mut SessionWriter, connection: &Connection) -> Result<()> {
+        self.start_commit(writer, connection).await?;
+        self.answer_committing(writer, connection).await
     }
 
     /// Waits for every batch already being committed and sends its
     /// replies (the batch still being received is left alone): before the
     /// session ends on an error, so that the client learns which of its
     /// files were stored.
-    pub async fn answer_committing(
-        &mut self,
-        writer: &mut SessionWriter,
-        state: &Arc<ServerState>,
-        peer: &Peer,
-    ) -> Result<()> {
+    pub async fn answer_committing(&mut self, writer: &mut SessionWriter, connection: &Connection) -> Result<()> {
         while self.is_committing() {
             let outcomes = self.committed().await;
-            self.answer(outcomes, writer, state, peer).await?;
+            self.answer(outcomes, writer, connection).await?;
         }
         Ok(())
     }
@@ -229,12 +225,7 @@ impl Pending {
     /// Hands the staged batch to a commit task of its own, which commits
     /// it after the batch before. With [`IN_FLIGHT`] batches already
     /// waiting, first answers the oldest.
-    pub async fn start_commit(
-        &mut self,
-        writer: &mut SessionWriter,
-        state: &Arc<ServerState>,
-        peer: &Peer,
-    ) -> Result<()> {
+    pub async fn start_commit(&mut self, writer: &mut SessionWriter, connection: &Connection) -> Result<()> {
         let transfers = std::mem::take(&mut self.transfers);
         self.bytes = 0;
         let Some(worker) = self.worker.take() else {
@@ -242,9 +233,9 @@ impl Pending {
         };
         if self.committing.len() >= IN_FLIGHT {
             let outcomes = self.committed().await;
-            self.answer(outcomes, writer, state, peer).await?;
+            self.answer(outcomes, writer, connection).await?;
         }
-        let who = AuditEvent::new(AuditKind::Upload, "ok").user(peer.user.name.as_str()).remote(peer.address);
+        let who = connection.stamp(AuditEvent::new(AuditKind::Upload, "ok"));
         let previous = self.last_commit.take();
         let (done, next) = oneshot::channel();
         self.last_commit = Some(next);
@@ -264,8 +255,7 @@ impl Pending {
         &mut self,
         outcomes: Outcomes,
         writer: &mut SessionWriter,
-        state: &Arc<ServerState>,
-        peer: &Peer,
+        connection: &Connection,
     ) -> Result<()> {
         let Some(Committing { transfers, .. }) = self.committing.pop_front() else {
             return Ok(());
@@ -275,16 +265,16 @@ impl Pending {
             let reply = match outcomes.next() {
                 Some(Ok(entry)) => {
                     let event = AuditEvent::new(AuditKind::Upload, "ok").name(&entry.name).size(entry.meta.size);
-                    log_audit(peer, &event);
+                    connection.log_audit(&connection.stamp(event));
                     Message::Committed { transfer, entry }
                 }
                 Some(Err(e)) => {
                     let event = AuditEvent::new(AuditKind::Upload, "failed").name(&name).size(length);
-                    audit(state, peer, event.detail(e.to_string()));
+                    connection.audit(event.detail(e.to_string()));
                     store_error(transfer, &e)
                 }
                 None => {
-                    audit(state, peer, AuditEvent::new(AuditKind::Upload, "failed").name(&name).size(length));
+                    connection.audit(AuditEvent::new(AuditKind::Upload, "failed").name(&name).size(length));
                     error(transfer, error_code::INTERNAL, "internal server error")
                 }
             };

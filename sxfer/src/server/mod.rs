@@ -8,6 +8,8 @@
 
 mod auth;
 mod batch;
+mod blob_io;
+mod context;
 mod session;
 mod transfer;
 

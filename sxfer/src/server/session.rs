@@ -8,19 +8,14 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::batch::{self, Pending};
+use super::context::{blocking, error, reply_outcome, store_error, Connection};
 use super::{auth, transfer, ServerState};
 use crate::net::conn::{server_handshake, Incoming, SessionReader, SessionWriter};
-use crate::store::{AuditEvent, AuditKind, StoreError, UserInfo};
+use crate::store::{AuditEvent, AuditKind, UserInfo};
 use sxfer_proto::codec::Codec;
 use sxfer_proto::msgs::app::{error_code, MAX_LISTING};
 use sxfer_proto::msgs::{FileEntry, Message};
 use sxfer_proto::CloseCode;
-
-/// Who is on the other end, for handlers and the audit log.
-pub struct Peer {
-    pub address: SocketAddr,
-    pub user: UserInfo,
-}
 
 pub async fn run(
     stream: TcpStream,
@@ -46,7 +41,7 @@ pub async fn run(
         .await
         .map_err(|_| anyhow!("handshake timed out"))??;
     let user = authenticated.lock().ok().and_then(|mut slot| slot.take()).context("authenticated without a user")?;
-    let peer = Peer { address, user };
+    let peer = Connection { state: Arc::clone(state), address, user };
     if !admitted {
         let message = "the server is at its connection limit; try again later";
         writer.send(&error(0, error_code::SHUTTING_DOWN, message)).await?;
@@ -57,7 +52,7 @@ pub async fn run(
     let mut pending = Pending::new();
     loop {
         if *stopping.borrow() {
-            pending.flush(&mut writer, state, &peer).await?;
+            pending.flush(&mut writer, &peer).await?;
             writer.send(&error(0, error_code::SHUTTING_DOWN, "the server is shutting down")).await?;
             writer.close(CloseCode::Normal).await?;
             return Ok(());
@@ -66,11 +61,11 @@ pub async fn run(
             incoming = reader.next() => incoming?,
             _ = stopping.changed() => continue,
             _ = tokio::time::sleep(batch::LINGER), if pending.has_staged() => {
-                pending.start_commit(&mut writer, state, &peer).await?;
+                pending.start_commit(&mut writer, &peer).await?;
                 continue;
             }
             outcomes = pending.committed(), if pending.is_committing() => {
-                pending.answer(outcomes, &mut writer, state, &peer).await?;
+                pending.answer(outcomes, &mut writer, &peer).await?;
                 continue;
             }
         };
@@ -79,18 +74,18 @@ pub async fn run(
                 let handled = match message {
                     // Pipelined small uploads are group-committed (batch.rs).
                     Message::Upload { transfer, name, meta, resume: false } if meta.size <= batch::MAX_FILE => {
-                        pending.upload(&mut reader, &mut writer, state, &peer, transfer, name, meta).await
+                        pending.upload(&mut reader, &mut writer, &peer, transfer, name, meta).await
                     }
                     // Anything else sees the staged files committed first.
-                    message => match pending.flush(&mut writer, state, &peer).await {
-                        Ok(()) => handle(message, &mut reader, &mut writer, state, &peer).await,
+                    message => match pending.flush(&mut writer, &peer).await {
+                        Ok(()) => handle(message, &mut reader, &mut writer, &peer).await,
                         Err(e) => Err(e),
                     },
                 };
                 if let Err(e) = handled {
                     // Tell the client which files were stored, and why the
                     // session ends, before hanging up; it may not be listening.
-                    pending.answer_committing(&mut writer, state, &peer).await.ok();
+                    pending.answer_committing(&mut writer, &peer).await.ok();
                     let reason = error(0, error_code::BAD_REQUEST, &format!("request failed: {e}"));
                     if writer.send(&reason).await.is_ok() {
                         writer.close(CloseCode::ProtocolViolation).await.ok();
@@ -99,13 +94,13 @@ pub async fn run(
                 }
             }
             Incoming::Data(_) => {
-                pending.answer_committing(&mut writer, state, &peer).await.ok();
+                pending.answer_committing(&mut writer, &peer).await.ok();
                 writer.send(&error(0, error_code::BAD_REQUEST, "data outside an upload")).await?;
                 writer.close(CloseCode::ProtocolViolation).await?;
                 return Err(anyhow!("client sent data outside an upload"));
             }
             Incoming::Closed(_) => {
-                pending.flush(&mut writer, state, &peer).await?;
+                pending.flush(&mut writer, &peer).await?;
                 writer.close(CloseCode::Normal).await.ok();
                 return Ok(());
             }
@@ -117,18 +112,15 @@ async fn handle(
     message: Message,
     reader: &mut SessionReader,
     writer: &mut SessionWriter,
-    state: &Arc<ServerState>,
-    peer: &Peer,
+    peer: &Connection,
 ) -> Result<()> {
-    let store = state.store.clone();
+    let store = peer.store();
     let user = peer.user.id;
     match message {
         Message::Upload { transfer, name, meta, resume } => {
-            transfer::upload(reader, writer, state, peer, transfer, name, meta, resume).await
+            transfer::upload(reader, writer, peer, transfer, name, meta, resume).await
         }
-        Message::Download { transfer, name, offset } => {
-            transfer::download(writer, state, peer, transfer, name, offset).await
-        }
+        Message::Download { transfer, name, offset } => transfer::download(writer, peer, transfer, name, offset).await,
         Message::List { transfer, prefix } => {
             let listed = blocking(move || store.list(user, &prefix)).await;
             match listed {
@@ -157,7 +149,7 @@ async fn handle(
                 Ok(false) => error(transfer, error_code::NOT_FOUND, &format!("no such file: {name}")),
                 Err(e) => store_error(transfer, &e),
             };
-            transfer::audit(state, peer, AuditEvent::new(AuditKind::Delete, reply_outcome(&reply)).name(&name));
+            peer.audit(AuditEvent::new(AuditKind::Delete, reply_outcome(&reply)).name(&name));
             writer.send(&reply).await
         }
         Message::Rename { transfer, from, to } => {
@@ -166,11 +158,7 @@ async fn handle(
                 Ok(()) => Message::Done { transfer },
                 Err(e) => store_error(transfer, &e),
             };
-            transfer::audit(
-                state,
-                peer,
-                AuditEvent::new(AuditKind::Rename, reply_outcome(&reply)).name(&from).detail(to.as_str()),
-            );
+            peer.audit(AuditEvent::new(AuditKind::Rename, reply_outcome(&reply)).name(&from).detail(to.as_str()));
             writer.send(&reply).await
         }
         other => {
@@ -202,36 +190,6 @@ fn listing_parts(entries: Vec<FileEntry>) -> Vec<(Vec<FileEntry>, bool)> {
     }
     let last = parts.len() - 1;
     parts.into_iter().enumerate().map(|(i, part)| (part, i != last)).collect()
-}
-
-/// Run a store call on the blocking pool.
-pub async fn blocking<T: Send + 'static>(
-    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(call).await.unwrap_or_else(|e| Err(StoreError::Internal(format!("store task: {e}"))))
-}
-
-pub fn error(transfer: u32, code: u16, message: &str) -> Message {
-    Message::Error { transfer, code, message: message.to_owned() }
-}
-
-/// The client sees the store's refusal as a coded error with one clear
-/// line; internal details stay in the server log.
-pub fn store_error(transfer: u32, e: &StoreError) -> Message {
-    if e.is_client_facing() {
-        error(transfer, e.code(), &e.to_string())
-    } else {
-        tracing::error!(error = %e, "store failure");
-        error(transfer, e.code(), "internal server error")
-    }
-}
-
-fn reply_outcome(reply: &Message) -> &'static str {
-    if matches!(reply, Message::Error { .. }) {
-        "refused"
-    } else {
-        "ok"
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,83 @@
+//! What every request handler of one connection shares: who is on the
+//! other end, the server's state, and the helpers that turn store results
+//! into replies and audit rows. Everything else in `server/` imports this;
+//! it imports nothing of theirs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::ServerState;
+use crate::store::{AuditEvent, Store, StoreError, UserInfo};
+use sxfer_proto::msgs::Message;
+
+/// One authenticated connection's context.
+pub struct Connection {
+    pub state: Arc<ServerState>,
+    pub address: SocketAddr,
+    pub user: UserInfo,
+}
+
+impl Connection {
+    pub fn store(&self) -> Arc<Store> {
+        self.state.store.clone()
+    }
+
+    /// Record an event in the audit table and the log, with who and from
+    /// where.
+    pub fn audit(&self, event: AuditEvent) {
+        let event = self.stamp(event);
+        self.log_audit(&event);
+        if let Err(e) = self.state.store.audit(&event) {
+            tracing::warn!(error = %e, "could not write the audit log");
+        }
+    }
+
+    /// `event` with this connection's user and address.
+    pub fn stamp(&self, event: AuditEvent) -> AuditEvent {
+        event.user(self.user.name.as_str()).remote(self.address)
+    }
+
+    /// The log line of an audit event (for events whose row the store wrote).
+    pub fn log_audit(&self, event: &AuditEvent) {
+        tracing::info!(
+            target: "audit",
+            peer = %self.address,
+            user = %self.user.name,
+            event = event.kind.as_str(),
+            file = event.name.as_ref().map(|n| n.as_str()),
+            size = event.size,
+            outcome = %event.outcome,
+        );
+    }
+}
+
+/// Run a store call on the blocking pool.
+pub async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(call).await.unwrap_or_else(|e| Err(StoreError::Internal(format!("store task: {e}"))))
+}
+
+pub fn error(transfer: u32, code: u16, message: &str) -> Message {
+    Message::Error { transfer, code, message: message.to_owned() }
+}
+
+/// The client sees the store's refusal as a coded error with one clear
+/// line; internal details stay in the server log.
+pub fn store_error(transfer: u32, e: &StoreError) -> Message {
+    if e.is_client_facing() {
+        error(transfer, e.code(), &e.to_string())
+    } else {
+        tracing::error!(error = %e, "store failure");
+        error(transfer, e.code(), "internal server error")
+    }
+}
+
+/// "ok" or "refused", for the audit row of a request answered by `reply`.
+pub fn reply_outcome(reply: &Message) -> &'static str {
+    if matches!(reply, Message::Error { .. }) {
+        "refused"
+    } else {
+        "ok"
+    }
+}
