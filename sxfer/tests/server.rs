@@ -676,3 +676,30 @@ async fn invite_tokens_admit_exactly_as_many_accounts_as_they_allow() {
     assert!(format!("{err:#}").contains("exists"), "{err:#}");
     register("frank", Some(two.as_str())).await.unwrap().close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_a_last_segment_of_up_to_255_bytes_download() {
+    // `.NAME.sxfer-part` used to pass NAME_MAX for segments of 244+ bytes.
+    let server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let mut remote = server.connect("alice").await;
+    let names: Vec<String> = ["n".repeat(244), "m".repeat(255), format!("{}é", "x".repeat(253))].into();
+    let local_dir = server.dir.path().join("src");
+    std::fs::create_dir_all(&local_dir).unwrap();
+    for (i, name) in names.iter().enumerate() {
+        // Large and small: both download paths make a partial.
+        let bytes = random_bytes(if i == 0 { 5 << 20 } else { 3000 }, i as u64);
+        std::fs::write(local_dir.join(name), &bytes).unwrap();
+        let jobs = upload::plan(&[local_dir.join(name)], Some(&format!("d/{name}")), false).unwrap();
+        upload::run(&mut remote, &jobs, &quiet()).await.unwrap();
+    }
+    let out = server.dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let remote_names: Vec<String> = names.iter().map(|n| format!("d/{n}")).collect();
+    let refs: Vec<&str> = remote_names.iter().map(String::as_str).collect();
+    download::run(&mut remote, &download_jobs(&out, &refs), &out, false, &quiet()).await.unwrap();
+    for name in &names {
+        assert_eq!(std::fs::read(out.join(name)).unwrap(), std::fs::read(local_dir.join(name)).unwrap());
+    }
+    remote.close().await.unwrap();
+}

@@ -391,3 +391,25 @@ fn finish_group(group: Vec<SmallFile>, watch: &durable::Watch, force: bool, outp
     }
     failures
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_partial_name_fits_and_stays_distinct() {
+        // Every length of a legal segment, in 1-, 2- and 3-byte characters.
+        let names: std::collections::BTreeSet<String> = (1..=255)
+            .flat_map(|len| ["a", "é", "名"].map(|fill| fill.repeat(len / fill.len())))
+            .filter(|name| !name.is_empty())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for name in &names {
+            let partial = partial_name(name);
+            assert!(partial.len() <= NAME_MAX, "{} bytes: {} bytes", name.len(), partial.len());
+            assert!(partial.starts_with('.') && partial.ends_with(".sxfer-part"));
+            assert!(seen.insert(partial), "two names share a partial");
+        }
+        assert_eq!(partial_name("report.pdf"), ".report.pdf.sxfer-part");
+    }
+}
