@@ -246,6 +246,24 @@ fn sigterm_shuts_down_cleanly() {
 }
 
 #[test]
+fn offering_only_suites_the_server_refuses_is_a_clear_error() {
+    let (_dir, data, home) = setup();
+    let server = serve(&data); // accepts the defaults: aes-256-gcm, chacha20-poly1305
+    let target = format!("alice@127.0.0.1:{}", server.port);
+    let out = sxfer(&home, &["ls", &target, "--fingerprint", &server.fingerprint, "--suites", "aes-256-eax"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr_line(&out),
+        "sxfer: error: the server accepts none of the offered record suites (offered: aes-256-eax)"
+    );
+    let out = sxfer(&home, &["ls", &target, "--suites", "aes-256-eax,hmac-sha256-ctr"]);
+    assert_eq!(
+        stderr_line(&out),
+        "sxfer: error: the server accepts none of the offered record suites (offered: aes-256-eax, hmac-sha256-ctr)"
+    );
+}
+
+#[test]
 fn kill_dash_nine_mid_upload_then_resume() {
     let (dir, data, home) = setup();
     let server = serve(&data);

@@ -643,7 +643,9 @@ async fn every_suite_carries_a_transfer_when_both_sides_allow_it() {
     strict.add_user("alice");
     let mut options = strict.client_options(&strict.dir.path().join("h"), PASSWORD);
     options.suites = Some(vec![SuiteId::HmacSha256Ctr]);
-    assert!(client::connect(&strict.target("alice", ""), &options, Purpose::Login).await.is_err());
+    let err = client::connect(&strict.target("alice", ""), &options, Purpose::Login).await.err().expect("refused");
+    assert_eq!(format!("{err:#}"), "the server accepts none of the offered record suites (offered: hmac-sha256-ctr)");
+    assert!(!strict.dir.path().join("h/known_hosts").exists(), "the refusal came before any pin was stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
