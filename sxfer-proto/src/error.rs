@@ -2,6 +2,8 @@
 
 use thiserror::Error;
 
+use crate::msgs::handshake::Negotiated;
+
 /// Everything the protocol core can fail with, grouped by whose fault it is.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -17,9 +19,13 @@ pub enum Error {
     /// The server identity did not match the caller's pin.
     #[error("server identity does not match the pinned fingerprint")]
     IdentityMismatch,
-    /// No common version, key exchange or suite.
+    /// (Server) No common version, key exchange or suite.
     #[error("no common {0}")]
-    NoCommon(&'static str),
+    NoCommon(Negotiated),
+    /// (Client) The server's HelloRefusal: it accepts none of what we
+    /// offered of `what`; `offered` lists those offers by name.
+    #[error("the server accepts none of the offered {} (offered: {offered})", .what.plural())]
+    OffersRefused { what: Negotiated, offered: String },
     /// The peer closed the connection with this code.
     #[error("peer closed the connection: {0}")]
     PeerClosed(CloseCode),
@@ -45,7 +51,7 @@ impl Error {
             Error::PeerMisbehaved(_) | Error::Truncated => CloseCode::ProtocolViolation,
             Error::Crypto => CloseCode::BadRecord,
             Error::IdentityMismatch | Error::AuthRejected(_) => CloseCode::AuthFailed,
-            Error::NoCommon(_) => CloseCode::HandshakeFailure,
+            Error::NoCommon(_) | Error::OffersRefused { .. } => CloseCode::HandshakeFailure,
             Error::PeerClosed(_) | Error::Misuse(_) | Error::Key(_) => CloseCode::InternalError,
         }
     }

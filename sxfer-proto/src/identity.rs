@@ -26,11 +26,13 @@ use aws_lc_rs::digest;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPairComponents, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair as _, RsaKeyPair, UnparsedPublicKey};
+use base64ct::Encoding as _;
+use crypto_bigint::{Encoding as _, NonZero, U8192};
 use pkcs1::der::Decode as _;
 use ssh_key::private::{Ed25519Keypair, Ed25519PrivateKey, KeypairData, RsaKeypair};
 use ssh_key::public::{Ed25519PublicKey, KeyData, RsaPublicKey};
 use ssh_key::{LineEnding, Mpint};
-use subtle::{ConditionallySelectable, ConstantTimeEq};
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -560,8 +562,8 @@ fn rsa_key_pair(pair: &RsaKeypair) -> Result<RsaKeyPair> {
     let (n, e) = (positive(&public.n)?, positive(&public.e)?);
     let (d, p, q, q_inv) =
         (positive(&private.d)?, positive(&private.p)?, positive(&private.q)?, positive(&private.iqmp)?);
-    let d_p = reduce_secret(d, &minus_one(p).ok_or_else(invalid)?);
-    let d_q = reduce_secret(d, &minus_one(q).ok_or_else(invalid)?);
+    let d_p = crt_exponent(d, p).ok_or_else(invalid)?;
+    let d_q = crt_exponent(d, q).ok_or_else(invalid)?;
     let components = KeyPairComponents {
         public_key: PublicKeyComponents { n, e },
         d,
@@ -575,51 +577,33 @@ fn rsa_key_pair(pair: &RsaKeypair) -> Result<RsaKeyPair> {
         .map_err(|_| Error::Key("the RSA private key is invalid (its parts do not match)".into()))
 }
 
-/// `prime - 1` for an odd prime (so no borrow leaves the last byte).
-fn minus_one(prime: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    let (&last, rest) = prime.split_last()?;
-    if last & 1 == 0 || prime.len() < 2 {
+/// A CRT exponent, `d mod (prime − 1)` (dP or dQ), as a big-endian
+/// number of `RSA_MAX_BITS / 8` bytes (leading zeros allowed).
+///
+/// crypto-bigint's remainder runs in time that depends only on the bit
+/// length of `prime − 1` (public: about half the modulus) and is constant
+/// in the value of `d`, which is secret. The operands are zeroized. `None`
+/// for numbers no valid key has: a `d` or prime longer than 8192 bits, or
+/// a prime below 3.
+fn crt_exponent(d: &[u8], prime: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let d = Zeroizing::new(widen(d)?);
+    let prime = Zeroizing::new(widen(prime)?);
+    if prime.bits_vartime() < 2 {
         return None;
     }
-    let mut out = Zeroizing::new(rest.to_vec());
-    out.push(last - 1);
-    Some(out)
+    let prime_minus_one = Zeroizing::new(prime.wrapping_sub(&U8192::ONE));
+    let modulus = Option::<NonZero<U8192>>::from(NonZero::new(*prime_minus_one))?;
+    let reduced = Zeroizing::new(d.rem(&modulus));
+    Some(Zeroizing::new(reduced.to_be_bytes().to_vec()))
 }
 
-/// `value mod modulus` for big-endian unsigned integers, by binary long
-/// division (shift in one bit, subtract the modulus if it fits). The running
-/// time depends only on the lengths and the subtraction is a constant-time
-/// select, because `value` is a private exponent. The result has the
-/// modulus's length (leading zeros allowed). `modulus` must not be zero.
-fn reduce_secret(value: &[u8], modulus: &[u8]) -> Zeroizing<Vec<u8>> {
-    // One spare top byte: the remainder is < modulus, so 2·remainder + 1 fits.
-    let width = modulus.len() + 1;
-    let mut m = vec![0u8; width];
-    m[1..].copy_from_slice(modulus);
-    let mut remainder = Zeroizing::new(vec![0u8; width]);
-    let mut difference = Zeroizing::new(vec![0u8; width]);
-    for byte in value {
-        for shift in (0..8).rev() {
-            let mut carry = (byte >> shift) & 1;
-            for limb in remainder.iter_mut().rev() {
-                let out = *limb >> 7;
-                *limb = (*limb << 1) | carry;
-                carry = out;
-            }
-            let mut borrow = 0u16;
-            for i in (0..width).rev() {
-                let diff = u16::from(remainder[i]).wrapping_sub(u16::from(m[i])).wrapping_sub(borrow);
-                difference[i] = diff as u8;
-                borrow = (diff >> 15) & 1;
-            }
-            // No borrow: remainder >= modulus, so keep the difference.
-            let fits = subtle::Choice::from((borrow ^ 1) as u8);
-            for (kept, diff) in remainder.iter_mut().zip(difference.iter()) {
-                *kept = u8::conditional_select(kept, diff, fits);
-            }
-        }
-    }
-    Zeroizing::new(remainder[1..].to_vec())
+/// A big-endian number of at most 8192 bits as a `U8192`.
+fn widen(bytes: &[u8]) -> Option<U8192> {
+    const WIDTH: usize = RSA_MAX_BITS / 8;
+    let start = WIDTH.checked_sub(bytes.len())?;
+    let mut padded = Zeroizing::new([0u8; WIDTH]);
+    padded[start..].copy_from_slice(bytes);
+    Some(U8192::from_be_slice(padded.as_slice()))
 }
 
 /// The algorithm name in an OpenSSH private key's public section, read
@@ -632,7 +616,7 @@ fn peek_private_key_algorithm(text: &str) -> Option<String> {
         .skip(1)
         .take_while(|line| !line.starts_with("-----END"))
         .collect();
-    let bytes = decode_base64(&body)?;
+    let bytes = base64ct::Base64::decode_vec(&body).ok()?;
     let mut rest = bytes.strip_prefix(b"openssh-key-v1\0")?;
     let _cipher = take_string(&mut rest)?;
     let _kdf = take_string(&mut rest)?;
@@ -652,65 +636,52 @@ fn take_string<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
     Some(value)
 }
 
-/// Standard padded base64 (RFC 4648 §4); `None` on any invalid character.
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let text = text.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    for chunk in text.chunks(4) {
-        let mut group = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            group |= value(c)? << (18 - 6 * i);
-        }
-        let bytes = group.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// `crt_exponent` as a u128, for comparing with `%`.
+    fn crt_u128(value: u128, prime: u128) -> Option<u128> {
+        let bytes = prime.to_be_bytes();
+        let trimmed = &bytes[bytes.iter().take_while(|b| **b == 0).count()..];
+        let got = crt_exponent(&value.to_be_bytes(), trimmed)?;
+        let (high, low) = got.split_at(got.len() - 16);
+        assert!(high.iter().all(|b| *b == 0), "the remainder is below the modulus");
+        Some(u128::from_be_bytes(low.try_into().ok()?))
+    }
+
     #[test]
-    fn reduce_secret_matches_integer_remainder() {
+    fn crt_exponent_matches_integer_remainder() {
         let cases: [(u128, u128); 7] = [
             (0, 7),
             (6, 7),
             (7, 7),
-            (u128::MAX, 0xffff_ffff_ffff_fffe),
+            (u128::MAX, 0xffff_ffff_ffff_ffff),
             (0x1234_5678_9abc_def0_1122_3344_5566_7788, 0x0f0f_0f0f_0f0f),
-            (0x8000_0000_0000_0000_0000_0000_0000_0001, 0x1_0000_0000_0000_0000),
+            (0x8000_0000_0000_0000_0000_0000_0000_0001, 0x1_0000_0000_0000_0001),
             (1 << 100, (1 << 99) + 3),
         ];
-        for (value, modulus) in cases {
-            let modulus_bytes = modulus.to_be_bytes();
-            let trimmed = &modulus_bytes[modulus_bytes.iter().take_while(|b| **b == 0).count()..];
-            let got = reduce_secret(&value.to_be_bytes(), trimmed);
-            let mut widened = [0u8; 16];
-            widened[16 - got.len()..].copy_from_slice(&got);
-            assert_eq!(u128::from_be_bytes(widened), value % modulus, "{value:#x} mod {modulus:#x}");
+        for (value, prime) in cases {
+            assert_eq!(crt_u128(value, prime), Some(value % (prime - 1)), "{value:#x} mod ({prime:#x} - 1)");
         }
+    }
+
+    #[test]
+    fn crt_exponent_refuses_numbers_no_key_has() {
+        assert_eq!(crt_u128(5, 0), None, "no prime - 1");
+        assert_eq!(crt_u128(5, 1), None, "prime - 1 = 0");
+        assert_eq!(crt_u128(5, 2), Some(0));
+        let too_long = vec![0xff; RSA_MAX_BITS / 8 + 1];
+        assert!(crt_exponent(&too_long, &[0x0b]).is_none());
+        assert!(crt_exponent(&[0x0b], &too_long).is_none());
+        let longest = vec![0xff; RSA_MAX_BITS / 8];
+        assert!(crt_exponent(&longest, &longest).is_some());
     }
 
     proptest::proptest! {
         #[test]
-        fn reduce_secret_agrees_with_u128(value: u128, modulus in 1u128..) {
-            let bytes = modulus.to_be_bytes();
-            let trimmed = &bytes[bytes.iter().take_while(|b| **b == 0).count()..];
-            let got = reduce_secret(&value.to_be_bytes(), trimmed);
-            let mut widened = [0u8; 16];
-            widened[16 - got.len()..].copy_from_slice(&got);
-            proptest::prop_assert_eq!(u128::from_be_bytes(widened), value % modulus);
+        fn crt_exponent_agrees_with_u128(value: u128, prime in 2u128..) {
+            proptest::prop_assert_eq!(crt_u128(value, prime), Some(value % (prime - 1)));
         }
     }
 
@@ -724,6 +695,27 @@ mod tests {
         assert_eq!(peek_private_key_algorithm("garbage"), None);
     }
 
+    fn strip(bytes: &[u8]) -> Vec<u8> {
+        bytes.iter().skip_while(|b| **b == 0).copied().collect()
+    }
+
+    #[test]
+    fn crt_exponents_match_openssh_for_a_known_key() -> Result<()> {
+        // The same key as `tests/data/rsa3072`, exported by ssh-keygen as
+        // PKCS#1 with the dP and dQ that OpenSSH computed (README there).
+        let pkcs1 = include_bytes!("../tests/data/rsa3072.pkcs1.der");
+        let known = pkcs1::RsaPrivateKey::from_der(pkcs1).map_err(|_| Error::Crypto)?;
+        let key =
+            ssh_key::PrivateKey::from_openssh(include_str!("../tests/data/rsa3072")).map_err(|_| Error::Crypto)?;
+        let KeypairData::Rsa(pair) = key.key_data() else { return Err(Error::Crypto) };
+        let bytes = |mpint: &Mpint| mpint.as_positive_bytes().map(<[u8]>::to_vec).ok_or(Error::Crypto);
+        assert_eq!(bytes(&pair.public.n)?, known.modulus.as_bytes(), "the same key");
+        let (d, p, q) = (bytes(&pair.private.d)?, bytes(&pair.private.p)?, bytes(&pair.private.q)?);
+        assert_eq!(strip(&crt_exponent(&d, &p).ok_or(Error::Crypto)?), known.exponent1.as_bytes(), "dP");
+        assert_eq!(strip(&crt_exponent(&d, &q).ok_or(Error::Crypto)?), known.exponent2.as_bytes(), "dQ");
+        Ok(())
+    }
+
     #[test]
     fn crt_exponents_match_aws_lc() -> Result<()> {
         // aws-lc computes dP and dQ itself when generating; ours must agree.
@@ -731,28 +723,23 @@ mod tests {
         let pkcs8 = AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&pair).map_err(|_| Error::Crypto)?;
         let info = pkcs8::PrivateKeyInfo::try_from(pkcs8.as_ref()).map_err(|_| Error::Crypto)?;
         let der = pkcs1::RsaPrivateKey::from_der(info.private_key).map_err(|_| Error::Crypto)?;
-        let strip = |bytes: &[u8]| bytes.iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
         let d = der.private_exponent.as_bytes();
-        let p_minus_one = minus_one(der.prime1.as_bytes()).ok_or(Error::Crypto)?;
-        let q_minus_one = minus_one(der.prime2.as_bytes()).ok_or(Error::Crypto)?;
-        assert_eq!(strip(&reduce_secret(d, &p_minus_one)), der.exponent1.as_bytes());
-        assert_eq!(strip(&reduce_secret(d, &q_minus_one)), der.exponent2.as_bytes());
+        let d_p = crt_exponent(d, der.prime1.as_bytes()).ok_or(Error::Crypto)?;
+        let d_q = crt_exponent(d, der.prime2.as_bytes()).ok_or(Error::Crypto)?;
+        assert_eq!(strip(&d_p), der.exponent1.as_bytes());
+        assert_eq!(strip(&d_q), der.exponent2.as_bytes());
         Ok(())
     }
 
     #[test]
-    fn minus_one_needs_an_odd_multi_byte_number() {
-        assert_eq!(minus_one(&[0x01, 0x01]).as_deref().map(Vec::as_slice), Some(&[0x01, 0x00][..]));
-        assert!(minus_one(&[0x01, 0x02]).is_none());
-        assert!(minus_one(&[0x03]).is_none());
-        assert!(minus_one(&[]).is_none());
-    }
-
-    #[test]
-    fn base64_decoder_handles_padding() {
-        assert_eq!(decode_base64("aGVsbG8="), Some(b"hello".to_vec()));
-        assert_eq!(decode_base64("aGVsbG8h"), Some(b"hello!".to_vec()));
-        assert_eq!(decode_base64("aGk="), Some(b"hi".to_vec()));
-        assert_eq!(decode_base64("a*=="), None);
+    fn peek_needs_valid_base64() {
+        let rsa = include_str!("../tests/data/rsa3072");
+        // A character outside the alphabet, or the padding cut off.
+        let bad_character = rsa.replacen("NhAAAAAwEAAQ", "NhAAAAAwEA*Q", 1);
+        assert_ne!(bad_character, rsa);
+        assert_eq!(peek_private_key_algorithm(&bad_character), None);
+        let ecdsa = include_str!("../tests/data/ecdsa_p256");
+        let unpadded = ecdsa.replace('=', "");
+        assert!(ecdsa.contains('=') && peek_private_key_algorithm(&unpadded).is_none());
     }
 }

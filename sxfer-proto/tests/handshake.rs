@@ -7,15 +7,20 @@ use std::sync::Arc;
 
 use common::*;
 use sxfer_proto::codec::Codec;
+use sxfer_proto::handshake::server::refusal_frame;
 use sxfer_proto::handshake::{ClientConfig, Credential, ServerConfig, ServerPin};
 use sxfer_proto::identity::PrivateIdentity;
 use sxfer_proto::kx::KexId;
-use sxfer_proto::msgs::{ClientHello, Message};
+use sxfer_proto::msgs::{ClientHello, Message, Negotiated};
 use sxfer_proto::record::suite::SuiteId;
 use sxfer_proto::{CloseCode, Error};
 
 fn server_config(identity: Arc<PrivateIdentity>, kex: &[KexId], suites: &[SuiteId]) -> Arc<ServerConfig> {
     Arc::new(ServerConfig { identity, kex: kex.to_vec(), suites: suites.to_vec() })
+}
+
+fn password_login<'a>() -> Credential<'a> {
+    Credential::Password { username: alice(), password: password() }
 }
 
 fn pin_of(identity: &PrivateIdentity) -> ServerPin {
@@ -139,12 +144,115 @@ fn no_common_suite_or_kex_fails() {
     let identity = ed25519_identity(3);
     let config = server_config(identity.clone(), &KexId::ALL, &[SuiteId::HmacSha256Ctr]);
     let outcome = handshake(ClientConfig::default(), config, &pin_of(&identity), Credential::Anonymous, no_attacker);
-    assert_eq!(outcome.server.err(), Some(Error::NoCommon("record suite")));
+    assert_eq!(outcome.server.err(), Some(Error::NoCommon(Negotiated::Suite)));
 
     let config = server_config(identity.clone(), &[KexId::MlKem768X25519], &SuiteId::ALL);
     let client = ClientConfig { kex: vec![KexId::X25519], suites: SuiteId::DEFAULT.to_vec() };
     let outcome = handshake(client, config, &pin_of(&identity), Credential::Anonymous, no_attacker);
-    assert_eq!(outcome.server.err(), Some(Error::NoCommon("key exchange")));
+    assert_eq!(outcome.server.err(), Some(Error::NoCommon(Negotiated::KeyExchange)));
+}
+
+/// The server answers a hello it shares nothing with by a HelloRefusal
+/// (PROTOCOL.md §4.7), and the client says what it offered in vain.
+#[test]
+fn the_client_is_told_which_offers_the_server_refused() {
+    let identity = ed25519_identity(3);
+    let defaults = Arc::new(ServerConfig::new(identity.clone()));
+    let suites = |suites: &[SuiteId]| ClientConfig { suites: suites.to_vec(), ..ClientConfig::default() };
+    let outcome =
+        handshake(suites(&[SuiteId::Aes256Eax]), defaults.clone(), &pin_of(&identity), password_login(), no_attacker);
+    assert_eq!(outcome.server.err(), Some(Error::NoCommon(Negotiated::Suite)));
+    let refused = outcome.client.err().expect("the client fails");
+    assert_eq!(refused.to_string(), "the server accepts none of the offered record suites (offered: aes-256-eax)");
+    assert_eq!(refused, Error::OffersRefused { what: Negotiated::Suite, offered: "aes-256-eax".into() });
+    assert_eq!(refused.close_code(), CloseCode::HandshakeFailure);
+    assert_eq!(outcome.client_sent_after_hello, 0, "no credential after a refusal");
+
+    let two = suites(&[SuiteId::Aes256Eax, SuiteId::HmacSha256Ctr]);
+    let outcome = handshake(two, defaults.clone(), &pin_of(&identity), password_login(), no_attacker);
+    assert_eq!(
+        outcome.client.err().map(|e| e.to_string()).as_deref(),
+        Some("the server accepts none of the offered record suites (offered: aes-256-eax, hmac-sha256-ctr)")
+    );
+
+    let hybrid_only = server_config(identity.clone(), &[KexId::MlKem768X25519], &SuiteId::DEFAULT);
+    let client = ClientConfig { kex: vec![KexId::X25519], ..ClientConfig::default() };
+    let outcome = handshake(client, hybrid_only, &pin_of(&identity), password_login(), no_attacker);
+    assert_eq!(
+        outcome.client.err().map(|e| e.to_string()).as_deref(),
+        Some("the server accepts none of the offered key exchanges (offered: x25519)")
+    );
+
+    // A ClientHello rewritten to offer only a future version.
+    let future_only = |flight: Flight, bytes: Vec<u8>| {
+        if flight != Flight::ClientHello {
+            return bytes;
+        }
+        let mut hello = ClientHello::decode(&bytes[4..]).expect("decode");
+        hello.versions = vec![0x0002];
+        let body = hello.to_bytes();
+        [&(body.len() as u32).to_be_bytes()[..], &body].concat()
+    };
+    let outcome = handshake(ClientConfig::default(), defaults, &pin_of(&identity), password_login(), future_only);
+    assert_eq!(outcome.server.err(), Some(Error::NoCommon(Negotiated::Version)));
+    assert_eq!(
+        outcome.client.err().map(|e| e.to_string()).as_deref(),
+        Some("the server accepts none of the offered protocol versions (offered: SXFR/1)")
+    );
+}
+
+#[test]
+fn the_hello_refusal_bytes_are_as_specified() {
+    let refusal = refusal_frame(&Error::NoCommon(Negotiated::Suite)).expect("a refusal");
+    // length 9 ‖ "SXFR" ‖ version 0x0000 ‖ code 0x0004 ‖ negotiated 0x03 (PROTOCOL.md §4.7).
+    assert_eq!(hex::encode(&refusal), "00000009535846520000000403");
+    let kex = refusal_frame(&Error::NoCommon(Negotiated::KeyExchange)).expect("a refusal");
+    assert_eq!(hex::encode(&kex), "00000009535846520000000402");
+    let version = refusal_frame(&Error::NoCommon(Negotiated::Version)).expect("a refusal");
+    assert_eq!(hex::encode(&version), "00000009535846520000000401");
+    // Every other failure sends nothing.
+    for error in [Error::Malformed("x"), Error::PeerMisbehaved("x"), Error::Crypto, Error::Misuse("x")] {
+        assert_eq!(refusal_frame(&error), None, "{error}");
+    }
+}
+
+/// A refusal is unauthenticated: whatever it says, or whoever puts it in
+/// place of the ServerHello, the client only stops, with nothing sent.
+#[test]
+fn a_forged_or_odd_refusal_only_stops_the_client() {
+    let identity = ed25519_identity(3);
+    let config = Arc::new(ServerConfig::new(identity.clone()));
+    let forged = Error::OffersRefused { what: Negotiated::Suite, offered: "aes-256-gcm, chacha20-poly1305".into() };
+    let cases = [
+        ("forged suite refusal", "535846520000000403", Some(forged)),
+        ("unspecified", "535846520000000400", Some(Error::PeerClosed(CloseCode::HandshakeFailure))),
+        ("unknown negotiated", "5358465200000004ff", Some(Error::PeerClosed(CloseCode::HandshakeFailure))),
+        ("another code", "535846520000099903", Some(Error::PeerClosed(CloseCode::Unknown(0x0999)))),
+        ("trailing byte", "53584652000000040300", None),
+        ("cut short", "5358465200000004", None),
+    ];
+    for (what, body, expected) in cases {
+        let body = hex::decode(body).expect("hex");
+        let outcome = handshake(
+            ClientConfig::default(),
+            config.clone(),
+            &pin_of(&identity),
+            password_login(),
+            |flight, bytes| {
+                if flight == Flight::ServerHello {
+                    [&(body.len() as u32).to_be_bytes()[..], &body].concat()
+                } else {
+                    bytes
+                }
+            },
+        );
+        let error = outcome.client.err().expect(what);
+        match expected {
+            Some(expected) => assert_eq!(error, expected, "{what}"),
+            None => assert!(matches!(error, Error::Malformed(_)), "{what}: {error}"),
+        }
+        assert_eq!(outcome.client_sent_after_hello, 0, "{what}");
+    }
 }
 
 #[test]

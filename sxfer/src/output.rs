@@ -173,7 +173,11 @@ pub fn json_string(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            // Escaped, though JSON needs it only below 0x20, so that
+            // output read on a terminal is as safe as `display_safe`.
+            c if c.is_control() || sxfer_proto::names::is_bidi_control(c) => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -206,5 +210,7 @@ mod tests {
         assert_eq!(format_time(0), "1970-01-01 00:00:00");
         assert_eq!(format_time(1_700_000_000), "2023-11-14 22:13:20");
         assert_eq!(json_string("a\"b\\\n\x1b"), "\"a\\\"b\\\\\\u000a\\u001b\"");
+        // Lossless for a JSON reader, inert on a terminal.
+        assert_eq!(json_string("a\u{202e}b\u{9b}c"), "\"a\\u202eb\\u009bc\"");
     }
 }

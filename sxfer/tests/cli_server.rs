@@ -6,7 +6,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sxfer");
@@ -16,6 +17,40 @@ struct Served {
     child: Child,
     port: u16,
     fingerprint: String,
+    /// The server's stderr after its start-up lines, line by line.
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Served {
+    /// Waits for a stderr line starting with `prefix`, for at most `within`.
+    fn wait_for_line(&self, prefix: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no server line {prefix:?} within {within:?}: {e}"),
+            }
+        }
+    }
+
+    /// Waits for the server process to exit, for at most `within`.
+    fn wait_for_exit(&mut self, within: Duration) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let child = &mut self.child;
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel();
+            scope.spawn(move || tx.send(child.wait()).ok());
+            match rx.recv_timeout(within) {
+                Ok(status) => status.expect("wait"),
+                Err(_) => {
+                    Command::new("kill").args(["-KILL", &pid]).status().ok();
+                    panic!("the server did not exit within {within:?}");
+                }
+            }
+        })
+    }
 }
 
 impl Drop for Served {
@@ -46,9 +81,15 @@ fn serve(data: &Path) -> Served {
             fingerprint = rest.split_whitespace().nth(1).map(str::to_owned);
         }
     }
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Served { child, port: port.unwrap(), fingerprint: fingerprint.unwrap() }
+    // Keep draining stderr so the server never blocks on a full pipe, even
+    // once nobody listens.
+    let (tx, stderr) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            tx.send(line).ok();
+        }
+    });
+    Served { child, port: port.unwrap(), fingerprint: fingerprint.unwrap(), stderr }
 }
 
 fn sxfer(home: &Path, args: &[&str]) -> Output {
@@ -194,15 +235,32 @@ fn sigterm_shuts_down_cleanly() {
     let mut server = serve(&data);
     let pid = server.child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "server did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // The signal handler ran (not the default action, which also ends the
+    // process, with status "terminated by SIGTERM")...
+    server.wait_for_line("sxfer: shutting down", Duration::from_secs(10));
+    // ...then the server drained and exited by itself, with status 0.
+    let status = server.wait_for_exit(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}");
+    let address = format!("127.0.0.1:{}", server.port);
+    assert!(std::net::TcpStream::connect(&address).is_err(), "{address} no longer accepts connections");
+}
+
+#[test]
+fn offering_only_suites_the_server_refuses_is_a_clear_error() {
+    let (_dir, data, home) = setup();
+    let server = serve(&data); // accepts the defaults: aes-256-gcm, chacha20-poly1305
+    let target = format!("alice@127.0.0.1:{}", server.port);
+    let out = sxfer(&home, &["ls", &target, "--fingerprint", &server.fingerprint, "--suites", "aes-256-eax"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr_line(&out),
+        "sxfer: error: the server accepts none of the offered record suites (offered: aes-256-eax)"
+    );
+    let out = sxfer(&home, &["ls", &target, "--suites", "aes-256-eax,hmac-sha256-ctr"]);
+    assert_eq!(
+        stderr_line(&out),
+        "sxfer: error: the server accepts none of the offered record suites (offered: aes-256-eax, hmac-sha256-ctr)"
+    );
 }
 
 #[test]

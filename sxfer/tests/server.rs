@@ -37,14 +37,14 @@ fn download_jobs(dest: &Path, names: &[&str]) -> Vec<download::Job> {
         .collect()
 }
 
+/// Polls `done` (often: it may guard a short-lived state) until it holds,
+/// for at most 30 s.
 async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..600 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    panic!("timed out waiting for {what}");
 }
 
 fn size_of_largest_in(dir: &Path) -> u64 {
@@ -250,7 +250,7 @@ async fn tampered_or_truncated_blobs_are_refused_on_download() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_fingerprint_stops_the_client_before_any_credential() {
-    let server = TestServer::start(Options::default()).await;
+    let mut server = TestServer::start(Options::default()).await;
     server.add_user("alice");
     let home = server.dir.path().join("home");
     let mut options = server.client_options(&home, PASSWORD);
@@ -258,7 +258,9 @@ async fn wrong_fingerprint_stops_the_client_before_any_credential() {
     options.fingerprint = Some(impostor.public().fingerprint());
     let err = client::connect(&server.target("alice", ""), &options, Purpose::Login).await.err().expect("refused");
     assert!(format!("{err:#}").contains("not the expected"), "{err:#}");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A graceful shutdown returns once every connection task has ended, so
+    // anything the server did with that connection is in the audit by now.
+    server.shutdown().await;
     assert_eq!(server.audit_count(), 0, "the server saw no credential at all");
     assert!(!home.join("known_hosts").exists(), "nothing pinned");
 }
@@ -489,19 +491,34 @@ async fn a_shutdown_during_a_pipelined_upload_is_reported_as_such() {
     }
     let mut remote = server.connect("alice").await;
     let jobs = upload::plan(std::slice::from_ref(&tree), None, true).unwrap();
+    let sources: Vec<(String, PathBuf)> =
+        jobs.iter().map(|job| (job.remote.as_str().to_owned(), job.local.clone())).collect();
     let audited_before = server.audit_count();
     let upload = tokio::spawn(async move { upload::run(&mut remote, &jobs, &quiet()).await });
     // Stop the server once the first group has committed, mid-stream.
-    while server.audit_count() == audited_before {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_until("the first group to commit", || server.audit_count() > audited_before).await;
     server.shutdown().await;
     let err = upload.await.unwrap().expect_err("the upload cannot have finished");
     assert!(format!("{err:#}").contains("the server is shutting down"), "{err:#}");
-    // What was committed before the shutdown is stored and intact; nothing is left half-done.
+    // Nothing is left half-done, and what was committed before the shutdown
+    // is stored whole: back up, the server lists it and serves its bytes.
+    assert_eq!(std::fs::read_dir(server.data.join("partial")).unwrap().count(), 0, "nothing left in partial/");
     let stored = blobs_under(&server.data).len();
     assert!(stored > 0 && stored < FILES, "{stored} of {FILES} stored");
-    assert_eq!(std::fs::read_dir(server.data.join("partial")).unwrap().count(), 0, "nothing left in partial/");
+    server.restart_with(Options::default()).await;
+    let mut remote = server.connect("alice").await;
+    let listed = commands::list(&mut remote, "").await.unwrap();
+    assert_eq!(listed.len(), stored, "every blob is a listed file");
+    let names: Vec<String> = listed.iter().map(|entry| entry.name.as_str().to_owned()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let out = server.dir.path().join("out");
+    download::run(&mut remote, &download_jobs(&out, &names), &out, false, &quiet()).await.unwrap();
+    remote.close().await.unwrap();
+    for name in names {
+        let (_, source) = sources.iter().find(|(remote, _)| remote == name).expect("a file that was sent");
+        let copy = out.join(source.file_name().unwrap());
+        assert!(std::fs::read(copy).unwrap() == std::fs::read(source).unwrap(), "{name} is intact");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -626,7 +643,9 @@ async fn every_suite_carries_a_transfer_when_both_sides_allow_it() {
     strict.add_user("alice");
     let mut options = strict.client_options(&strict.dir.path().join("h"), PASSWORD);
     options.suites = Some(vec![SuiteId::HmacSha256Ctr]);
-    assert!(client::connect(&strict.target("alice", ""), &options, Purpose::Login).await.is_err());
+    let err = client::connect(&strict.target("alice", ""), &options, Purpose::Login).await.err().expect("refused");
+    assert_eq!(format!("{err:#}"), "the server accepts none of the offered record suites (offered: hmac-sha256-ctr)");
+    assert!(!strict.dir.path().join("h/known_hosts").exists(), "the refusal came before any pin was stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,14 +10,16 @@ use rand_core::CryptoRngCore;
 use super::connection::{Connection, Side};
 use super::transcript::{client_signed_message, frame, frame_body, hash_of, server_signed_message};
 use crate::codec::Codec;
-use crate::error::{Error, Result};
+use crate::error::{CloseCode, Error, Result};
 use crate::identity::{Fingerprint, PrivateIdentity, PublicIdentity};
 use crate::key_schedule;
 use crate::kx::{ClientKex, KexId};
 use crate::msgs::auth::KeyProof;
 use crate::msgs::auth::MAX_INVITE;
 use crate::msgs::handshake::VERSION_1;
-use crate::msgs::{AuthResult, ClientAuth, ClientHello, ClientId, KexShare, ServerHello, Username};
+use crate::msgs::{
+    AuthResult, ClientAuth, ClientHello, ClientId, HelloRefusal, KexShare, Negotiated, ServerHello, Username,
+};
 use crate::record::suite::SuiteId;
 use crate::secret::{Password, SecretBytes};
 
@@ -123,8 +125,15 @@ impl ExpectServerHello {
 
     /// Process the ServerHello frame: check every choice against our offers,
     /// verify the server's signature over the transcript, derive keys.
+    ///
+    /// A HelloRefusal in its place (PROTOCOL.md §4.7) is
+    /// [`Error::OffersRefused`], naming what we offered, or
+    /// [`Error::PeerClosed`] if the server did not say what it lacks.
     pub fn read_server_hello(self, hello_frame: &[u8]) -> Result<ServerHelloChecked> {
         let body = frame_body(hello_frame)?;
+        if HelloRefusal::is_refusal(body) {
+            return Err(self.refused(HelloRefusal::decode(body)?));
+        }
         let hello = ServerHello::decode(body)?;
         if hello.version != VERSION_1 {
             return Err(Error::PeerMisbehaved("server chose a version we did not offer"));
@@ -149,6 +158,20 @@ impl ExpectServerHello {
         let secrets = key_schedule::derive(&shared, &transcript_hash)?;
         let connection = Connection::new(Side::Client, hello.suite, secrets)?;
         Ok(ServerHelloChecked { identity, suite: hello.suite, kex: hello.kex, transcript_hash, connection })
+    }
+
+    /// The error for a HelloRefusal, naming what we offered.
+    fn refused(&self, refusal: HelloRefusal) -> Error {
+        let what = match refusal.negotiated {
+            Some(what) if refusal.code == CloseCode::HandshakeFailure => what,
+            _ => return Error::PeerClosed(refusal.code),
+        };
+        let offered: Vec<&str> = match what {
+            Negotiated::Version => vec!["SXFR/1"],
+            Negotiated::KeyExchange => self.config.kex.iter().map(|kex| kex.name()).collect(),
+            Negotiated::Suite => self.config.suites.iter().map(|suite| suite.name()).collect(),
+        };
+        Error::OffersRefused { what, offered: offered.join(", ") }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::key_schedule;
 use crate::kx::{self, KexId};
 use crate::msgs::auth::KeyProof;
 use crate::msgs::handshake::VERSION_1;
-use crate::msgs::{AuthResult, ClientAuth, ClientHello, ClientId, ServerHello, Username};
+use crate::msgs::{AuthResult, ClientAuth, ClientHello, ClientId, HelloRefusal, Negotiated, ServerHello, Username};
 use crate::record::suite::SuiteId;
 use crate::secret::{Password, SecretBytes};
 
@@ -92,15 +92,18 @@ impl ExpectClientHello {
         let client_hello_body = frame_body(hello_frame)?;
         let hello = ClientHello::decode(client_hello_body)?;
         if !hello.versions.contains(&VERSION_1) {
-            return Err(Error::NoCommon("protocol version"));
+            return Err(Error::NoCommon(Negotiated::Version));
         }
         let offer = config
             .kex
             .iter()
             .find_map(|kex| hello.kex_offers.iter().find(|offer| offer.kex == *kex))
-            .ok_or(Error::NoCommon("key exchange"))?;
-        let suite =
-            *hello.suites.iter().find(|suite| config.suites.contains(suite)).ok_or(Error::NoCommon("record suite"))?;
+            .ok_or(Error::NoCommon(Negotiated::KeyExchange))?;
+        let suite = *hello
+            .suites
+            .iter()
+            .find(|suite| config.suites.contains(suite))
+            .ok_or(Error::NoCommon(Negotiated::Suite))?;
 
         let (kex_share, shared) = kx::server_respond(offer.kex, &offer.share, rng)?;
         let mut random = [0u8; 32];
@@ -125,6 +128,21 @@ impl ExpectClientHello {
         let secrets = key_schedule::derive(&shared, &transcript_hash)?;
         let connection = Connection::new(Side::Server, suite, secrets)?;
         Ok((ExpectClientAuth { transcript_hash, connection }, frame(&server_hello_body)))
+    }
+}
+
+/// What to send, in place of a ServerHello, when
+/// [`ExpectClientHello::read_client_hello`] failed with `error`: the
+/// HelloRefusal frame (PROTOCOL.md §4.7) if the hello was well formed but
+/// shares no version, key exchange or suite with this server. `None` for
+/// every other failure, which ends the connection with nothing sent.
+pub fn refusal_frame(error: &Error) -> Option<Vec<u8>> {
+    match error {
+        Error::NoCommon(what) => {
+            let refusal = HelloRefusal { code: error.close_code(), negotiated: Some(*what) };
+            Some(frame(&refusal.to_bytes()))
+        }
+        _ => None,
     }
 }
 

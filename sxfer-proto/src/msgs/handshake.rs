@@ -1,9 +1,11 @@
 //! ClientHello and ServerHello (PROTOCOL.md §4.2, §4.3). Sent in plaintext
 //! frames; everything in them is covered by the transcript hash, which the
-//! server signs and both key schedules absorb.
+//! server signs and both key schedules absorb. In place of a ServerHello the
+//! server may send a HelloRefusal (§4.7): plaintext, unsigned, and so only
+//! ever a reason to stop.
 
 use crate::codec::{Codec, Reader, Writer};
-use crate::error::{Error, Result};
+use crate::error::{CloseCode, Error, Result};
 use crate::identity::{Signature, SignatureScheme};
 use crate::kx::KexId;
 use crate::record::suite::SuiteId;
@@ -12,6 +14,9 @@ use crate::record::suite::SuiteId;
 pub const MAGIC: [u8; 4] = *b"SXFR";
 /// Protocol version SXFR/1.
 pub const VERSION_1: u16 = 0x0001;
+
+/// The version field of a HelloRefusal: never a protocol version.
+pub const REFUSAL: u16 = 0x0000;
 
 pub const MAX_VERSIONS: usize = 8;
 pub const MAX_KEX_OFFERS: usize = 4;
@@ -50,6 +55,104 @@ pub struct ServerHello {
     /// Signature over the transcript hash (PROTOCOL.md §4.4). Last field:
     /// the signed bytes are the received body up to, not including, it.
     pub signature: Signature,
+}
+
+/// What the hellos negotiate (PROTOCOL.md §4.4.2), and so what a server can
+/// find no common choice for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Negotiated {
+    Version,
+    KeyExchange,
+    Suite,
+}
+
+impl Negotiated {
+    pub fn code(self) -> u8 {
+        match self {
+            Negotiated::Version => 0x01,
+            Negotiated::KeyExchange => 0x02,
+            Negotiated::Suite => 0x03,
+        }
+    }
+
+    /// `None` for 0x00 (unspecified) and codes this implementation does not know.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0x01 => Some(Negotiated::Version),
+            0x02 => Some(Negotiated::KeyExchange),
+            0x03 => Some(Negotiated::Suite),
+            _ => None,
+        }
+    }
+
+    /// Singular: "no common record suite".
+    pub fn name(self) -> &'static str {
+        match self {
+            Negotiated::Version => "protocol version",
+            Negotiated::KeyExchange => "key exchange",
+            Negotiated::Suite => "record suite",
+        }
+    }
+
+    /// Plural: "none of the offered record suites".
+    pub fn plural(self) -> &'static str {
+        match self {
+            Negotiated::Version => "protocol versions",
+            Negotiated::KeyExchange => "key exchanges",
+            Negotiated::Suite => "record suites",
+        }
+    }
+}
+
+impl std::fmt::Display for Negotiated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The server's answer to a ClientHello it cannot agree with (PROTOCOL.md
+/// §4.7), sent in the hello frame in place of a ServerHello:
+///
+/// ```text
+/// HelloRefusal = magic ‖ version:u16 = 0x0000 ‖ code:u16 ‖ negotiated:u8
+/// ```
+///
+/// Nothing authenticates it: a client stops on it as on a cut connection,
+/// and never retries with other offers because of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HelloRefusal {
+    /// A close code (§8); `HandshakeFailure` from this implementation.
+    pub code: CloseCode,
+    /// What found no common choice; `None` if the server did not say (0x00)
+    /// or said something this implementation does not know.
+    pub negotiated: Option<Negotiated>,
+}
+
+impl HelloRefusal {
+    /// Whether a hello frame body is a refusal rather than a ServerHello:
+    /// the magic, then the version field 0x0000.
+    pub fn is_refusal(body: &[u8]) -> bool {
+        body.len() >= 6 && body[..4] == MAGIC && body[4..6] == REFUSAL.to_be_bytes()
+    }
+}
+
+impl Codec for HelloRefusal {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&MAGIC);
+        out.put_u16(REFUSAL);
+        out.put_u16(self.code.to_u16());
+        out.put_u8(self.negotiated.map_or(0x00, Negotiated::code));
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        read_magic(r)?;
+        if r.u16()? != REFUSAL {
+            return Err(Error::Malformed("hello refusal"));
+        }
+        let code = CloseCode::from_u16(r.u16()?);
+        let negotiated = Negotiated::from_code(r.u8()?);
+        Ok(HelloRefusal { code, negotiated })
+    }
 }
 
 impl Codec for ClientHello {

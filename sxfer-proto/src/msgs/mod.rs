@@ -1,6 +1,7 @@
 //! Message types and their wire encodings (PROTOCOL.md §4, §7).
 //!
-//! * `handshake`: the two plaintext frames, ClientHello and ServerHello.
+//! * `handshake`: the two plaintext frames, ClientHello and ServerHello (or
+//!   the HelloRefusal that replaces it).
 //! * `auth`: the client's first encrypted message and the server's verdict.
 //! * `app`: the envelope for everything after authentication.
 
@@ -10,4 +11,4 @@ pub mod handshake;
 
 pub use app::{FileEntry, FileMeta, Message};
 pub use auth::{AuthResult, ClientAuth, ClientId, Username};
-pub use handshake::{ClientHello, KexShare, ServerHello};
+pub use handshake::{ClientHello, HelloRefusal, KexShare, Negotiated, ServerHello};

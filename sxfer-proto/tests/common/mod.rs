@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use aws_lc_rs::digest::{digest, SHA256};
 use rand_core::{CryptoRng, RngCore};
 use sxfer_proto::handshake::client::ExpectServerHello;
-use sxfer_proto::handshake::server::ExpectClientHello;
+use sxfer_proto::handshake::server::{refusal_frame, ExpectClientHello};
 use sxfer_proto::handshake::{
     next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Connection, Credential, Event, ServerConfig,
     ServerPin,
@@ -136,14 +136,19 @@ pub fn handshake(
         return outcome;
     };
     let server = ExpectClientHello::new(server_config);
+    // A server that shares nothing with the client answers with a refusal.
     let (server, server_hello) = match server.read_client_hello(&wire[..frame], &mut server_rng) {
-        Ok(next) => next,
+        Ok((server, hello)) => (Some(server), hello),
         Err(e) => {
+            let refusal = refusal_frame(&e);
             outcome.server = Err(e);
-            return outcome;
+            match refusal {
+                Some(refusal) => (None, refusal),
+                None => return outcome,
+            }
         }
     };
-    // Server -> client: ServerHello.
+    // Server -> client: ServerHello (or the refusal).
     let wire = attacker(Flight::ServerHello, server_hello);
     let Some(frame) = one_frame(&wire, next_hello_frame, &mut outcome.client) else {
         return outcome;
@@ -170,6 +175,9 @@ pub fn handshake(
         }
     };
     outcome.client_sent_after_hello = auth.len();
+    let Some(server) = server else {
+        return outcome;
+    };
     // Client -> server: credential.
     let mut wire = attacker(Flight::ClientAuth, auth);
     let Some(frame) = one_frame(&wire, next_record_frame, &mut outcome.server) else {

@@ -32,7 +32,7 @@ use strategies::*;
 use common::{alice, client_rsa_identity, ed25519_identity, handshake, password, DangerTestRng, Flight, OwnedEvent};
 use sxfer_proto::codec::Codec;
 use sxfer_proto::handshake::client::{ExpectAuthResult, ExpectServerHello};
-use sxfer_proto::handshake::server::{ExpectClientAuth, ExpectClientHello};
+use sxfer_proto::handshake::server::{refusal_frame, ExpectClientAuth, ExpectClientHello};
 use sxfer_proto::handshake::{
     next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Connection, Credential, Event, ServerConfig,
     ServerPin,
@@ -182,8 +182,16 @@ proptest! {
     fn server_never_panics_on_client_hello(frame in hello_frame_input(client_hello()), suites in offered_suites()) {
         let config = Arc::new(ServerConfig { suites, ..ServerConfig::new(ed25519_identity(9)) });
         let result = ExpectClientHello::new(config).read_client_hello(&frame, &mut DangerTestRng::for_testing_only(2));
-        if let Ok((_, server_hello)) = result {
-            prop_assert_eq!(next_hello_frame(&server_hello), Ok(Some(server_hello.len())));
+        match result {
+            Ok((_, server_hello)) => prop_assert_eq!(next_hello_frame(&server_hello), Ok(Some(server_hello.len()))),
+            // Only a hello that shares nothing with the server is answered (by a refusal).
+            Err(error) => match refusal_frame(&error) {
+                Some(refusal) => {
+                    prop_assert!(matches!(error, sxfer_proto::Error::NoCommon(_)), "{}", error);
+                    prop_assert_eq!(next_hello_frame(&refusal), Ok(Some(refusal.len())));
+                }
+                None => prop_assert!(!matches!(error, sxfer_proto::Error::NoCommon(_)), "{}", error),
+            },
         }
     }
 

@@ -114,7 +114,7 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
         idle,
     )
     .await
-    .with_context(|| format!("connecting to {address}"))?;
+    .map_err(|error| handshake_error(error, &address))?;
     tracing::info!(server = %address, user = %username, suite = session.suite.name(), "authenticated");
     let mut reader = session.reader;
     // One bounded queue from the reader task: a server cannot grow the
@@ -150,6 +150,20 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
 
 /// Events queued from the reader task ahead of the command.
 const EVENT_QUEUE: usize = 8;
+
+/// A handshake failure in context. The server's refusal of everything we
+/// offered is reported as it is, which already says it all:
+/// "the server accepts none of the offered record suites (offered: …)".
+fn handshake_error(error: anyhow::Error, address: &str) -> anyhow::Error {
+    let refused = error.chain().find_map(|cause| match cause.downcast_ref::<sxfer_proto::Error>() {
+        Some(refused @ sxfer_proto::Error::OffersRefused { .. }) => Some(refused.clone()),
+        _ => None,
+    });
+    match refused {
+        Some(refused) => anyhow::Error::new(refused),
+        None => error.context(format!("connecting to {address}")),
+    }
+}
 
 /// What the reader task delivers: replies and data, in order.
 pub struct Inbound {

@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 
 use super::frames::FrameBuffer;
 use sxfer_proto::handshake::client::ExpectServerHello;
-use sxfer_proto::handshake::server::ExpectClientHello;
+use sxfer_proto::handshake::server::{refusal_frame, ExpectClientHello};
 use sxfer_proto::handshake::{
     next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Credential, Event, ReceiveHalf, SendHalf,
     ServerConfig, ServerPin,
@@ -119,7 +119,16 @@ where
     stream.set_nodelay(true).ok();
     let mut buffer = FrameBuffer::default();
     let len = buffer.require(&mut stream, next_hello_frame, idle, "before its hello").await?;
-    let (state, hello) = ExpectClientHello::new(config).read_client_hello(buffer.frame_mut(len), &mut OsRng)?;
+    let (state, hello) = match ExpectClientHello::new(config).read_client_hello(buffer.frame_mut(len), &mut OsRng) {
+        Ok(next) => next,
+        Err(error) => {
+            // No common version, kex or suite: say so (PROTOCOL.md §4.7).
+            if let Some(refusal) = refusal_frame(&error) {
+                stream.write_all(&refusal).await.ok();
+            }
+            return Err(error.into());
+        }
+    };
     buffer.consume(len);
     stream.write_all(&hello).await?;
     let len = buffer.require(&mut stream, next_record_frame, idle, "before authenticating").await?;
