@@ -47,10 +47,19 @@ pub fn local_path(dest: &Path, name: &RemoteName, keep_from: usize) -> Result<Pa
     Ok(path)
 }
 
-/// Download requests kept in flight. The server answers in order, so the
-/// replies for the next files are already on their way while one is being
-/// written: no round trip per file.
-const WINDOW: usize = 32;
+/// Download requests kept in flight, by their bytes on the wire: the
+/// server answers in order, so the replies for the next files are already
+/// on their way while one is being written, and a tree costs a round trip
+/// per some 700 files, not per file. The bound keeps the requests the
+/// server has not read yet within what the two sockets' buffers hold
+/// (loopback and typical links: ≥ 128 KiB), so writing them never waits
+/// for a server that is itself waiting for us to read its replies.
+const WINDOW_BYTES: usize = 64 << 10;
+/// And by count, whatever their size.
+const WINDOW_FILES: usize = 4096;
+/// What a request costs beyond its message: frame header, content type,
+/// the largest AEAD tag and padding (generous).
+const RECORD_OVERHEAD: usize = 64;
 
 /// Download every job into `dest`; returns how many bytes came from
 /// partial files of earlier attempts (verified, not re-sent).
@@ -67,13 +76,21 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, ou
     let mut resumed = 0;
     let mut queue: VecDeque<&Job> = jobs.iter().collect();
     let mut in_flight: VecDeque<Request> = VecDeque::new();
+    let mut window = 0;
     let mut small = SmallWriter::start(force, *output);
     loop {
-        while in_flight.len() < WINDOW {
-            let Some(job) = queue.pop_front() else { break };
+        while in_flight.len() < WINDOW_FILES {
+            let Some(&job) = queue.front() else { break };
+            let cost = request_cost(job);
+            if !in_flight.is_empty() && window + cost > WINDOW_BYTES {
+                break;
+            }
+            queue.pop_front();
+            window += cost;
             in_flight.push_back(request(remote, job, dest)?);
         }
         let Some(request) = in_flight.pop_front() else { break };
+        window -= request_cost(request.job);
         remote.writer.flush().await?;
         let job = request.job;
         match receive(remote, request, force, output).await {
@@ -121,6 +138,12 @@ fn check_destination(dest: &Path, local: &Path, force: bool) -> Result<()> {
         bail!("{} exists (use --force to overwrite)", local.display());
     }
     Ok(())
+}
+
+/// The bytes a Download request for `job` takes on the wire (at most).
+fn request_cost(job: &Job) -> usize {
+    // kind, transfer, name length, name, offset
+    2 + 4 + 2 + job.remote.as_str().len() + 8 + RECORD_OVERHEAD
 }
 
 /// A download asked for and not yet received.

@@ -196,6 +196,15 @@ impl SessionReader {
     }
 }
 
+impl SessionReader {
+    /// True if the next record has already arrived (`next` will not wait
+    /// for the network): a pipelined request can be handled together with
+    /// the one before it.
+    pub fn has_buffered_record(&self) -> bool {
+        self.pending_consume == 0 && self.buffer.has_frame(next_record_frame)
+    }
+}
+
 /// An event with the data payload as a position, so the buffer borrow ends.
 enum Kind {
     Message(Message),

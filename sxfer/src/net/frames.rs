@@ -68,6 +68,12 @@ impl FrameBuffer {
         self.fill(stream, frame_len, idle).await?.with_context(|| format!("the peer closed the connection {when}"))
     }
 
+    /// True if a complete frame is already buffered: reading it will not
+    /// wait for the stream.
+    pub fn has_frame(&self, frame_len: impl Fn(&[u8]) -> sxfer_proto::Result<Option<usize>>) -> bool {
+        matches!(frame_len(&self.buf[self.start..self.end]), Ok(Some(_)))
+    }
+
     /// The frame `fill` found, for opening in place.
     pub fn frame_mut(&mut self, len: usize) -> &mut [u8] {
         &mut self.buf[self.start..self.start + len]

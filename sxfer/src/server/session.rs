@@ -50,6 +50,8 @@ pub async fn run(
     }
     tracing::debug!(peer = %peer.address, user = %peer.user.name, "session started");
     let mut pending = Pending::new();
+    // A record read ahead while gathering pipelined downloads.
+    let mut held: Option<Next> = None;
     loop {
         if *stopping.borrow() {
             pending.flush(&mut writer, &peer).await?;
@@ -57,8 +59,10 @@ pub async fn run(
             writer.close(CloseCode::Normal).await?;
             return Ok(());
         }
-        let incoming = tokio::select! {
-            incoming = reader.next() => incoming?,
+        let incoming = match held.take() {
+            Some(next) => next,
+            None => tokio::select! {
+            incoming = reader.next() => Next::from(incoming?),
             _ = stopping.changed() => continue,
             _ = tokio::time::sleep(batch::LINGER), if pending.has_staged() => {
                 pending.start_commit(&mut writer, &peer).await?;
@@ -68,14 +72,31 @@ pub async fn run(
                 pending.answer(outcomes, &mut writer, &peer).await?;
                 continue;
             }
+            },
         };
         match incoming {
-            Incoming::Message(message) => {
+            Next::Message(message) => {
                 let handled = match message {
                     // Pipelined small uploads are group-committed (batch.rs).
                     Message::Upload { transfer, name, meta, resume: false } if meta.size <= batch::MAX_FILE => {
                         pending.upload(&mut reader, &mut writer, &peer, transfer, name, meta).await
                     }
+                    // Downloads already pipelined behind this one are
+                    // opened and read together (after the staged files are
+                    // committed, so that they see them).
+                    Message::Download { transfer, name, offset } => match pending.flush(&mut writer, &peer).await {
+                        Ok(()) => {
+                            let first = transfer::DownloadRequest { transfer, name, offset };
+                            match gather_downloads(&mut reader, first).await {
+                                Ok((requests, next)) => {
+                                    held = next;
+                                    transfer::download(&mut writer, &peer, requests).await
+                                }
+                                Err(e) => Err(e),
+                            }
+                        }
+                        Err(e) => Err(e),
+                    },
                     // Anything else sees the staged files committed first.
                     message => match pending.flush(&mut writer, &peer).await {
                         Ok(()) => handle(message, &mut reader, &mut writer, &peer).await,
@@ -93,19 +114,56 @@ pub async fn run(
                     return Err(e);
                 }
             }
-            Incoming::Data(_) => {
+            Next::Data => {
                 pending.answer_committing(&mut writer, &peer).await.ok();
                 writer.send(&error(0, error_code::BAD_REQUEST, "data outside an upload")).await?;
                 writer.close(CloseCode::ProtocolViolation).await?;
                 return Err(anyhow!("client sent data outside an upload"));
             }
-            Incoming::Closed(_) => {
+            Next::Closed => {
                 pending.flush(&mut writer, &peer).await?;
                 writer.close(CloseCode::Normal).await.ok();
                 return Ok(());
             }
         }
     }
+}
+
+/// A record read between requests. Data outside an upload is only ever
+/// an error, so its bytes are not kept.
+enum Next {
+    Message(Message),
+    Data,
+    Closed,
+}
+
+impl From<Incoming<'_>> for Next {
+    fn from(incoming: Incoming<'_>) -> Self {
+        match incoming {
+            Incoming::Message(message) => Next::Message(message),
+            Incoming::Data(_) => Next::Data,
+            Incoming::Closed(_) => Next::Closed,
+        }
+    }
+}
+
+/// `first` and the Download requests that have already arrived behind it
+/// (at most [`transfer::DOWNLOAD_BATCH`]), and the record after them if
+/// one was read that is not a Download.
+async fn gather_downloads(
+    reader: &mut SessionReader,
+    first: transfer::DownloadRequest,
+) -> Result<(Vec<transfer::DownloadRequest>, Option<Next>)> {
+    let mut requests = vec![first];
+    while requests.len() < transfer::DOWNLOAD_BATCH && reader.has_buffered_record() {
+        match Next::from(reader.next().await?) {
+            Next::Message(Message::Download { transfer, name, offset }) => {
+                requests.push(transfer::DownloadRequest { transfer, name, offset });
+            }
+            other => return Ok((requests, Some(other))),
+        }
+    }
+    Ok((requests, None))
 }
 
 async fn handle(
@@ -120,7 +178,9 @@ async fn handle(
         Message::Upload { transfer, name, meta, resume } => {
             transfer::upload(reader, writer, peer, transfer, name, meta, resume).await
         }
-        Message::Download { transfer, name, offset } => transfer::download(writer, peer, transfer, name, offset).await,
+        Message::Download { transfer, name, offset } => {
+            transfer::download(writer, peer, vec![transfer::DownloadRequest { transfer, name, offset }]).await
+        }
         Message::List { transfer, prefix } => {
             let listed = blocking(move || store.list(user, &prefix)).await;
             match listed {

@@ -10,7 +10,7 @@ use crate::engine::{self, Received, Sent, CHUNK};
 use crate::net::conn::{SessionReader, SessionWriter};
 use crate::store::{AuditEvent, AuditKind, StoreError};
 use sxfer_proto::msgs::app::error_code;
-use sxfer_proto::msgs::{FileMeta, Message};
+use sxfer_proto::msgs::{FileEntry, FileMeta, Message};
 use sxfer_proto::names::RemoteName;
 use sxfer_proto::transfer::{Receiver, Sender};
 
@@ -93,51 +93,124 @@ pub async fn discard(reader: &mut SessionReader, transfer: u32) -> Result<()> {
     engine::receive(reader, None, &mut receiver, &mut engine::Discard).await.map(drop)
 }
 
+/// One Download request.
+#[derive(Clone)]
+pub struct DownloadRequest {
+    pub transfer: u32,
+    pub name: RemoteName,
+    pub offset: u64,
+}
+
+/// Pipelined Download requests answered together: at most this many.
+pub const DOWNLOAD_BATCH: usize = 256;
+/// ... and at most this many bytes read ahead into memory for them.
+const BATCH_BYTES: u64 = 4 << 20;
+
+/// A requested file as the batch's blocking call left it.
+enum Opened {
+    NotFound,
+    Failed(StoreError),
+    /// Read whole (it fits one record): its records and the source's verdict.
+    Whole(FileEntry, Vec<Vec<u8>>, Result<Option<[u8; 32]>>),
+    /// Larger (or past the batch's memory): streamed when its turn comes.
+    Stream(FileEntry, BlobSource),
+}
+
+/// Answers pipelined Download requests in order. A blocking call opens
+/// files one after another (a database lookup each, one hand-off for all)
+/// and reads those that fit one record, until it meets a larger one or has
+/// read [`BATCH_BYTES`]; their replies are queued and go out in one write;
+/// the larger file is streamed; the next call takes the rest. Only the
+/// file being streamed stays open.
 pub async fn download(
     writer: &mut SessionWriter,
     connection: &Connection,
-    transfer: u32,
-    name: RemoteName,
-    offset: u64,
+    requests: Vec<DownloadRequest>,
 ) -> Result<()> {
-    let store = connection.store();
-    let (user, open_name) = (connection.user.id, name.clone());
-    // A file that fits one record is opened and read in the same blocking
-    // call, and its replies go out in one write.
-    let opened = blocking(move || {
-        let Some((entry, blob)) = store.open_download(user, &open_name)? else {
-            return Ok(None);
+    let mut requests = requests.into_iter().peekable();
+    while requests.peek().is_some() {
+        let (store, user) = (connection.store(), connection.user.id);
+        let lookups: Vec<(RemoteName, u64)> = requests.clone().map(|r| (r.name, r.offset)).collect();
+        let opened = blocking(move || Ok(open_prefix(&store, user, lookups))).await;
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                for request in requests {
+                    writer.queue(&store_error(request.transfer, &e))?;
+                }
+                return writer.flush().await;
+            }
+        };
+        for opened in opened {
+            let Some(request) = requests.next() else { break };
+            send_one(writer, connection, request, opened).await?;
+        }
+    }
+    writer.flush().await
+}
+
+/// Opens the files of `lookups` in order, reading those that fit one
+/// record, and stops after the first one to be streamed (or once
+/// [`BATCH_BYTES`] are read). Blocking.
+fn open_prefix(
+    store: &crate::store::Store,
+    user: crate::store::UserId,
+    lookups: Vec<(RemoteName, u64)>,
+) -> Vec<Opened> {
+    let (_, spare) = std::sync::mpsc::channel();
+    let mut budget = BATCH_BYTES;
+    let mut opened = Vec::new();
+    for (name, offset) in lookups {
+        let (entry, blob) = match store.open_download(user, &name) {
+            Ok(Some(found)) => found,
+            Ok(None) => {
+                opened.push(Opened::NotFound);
+                continue;
+            }
+            Err(e) => {
+                opened.push(Opened::Failed(e));
+                continue;
+            }
         };
         let mut source = BlobSource::new(blob, &entry);
-        if offset > entry.meta.size || entry.meta.size - offset > CHUNK as u64 {
-            return Ok(Some((entry, Err(source))));
+        let rest = entry.meta.size.saturating_sub(offset);
+        if offset > entry.meta.size || rest > CHUNK as u64 || rest > budget {
+            opened.push(Opened::Stream(entry, source));
+            break;
         }
-        // No buffers come back on this path: an empty spare channel.
-        let (_, spare) = std::sync::mpsc::channel();
+        budget -= rest;
         let mut records = Vec::new();
         let read = engine::produce(&mut source, offset, entry.meta.size, &spare, |buf| {
             records.push(buf);
             true
         });
-        Ok(Some((entry, Ok((records, read)))))
-    })
-    .await;
-    let (entry, opened) = match opened {
-        Ok(Some(found)) => found,
-        Ok(None) => {
-            let message = format!("no such file: {name}");
-            return writer.send(&error(transfer, error_code::NOT_FOUND, &message)).await;
+        opened.push(Opened::Whole(entry, records, read));
+    }
+    opened
+}
+
+/// Queues (or, for a large file, streams) the replies to one request.
+async fn send_one(
+    writer: &mut SessionWriter,
+    connection: &Connection,
+    request: DownloadRequest,
+    opened: Opened,
+) -> Result<()> {
+    let DownloadRequest { transfer, name, offset } = request;
+    let (entry, read) = match opened {
+        Opened::NotFound => {
+            return writer.queue(&error(transfer, error_code::NOT_FOUND, &format!("no such file: {name}")));
         }
-        Err(e) => return writer.send(&store_error(transfer, &e)).await,
+        Opened::Failed(e) => return writer.queue(&store_error(transfer, &e)),
+        Opened::Whole(entry, records, read) => (entry, Ok((records, read))),
+        Opened::Stream(entry, source) => (entry, Err(source)),
     };
     let (size, recorded) = (entry.meta.size, entry.digest);
     let Some((mut sender, start)) = Sender::download(transfer, entry, offset) else {
-        let message = "resume offset is past the end of the file";
-        return writer.send(&error(transfer, error_code::BAD_REQUEST, message)).await;
+        return writer.queue(&error(transfer, error_code::BAD_REQUEST, "resume offset is past the end of the file"));
     };
     writer.queue(&start)?;
-    let sent = match opened {
-        // Queued with the DownloadStart: one write for all of it.
+    let sent = match read {
         Ok((records, Ok(Some(digest)))) => {
             engine::queue_whole(writer, &mut sender, &records, digest)?;
             Sent::Committed
@@ -148,7 +221,6 @@ pub async fn download(
     };
     match sent {
         Sent::Committed => {
-            writer.flush().await?;
             let event = AuditEvent::new(AuditKind::Download, "ok").name(&name).size(size - offset);
             connection.audit(event.digest(recorded));
             Ok(())
@@ -156,7 +228,7 @@ pub async fn download(
         Sent::SourceFailed(e) => {
             tracing::error!(user = %connection.user.name, file = %name, "{e}");
             connection.audit(AuditEvent::new(AuditKind::Download, "integrity").name(&name).size(size));
-            writer.send(&sender.fail(error_code::INTEGRITY, e.to_string())).await
+            writer.queue(&sender.fail(error_code::INTEGRITY, e.to_string()))
         }
     }
 }

@@ -144,11 +144,8 @@ impl FileRow {
 /// The file and its blob id.
 pub(super) fn file_row(db: &Connection, user: UserId, name: &RemoteName) -> Result<Option<(FileEntry, BlobId)>> {
     let row = db
-        .query_row(
-            &format!("{FILE_SELECT} WHERE user_id = ?1 AND name = ?2"),
-            params![user.0, name.as_str()],
-            FileRow::read,
-        )
+        .prepare_cached(&format!("{FILE_SELECT} WHERE user_id = ?1 AND name = ?2"))?
+        .query_row(params![user.0, name.as_str()], FileRow::read)
         .optional()?;
     row.map(FileRow::into_entry).transpose()
 }
