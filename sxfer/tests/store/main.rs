@@ -532,6 +532,8 @@ fn audit_events_are_recorded() {
                 .digest(digest(data)),
         )
         .expect("audit");
+    // Recording only enqueues; the flush waits for the writer.
+    store.flush_audit().expect("flush");
     let connection = db(&dir);
     let column = |column: &str, id: i64| -> Option<String> {
         connection
