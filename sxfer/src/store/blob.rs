@@ -99,8 +99,8 @@ pub struct ListedBlob {
 /// Opaque blobs under random ids. Object-safe: the store holds an
 /// `Arc<dyn BlobStore>`.
 pub trait BlobStore: Send + Sync {
-    /// Creates the staged blob `id` (which must not exist in either state)
-    /// and returns its writer.
+    /// Creates the staged blob `id` (a fresh [`BlobId::generate`]; one that
+    /// is already staged is refused) and returns its writer.
     fn create(&self, id: &BlobId) -> Result<Box<dyn BlobWriter>>;
 
     /// Reads a staged blob from its first byte: at least everything made

@@ -3,6 +3,7 @@
 //! interruption), tamper detection, rename/delete, garbage collection.
 
 mod batch;
+mod conformance;
 mod helpers;
 
 use std::fs::{self, File, OpenOptions};
