@@ -113,7 +113,7 @@ enum Opened {
     /// Read whole (it fits one record): its records and the source's verdict.
     Whole(FileEntry, Vec<Vec<u8>>, Result<Option<[u8; 32]>>),
     /// Larger (or past the batch's memory): streamed when its turn comes.
-    Stream(FileEntry, BlobSource),
+    Stream(FileEntry, Box<BlobSource>),
 }
 
 /// Answers pipelined Download requests in order. A blocking call opens
@@ -175,7 +175,7 @@ fn open_prefix(
         let mut source = BlobSource::new(blob, &entry);
         let rest = entry.meta.size.saturating_sub(offset);
         if offset > entry.meta.size || rest > CHUNK as u64 || rest > budget {
-            opened.push(Opened::Stream(entry, source));
+            opened.push(Opened::Stream(entry, Box::new(source)));
             break;
         }
         budget -= rest;
@@ -217,7 +217,7 @@ async fn send_one(
         }
         Ok((_, Ok(None))) => Sent::SourceFailed(anyhow!("the file reader stopped")),
         Ok((_, Err(e))) => Sent::SourceFailed(e),
-        Err(source) => engine::send(writer, &mut sender, source, |_| Ok(())).await?,
+        Err(source) => engine::send(writer, &mut sender, *source, |_| Ok(())).await?,
     };
     match sent {
         Sent::Committed => {

@@ -1,10 +1,11 @@
-//! Accounts: users, password hashes, public keys, quotas.
+//! Accounts: users, password hashes, public keys, quotas, invites, over the
+//! [`MetaStore`](super::MetaStore).
 //!
 //! Passwords are stored as argon2id PHC strings
 //! (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`): a 16-byte random salt
 //! per hash and the parameters recorded, so they can be raised later
-//! without invalidating old hashes. Hashing and verification run outside
-//! the database lock.
+//! without invalidating old hashes. Hashing and verification happen here,
+//! never inside a metadata store call (so never under its lock).
 
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock, PoisonError};
@@ -12,45 +13,15 @@ use std::sync::{Arc, OnceLock, PoisonError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand_core::{OsRng, RngCore};
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use sxfer_proto::identity::{Fingerprint, PublicIdentity};
 use sxfer_proto::msgs::{ClientId, Username};
 use sxfer_proto::secret::Password;
 use zeroize::Zeroizing;
 
-use super::blobs::{self, BlobId};
+use super::blob::BlobState;
 use super::error::{Result, StoreError};
-use super::{from_sql_int, now, to_sql_int, Store};
-
-/// The database id of an account. Everything about files is scoped to one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct UserId(pub(super) i64);
-
-impl std::fmt::Display for UserId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// An account as listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserInfo {
-    pub id: UserId,
-    pub name: Username,
-    /// Random, assigned at creation, never changes.
-    pub client_id: ClientId,
-    pub has_password: bool,
-    /// Public keys registered for key login.
-    pub keys: u64,
-    /// Committed files and their total size in bytes.
-    pub files: u64,
-    pub bytes: u64,
-    /// The account's own quotas; `None` means the server default applies.
-    pub quota_bytes: Option<u64>,
-    pub quota_files: Option<u64>,
-    /// Seconds since the Unix epoch.
-    pub created: i64,
-}
+use super::meta::{NewUser, UserInfo};
+use super::{now, Store};
 
 impl Store {
     /// Creates an account, with or without a password (a password-less
@@ -93,130 +64,67 @@ impl Store {
 
     /// A new invite token for `uses` registrations within `valid_secs`.
     /// Only its hash is stored; show the returned token once.
-    pub fn create_invite(&self, uses: u32, valid_secs: u64) -> Result<zeroize::Zeroizing<String>> {
+    pub fn create_invite(&self, uses: u32, valid_secs: u64) -> Result<Zeroizing<String>> {
         if uses == 0 {
             return Err(StoreError::Invalid("an invite needs at least one use".into()));
         }
-        let mut secret = zeroize::Zeroizing::new([0u8; 32]);
+        let mut secret = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(secret.as_mut());
-        let token: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(format!(
-            "sxfer-invite-{}",
-            secret.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        ));
-        let expires = now().saturating_add(i64::try_from(valid_secs).unwrap_or(i64::MAX));
-        self.inner.db().execute(
-            "INSERT INTO invites (token_hash, uses_left, expires, created) VALUES (?1, ?2, ?3, ?4)",
-            params![blake3::hash(token.as_bytes()).as_bytes().as_slice(), uses, expires, now()],
-        )?;
+        let token: Zeroizing<String> =
+            Zeroizing::new(format!("sxfer-invite-{}", secret.iter().map(|b| format!("{b:02x}")).collect::<String>()));
+        let now = now();
+        let expires = now.saturating_add(i64::try_from(valid_secs).unwrap_or(i64::MAX));
+        self.inner.meta.create_invite(blake3::hash(token.as_bytes()).as_bytes(), uses, expires, now)?;
         Ok(token)
     }
 
     /// Deletes an account with its keys, files and partial uploads: rows
-    /// first (one transaction), then the blob files.
+    /// first (one transaction), then the blobs.
     pub fn delete_user(&self, name: &Username) -> Result<()> {
-        let (blob_ids, partial_ids) = {
-            let mut db = self.inner.db();
-            let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let id = user_id(&tx, name)?.ok_or_else(|| not_found(name))?;
-            let blob_ids = collect_blob_ids(&tx, "SELECT blob_id FROM files WHERE user_id = ?1", id)?;
-            let partial_ids = collect_blob_ids(&tx, "SELECT blob_id FROM partials WHERE user_id = ?1", id)?;
-            tx.execute("DELETE FROM files WHERE user_id = ?1", [id.0])?;
-            tx.execute("DELETE FROM partials WHERE user_id = ?1", [id.0])?;
-            tx.execute("DELETE FROM users WHERE id = ?1", [id.0])?;
-            tx.commit()?;
-            (blob_ids, partial_ids)
-        };
-        for id in &blob_ids {
-            blobs::remove_unreferenced(&self.inner.blob_path(id));
+        let deleted = self.inner.meta.delete_user(name)?;
+        for id in &deleted.files {
+            self.inner.remove_blob(id, BlobState::Committed);
         }
-        for id in &partial_ids {
-            blobs::remove_unreferenced(&self.inner.partial_path(id));
+        for id in &deleted.partials {
+            self.inner.remove_blob(id, BlobState::Staged);
         }
-        tracing::info!(user = %name, files = blob_ids.len(), partials = partial_ids.len(), "deleted user");
+        tracing::info!(user = %name, files = deleted.files.len(), partials = deleted.partials.len(), "deleted user");
         Ok(())
     }
 
     /// One account, if it exists.
     pub fn user(&self, name: &Username) -> Result<Option<UserInfo>> {
-        let db = self.inner.db();
-        Ok(user_row(&db, name)?.map(|(info, _)| info))
+        Ok(self.inner.meta.account(name)?.map(|account| account.info))
     }
 
     /// Every account, sorted by name.
     pub fn list_users(&self) -> Result<Vec<UserInfo>> {
-        let db = self.inner.db();
-        let mut statement = db.prepare(&format!("{USER_SELECT} ORDER BY u.name"))?;
-        let rows = statement.query_map([], RawUser::read)?.collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(|raw| raw.into_info().map(|(info, _)| info)).collect()
+        self.inner.meta.list_users()
     }
 
     /// Sets or replaces the password.
     pub fn set_password(&self, name: &Username, password: &Password) -> Result<()> {
         let hash = self.inner.hashing().hash(password)?;
-        let db = self.inner.db();
-        let changed =
-            db.execute("UPDATE users SET password_hash = ?1 WHERE name = ?2", params![hash, name.as_str()])?;
-        if changed == 0 {
-            return Err(not_found(name));
-        }
-        Ok(())
+        self.inner.meta.set_password_hash(name, &hash)
     }
 
     /// Sets the account's quotas; `None` means the server default.
     pub fn set_quota(&self, name: &Username, bytes: Option<u64>, files: Option<u64>) -> Result<()> {
-        let bytes = bytes.map(|value| to_sql_int(value, "quota")).transpose()?;
-        let files = files.map(|value| to_sql_int(value, "quota")).transpose()?;
-        let db = self.inner.db();
-        let changed = db.execute(
-            "UPDATE users SET quota_bytes = ?1, quota_files = ?2 WHERE name = ?3",
-            params![bytes, files, name.as_str()],
-        )?;
-        if changed == 0 {
-            return Err(not_found(name));
-        }
-        Ok(())
+        self.inner.meta.set_quota(name, bytes, files)
     }
 
     /// Allows `key` to log in as `name`. `Exists` if it already may.
     pub fn add_key(&self, name: &Username, key: &PublicIdentity) -> Result<()> {
-        let mut db = self.inner.db();
-        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let id = user_id(&tx, name)?.ok_or_else(|| not_found(name))?;
-        insert_key(&tx, id, key)?;
-        tx.commit()?;
-        Ok(())
+        self.inner.meta.add_key(name, key, now())
     }
 
     pub fn delete_key(&self, name: &Username, fingerprint: &Fingerprint) -> Result<()> {
-        let db = self.inner.db();
-        let id = user_id(&db, name)?.ok_or_else(|| not_found(name))?;
-        let changed = db.execute(
-            "DELETE FROM user_keys WHERE user_id = ?1 AND fingerprint = ?2",
-            params![id.0, fingerprint.as_bytes().as_slice()],
-        )?;
-        if changed == 0 {
-            return Err(StoreError::NotFound(format!("key {fingerprint} of user {name}")));
-        }
-        Ok(())
+        self.inner.meta.delete_key(name, fingerprint)
     }
 
     /// The user's keys, oldest first, with the comments they were added with.
     pub fn list_keys(&self, name: &Username) -> Result<Vec<PublicIdentity>> {
-        let db = self.inner.db();
-        let id = user_id(&db, name)?.ok_or_else(|| not_found(name))?;
-        let mut statement =
-            db.prepare("SELECT public_key, comment FROM user_keys WHERE user_id = ?1 ORDER BY added, fingerprint")?;
-        let rows = statement
-            .query_map([id.0], |row| Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, String>(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
-            .map(|(wire, comment)| {
-                let mut key = PublicIdentity::from_wire(&wire)
-                    .map_err(|err| StoreError::Internal(format!("database holds an invalid public key: {err}")))?;
-                key.set_comment(comment);
-                Ok(key)
-            })
-            .collect()
+        self.inner.meta.list_keys(name)
     }
 
     /// Checks a password. `Some(user)` only if the account exists, has a
@@ -225,13 +133,12 @@ impl Store {
     /// with the current parameters), so the time taken does not reveal
     /// which accounts exist.
     pub fn verify_password(&self, name: &Username, password: &Password) -> Result<Option<UserInfo>> {
-        let found = {
-            let db = self.inner.db();
-            user_row(&db, name)?
-        };
+        let found = self.inner.meta.account(name)?;
         let hashing = self.inner.hashing();
         match found {
-            Some((info, Some(hash))) => Ok(verify(&hash, password).then_some(info)),
+            Some(super::meta::Account { info, password_hash: Some(hash) }) => {
+                Ok(verify(&hash, password).then_some(info))
+            }
             _ => {
                 verify(hashing.dummy_hash()?, password);
                 Ok(None)
@@ -242,18 +149,11 @@ impl Store {
     /// `Some(user)` if `key` is registered for `name`. The caller has
     /// already checked the signature proving possession of the key.
     pub fn key_login(&self, name: &Username, key: &PublicIdentity) -> Result<Option<UserInfo>> {
-        let db = self.inner.db();
-        let Some((info, _)) = user_row(&db, name)? else {
+        let Some(account) = self.inner.meta.account(name)? else {
             return Ok(None);
         };
-        let stored: Option<Vec<u8>> = db
-            .query_row(
-                "SELECT public_key FROM user_keys WHERE user_id = ?1 AND fingerprint = ?2",
-                params![info.id.0, key.fingerprint().as_bytes().as_slice()],
-                |row| row.get(0),
-            )
-            .optional()?;
-        Ok(stored.is_some_and(|wire| wire == key.to_wire()).then_some(info))
+        let stored = self.inner.meta.key_wire(account.info.id, &key.fingerprint())?;
+        Ok(stored.is_some_and(|wire| wire == key.to_wire()).then_some(account.info))
     }
 
     /// Lowers the argon2 cost so tests run fast. Never call it in production:
@@ -271,36 +171,19 @@ impl Store {
         name: &Username,
         password: Option<&Password>,
         key: Option<&PublicIdentity>,
-        invite_hash: Option<[u8; 32]>,
+        invite: Option<[u8; 32]>,
     ) -> Result<UserInfo> {
         let hash = password.map(|password| self.inner.hashing().hash(password)).transpose()?;
         let mut client_id = [0u8; 16];
         OsRng.fill_bytes(&mut client_id);
-        let mut db = self.inner.db();
-        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(hash) = invite_hash {
-            let used = tx.execute(
-                "UPDATE invites SET uses_left = uses_left - 1
-                 WHERE token_hash = ?1 AND uses_left > 0 AND expires > ?2",
-                params![hash.as_slice(), now()],
-            )?;
-            if used != 1 {
-                return Err(StoreError::Invalid("the invite token is unknown, used up or expired".into()));
-            }
-        }
-        if user_id(&tx, name)?.is_some() {
-            return Err(StoreError::Exists(format!("user {name}")));
-        }
-        tx.execute(
-            "INSERT INTO users (name, client_id, password_hash, created) VALUES (?1, ?2, ?3, ?4)",
-            params![name.as_str(), client_id.as_slice(), hash, now()],
-        )?;
-        let id = UserId(tx.last_insert_rowid());
-        if let Some(key) = key {
-            insert_key(&tx, id, key)?;
-        }
-        let (info, _) = user_row(&tx, name)?.ok_or_else(|| StoreError::Internal("new user vanished".into()))?;
-        tx.commit()?;
+        let info = self.inner.meta.create_user(&NewUser {
+            name,
+            client_id: ClientId(client_id),
+            password_hash: hash.as_deref(),
+            key,
+            invite,
+            now: now(),
+        })?;
         tracing::info!(user = %name, client_id = %info.client_id, "created user");
         Ok(info)
     }
@@ -386,100 +269,6 @@ fn verify(hash: &str, password: &Password) -> bool {
         hashed
     });
     hashed.is_ok() && aws_lc_rs::constant_time::verify_slices_are_equal(&computed, expected.as_bytes()).is_ok()
-}
-
-const USER_SELECT: &str = "SELECT u.id, u.name, u.client_id, u.password_hash, u.quota_bytes, u.quota_files, u.created,
-        (SELECT count(*) FROM user_keys k WHERE k.user_id = u.id),
-        (SELECT count(*) FROM files f WHERE f.user_id = u.id),
-        (SELECT coalesce(sum(f.size), 0) FROM files f WHERE f.user_id = u.id)
-    FROM users u";
-
-/// A `users` row as stored, before checking.
-struct RawUser {
-    id: i64,
-    name: String,
-    client_id: Vec<u8>,
-    password_hash: Option<String>,
-    quota_bytes: Option<i64>,
-    quota_files: Option<i64>,
-    created: i64,
-    keys: i64,
-    files: i64,
-    bytes: i64,
-}
-
-impl RawUser {
-    fn read(row: &Row<'_>) -> rusqlite::Result<RawUser> {
-        Ok(RawUser {
-            id: row.get(0)?,
-            name: row.get(1)?,
-            client_id: row.get(2)?,
-            password_hash: row.get(3)?,
-            quota_bytes: row.get(4)?,
-            quota_files: row.get(5)?,
-            created: row.get(6)?,
-            keys: row.get(7)?,
-            files: row.get(8)?,
-            bytes: row.get(9)?,
-        })
-    }
-
-    fn into_info(self) -> Result<(UserInfo, Option<String>)> {
-        let name = Username::parse(&self.name)
-            .map_err(|_| StoreError::Internal(format!("database holds an invalid user name {:?}", self.name)))?;
-        let client_id = <[u8; 16]>::try_from(self.client_id.as_slice())
-            .map_err(|_| StoreError::Internal(format!("database holds an invalid client id for {name}")))?;
-        let info = UserInfo {
-            id: UserId(self.id),
-            client_id: ClientId(client_id),
-            has_password: self.password_hash.is_some(),
-            keys: from_sql_int(self.keys, "key count")?,
-            files: from_sql_int(self.files, "file count")?,
-            bytes: from_sql_int(self.bytes, "byte count")?,
-            quota_bytes: self.quota_bytes.map(|value| from_sql_int(value, "quota")).transpose()?,
-            quota_files: self.quota_files.map(|value| from_sql_int(value, "quota")).transpose()?,
-            created: self.created,
-            name,
-        };
-        Ok((info, self.password_hash))
-    }
-}
-
-/// The account and its password hash.
-fn user_row(db: &Connection, name: &Username) -> Result<Option<(UserInfo, Option<String>)>> {
-    let raw = db.query_row(&format!("{USER_SELECT} WHERE u.name = ?1"), [name.as_str()], RawUser::read).optional()?;
-    raw.map(RawUser::into_info).transpose()
-}
-
-fn user_id(db: &Connection, name: &Username) -> Result<Option<UserId>> {
-    Ok(db.query_row("SELECT id FROM users WHERE name = ?1", [name.as_str()], |row| row.get(0)).optional()?.map(UserId))
-}
-
-fn insert_key(db: &Connection, id: UserId, key: &PublicIdentity) -> Result<()> {
-    let fingerprint = key.fingerprint();
-    let exists: bool = db.query_row(
-        "SELECT EXISTS (SELECT 1 FROM user_keys WHERE user_id = ?1 AND fingerprint = ?2)",
-        params![id.0, fingerprint.as_bytes().as_slice()],
-        |row| row.get(0),
-    )?;
-    if exists {
-        return Err(StoreError::Exists(format!("key {fingerprint}")));
-    }
-    db.execute(
-        "INSERT INTO user_keys (user_id, fingerprint, public_key, comment, added) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id.0, fingerprint.as_bytes().as_slice(), key.to_wire(), key.comment(), now()],
-    )?;
-    Ok(())
-}
-
-fn collect_blob_ids(db: &Connection, sql: &str, id: UserId) -> Result<Vec<BlobId>> {
-    let mut statement = db.prepare(sql)?;
-    let ids = statement.query_map([id.0], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-    ids.into_iter().map(BlobId::from_db).collect()
-}
-
-fn not_found(name: &Username) -> StoreError {
-    StoreError::NotFound(format!("user {name}"))
 }
 
 #[cfg(test)]

@@ -69,6 +69,16 @@ impl<W: Write> AgeWriter<W> {
         Ok(AgeWriter { out, key, chunk: Vec::with_capacity(CHUNK + TAG), counter: 0 })
     }
 
+    /// The output, e.g. to sync what has been written so far (the chunk
+    /// being filled is not in it yet).
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     /// Seals the last chunk (possibly empty, for an empty file) and returns
     /// the output, not flushed or synced.
     pub fn finish(mut self) -> io::Result<W> {

@@ -1,22 +1,22 @@
 //! Downloads: a committed blob, decrypted as it is read.
 
-use std::fs::File;
-use std::io::{self, ErrorKind, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 
 use age::stream::StreamReader;
 use sxfer_proto::msgs::FileEntry;
 use sxfer_proto::names::RemoteName;
 
-use super::accounts::UserId;
+use super::blob::BlobRead;
 use super::error::{Result, StoreError};
-use super::files::file_row;
+use super::meta::UserId;
 use super::Store;
 
 /// How often to look the file up again when its blob vanished between the
 /// lookup and the open (a concurrent replace or delete).
 const OPEN_ATTEMPTS: usize = 3;
 
-/// The plaintext of one stored file: `Read + Seek` over age's StreamReader.
+/// The plaintext of one stored file: `Read + Seek` over age's StreamReader
+/// over the blob store's ranged reader.
 ///
 /// Every 64 KiB chunk is authenticated before any of it is returned. A
 /// tampered or truncated blob makes `read` (or `seek`) fail with an
@@ -24,7 +24,7 @@ const OPEN_ATTEMPTS: usize = 3;
 /// it as an integrity error. The whole-file digest in the [`FileEntry`] is
 /// what the client checks at the end, end to end.
 pub struct Download {
-    reader: StreamReader<File>,
+    reader: StreamReader<Box<dyn BlobRead>>,
     size: u64,
 }
 
@@ -35,27 +35,22 @@ impl Store {
     pub fn open_download(&self, user: UserId, name: &RemoteName) -> Result<Option<(FileEntry, Download)>> {
         let mut previous = None;
         for _ in 0..OPEN_ATTEMPTS {
-            let found = {
-                let db = self.inner.db();
-                file_row(&db, user, name)?
-            };
-            let Some((entry, blob_id)) = found else {
+            let Some((entry, blob_id)) = self.inner.meta.file(user, name)? else {
                 return Ok(None);
             };
             if previous.as_ref() == Some(&blob_id) {
                 break;
             }
-            let path = self.inner.blob_path(&blob_id);
-            match self.inner.open_encrypted(&path) {
-                Ok(reader) => {
+            match self.inner.blobs.open(&blob_id)? {
+                Some(blob) => {
+                    let reader = self.inner.decrypt(blob, &blob_id)?;
                     let size = entry.meta.size;
                     return Ok(Some((entry, Download { reader, size })));
                 }
-                Err(StoreError::Io { source, .. }) if source.kind() == ErrorKind::NotFound => {
+                None => {
                     tracing::debug!(user = %user, %name, "blob vanished while opening; looking the file up again");
                     previous = Some(blob_id);
                 }
-                Err(err) => return Err(err),
             }
         }
         tracing::error!(user = %user, %name, "a committed file's blob is missing");

@@ -73,3 +73,8 @@ impl<T> IoContext<T> for io::Result<T> {
         self.map_err(|source| StoreError::Io { context: what(), source })
     }
 }
+
+/// Wraps `io::Error`s with the path they concern.
+pub(crate) fn io_context<T>(result: io::Result<T>, action: &str, path: &std::path::Path) -> Result<T> {
+    result.context(|| format!("{action} {}", path.display()))
+}

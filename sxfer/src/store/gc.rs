@@ -1,120 +1,117 @@
-//! Recovery at open: remove what a crash (or a failed unlink) left behind.
+//! Recovery at open: remove what a crash (or a failed removal) left behind,
+//! written once over the two traits:
 //!
-//! * blob files no `files` row names (crash between rename and commit, or
-//!   after a delete/replace committed but before the unlink);
-//! * partial files no `partials` row names (crash while a resume copied);
-//! * partial uploads not touched for [`PARTIAL_EXPIRY`] (row and file).
+//! * partial uploads not touched for [`PARTIAL_EXPIRY`] (row and blob);
+//! * committed blobs no file names (crash between the blob's commit and the
+//!   row's, or after a delete/replace committed but before the removal);
+//! * staged blobs no partial names (crash while a resume copied, or a group
+//!   commit's blobs before they were published).
 //!
-//! Another process may use the same data directory at the same time (an
-//! admin command while the server runs). Its in-flight blob is briefly
-//! unreferenced: written and renamed, its row not yet committed. So an
-//! unreferenced file is removed only once its mtime is [`ORPHAN_GRACE`]
-//! old; files being written or just renamed always have a fresh mtime.
+//! Another process may use the same storage at the same time (an admin
+//! command while the server runs). Its in-flight blob is briefly
+//! unreferenced: written and committed, its row not yet. So an unreferenced
+//! blob is removed only once it is [`ORPHAN_GRACE`] old; blobs being written
+//! or just committed are always fresh.
 
-use std::collections::HashSet;
-use std::fs;
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use super::blobs::{self, BlobId, BLOBS_DIR, PARTIAL_DIR};
+use super::blob::{BlobState, ListedBlob};
 use super::error::Result;
-use super::{io_context, now, Inner};
+use super::{now, Inner, Store};
 
-/// Unreferenced files younger than this are left alone.
-pub(super) const ORPHAN_GRACE: Duration = Duration::from_secs(60 * 60);
+/// Unreferenced blobs younger than this are left alone.
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(60 * 60);
 /// Partial uploads older than this are dropped.
-pub(super) const PARTIAL_EXPIRY: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+pub const PARTIAL_EXPIRY: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
-pub(super) fn collect(inner: &Inner) -> Result<()> {
-    expire_partials(inner)?;
-    let (committed, partial) = {
-        let db = inner.db();
-        (ids(&db, "SELECT blob_id FROM files")?, ids(&db, "SELECT blob_id FROM partials")?)
-    };
-    let mut seen = HashSet::new();
-    let blobs_dir = inner.dir.join(BLOBS_DIR);
-    for fan_out in io_context(fs::read_dir(&blobs_dir), "cannot list", &blobs_dir)? {
-        let fan_out = io_context(fan_out, "cannot list", &blobs_dir)?.path();
-        if !fan_out.is_dir() {
-            tracing::warn!(path = %fan_out.display(), "unexpected file in the blob directory; leaving it");
-            continue;
-        }
-        for entry in io_context(fs::read_dir(&fan_out), "cannot list", &fan_out)? {
-            let path = io_context(entry, "cannot list", &fan_out)?.path();
-            let id = file_name(&path).and_then(BlobId::parse);
-            let expected_dir = id.as_ref().map(|id| blobs_dir.join(id.fan_out()));
-            match id {
-                Some(id) if expected_dir.as_deref() == Some(fan_out.as_path()) => {
-                    if committed.contains(&id) {
-                        seen.insert(id);
-                    } else if old_enough(&path, ORPHAN_GRACE) {
-                        tracing::info!(path = %path.display(), "removing a blob no file refers to (left by a crash)");
-                        blobs::remove_unreferenced(&path);
-                    }
-                }
-                _ => tracing::warn!(path = %path.display(), "unexpected file in the blob directory; leaving it"),
-            }
-        }
-    }
-    let missing = committed.len() - seen.len();
-    if missing > 0 {
-        tracing::error!(missing, "committed files whose blob is missing; restore them from a backup");
-    }
-    let partial_dir = inner.dir.join(PARTIAL_DIR);
-    for entry in io_context(fs::read_dir(&partial_dir), "cannot list", &partial_dir)? {
-        let path = io_context(entry, "cannot list", &partial_dir)?.path();
-        match file_name(&path).and_then(BlobId::parse) {
-            Some(id) if partial.contains(&id) => {}
-            Some(_) if old_enough(&path, ORPHAN_GRACE) => {
-                tracing::info!(path = %path.display(), "removing a partial upload no row refers to (left by a crash)");
-                blobs::remove_unreferenced(&path);
-            }
-            Some(_) => {}
-            None => tracing::warn!(path = %path.display(), "unexpected file in the partial directory; leaving it"),
-        }
-    }
-    Ok(())
+/// What one recovery pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovered {
+    /// Partial uploads dropped for age (row and blob).
+    pub expired_partials: usize,
+    /// Committed blobs no file named.
+    pub orphan_blobs: usize,
+    /// Staged blobs no partial upload named.
+    pub orphan_staged: usize,
+    /// Files whose committed blob is missing (reported, not deleted).
+    pub missing_blobs: usize,
 }
 
-/// Drops partial uploads begun (or last resumed) more than
-/// [`PARTIAL_EXPIRY`] ago whose file has not been written since.
-fn expire_partials(inner: &Inner) -> Result<()> {
+impl Store {
+    /// Garbage-collects what a crash may have left behind, removing
+    /// unreferenced blobs at least `grace` old ([`ORPHAN_GRACE`] at open).
+    /// A shorter grace may remove the blob of a commit in flight in
+    /// another process sharing the storage: use it only when none runs.
+    pub fn recover(&self, grace: Duration) -> Result<Recovered> {
+        collect(&self.inner, grace)
+    }
+}
+
+pub(super) fn collect(inner: &Inner, grace: Duration) -> Result<Recovered> {
+    let mut recovered = Recovered::default();
+    let listed = inner.blobs.list()?;
+    let staged_ages: HashMap<_, _> = listed
+        .iter()
+        .filter(|blob| blob.state == BlobState::Staged)
+        .map(|blob| (blob.id.clone(), blob.modified))
+        .collect();
     let cutoff = now() - PARTIAL_EXPIRY.as_secs() as i64;
-    let stale = {
-        let db = inner.db();
-        let mut statement = db.prepare("SELECT blob_id FROM partials WHERE created < ?1")?;
-        let rows = statement.query_map([cutoff], |row| row.get::<_, String>(0))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?
-    };
-    for blob_id in stale {
-        let id = BlobId::from_db(blob_id)?;
-        let path = inner.partial_path(&id);
-        if path.exists() && !old_enough(&path, PARTIAL_EXPIRY) {
+    let mut expired = HashSet::new();
+    for id in inner.meta.stale_partials(cutoff)? {
+        // Begun long ago but written recently: keep (a slow upload).
+        if let Some(modified) = staged_ages.get(&id) {
+            if !old_enough(*modified, PARTIAL_EXPIRY) {
+                continue;
+            }
+        }
+        inner.meta.forget_partial(&id)?;
+        inner.remove_blob(&id, BlobState::Staged);
+        tracing::info!(blob = %id, "dropped a partial upload older than 7 days");
+        expired.insert(id);
+    }
+    recovered.expired_partials = expired.len();
+    let references = inner.meta.references()?;
+    let mut present = 0;
+    for ListedBlob { id, state, modified } in &listed {
+        let named = match state {
+            BlobState::Committed => references.files.contains(id),
+            BlobState::Staged => references.partials.contains(id),
+        };
+        if expired.contains(id) {
             continue;
         }
-        inner.db().execute("DELETE FROM partials WHERE blob_id = ?1", [id.as_str()])?;
-        blobs::remove_unreferenced(&path);
-        tracing::info!(blob = id.as_str(), "dropped a partial upload older than 7 days");
+        if named {
+            present += usize::from(*state == BlobState::Committed);
+            continue;
+        }
+        if !old_enough(*modified, grace) {
+            continue;
+        }
+        match state {
+            BlobState::Committed => {
+                tracing::info!(blob = %id, "removing a blob no file refers to (left by a crash)");
+                recovered.orphan_blobs += 1;
+            }
+            BlobState::Staged => {
+                tracing::info!(blob = %id, "removing a partial upload no row refers to (left by a crash)");
+                recovered.orphan_staged += 1;
+            }
+        }
+        inner.remove_blob(id, *state);
     }
-    Ok(())
+    recovered.missing_blobs = references.files.len().saturating_sub(present);
+    if recovered.missing_blobs > 0 {
+        tracing::error!(
+            missing = recovered.missing_blobs,
+            "committed files whose blob is missing; restore them from a backup"
+        );
+    }
+    Ok(recovered)
 }
 
-fn ids(db: &rusqlite::Connection, sql: &str) -> Result<HashSet<BlobId>> {
-    let mut statement = db.prepare(sql)?;
-    let rows = statement.query_map([], |row| row.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
-    rows.into_iter().map(BlobId::from_db).collect()
-}
-
-fn file_name(path: &Path) -> Option<&str> {
-    path.file_name()?.to_str()
-}
-
-/// True if the file was last modified at least `age` ago. Unknown times
-/// (and times in the future) count as young: when unsure, keep the file.
-fn old_enough(path: &Path, age: Duration) -> bool {
-    let modified = fs::symlink_metadata(path).and_then(|metadata| metadata.modified());
-    modified
-        .ok()
-        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
-        .is_some_and(|elapsed| elapsed >= age)
+/// True if `modified` is at least `age` ago. Unknown times (and times in
+/// the future) count as young: when unsure, keep the blob.
+fn old_enough(modified: Option<SystemTime>, age: Duration) -> bool {
+    modified.and_then(|modified| SystemTime::now().duration_since(modified).ok()).is_some_and(|elapsed| elapsed >= age)
 }

@@ -1,32 +1,54 @@
-//! The server's storage: SQLite metadata plus a directory of age-encrypted
-//! blobs. `docs/STORAGE.md` describes the layout, schema, write protocol and
-//! crash-safety argument; this module implements exactly that.
-//!
-//! The API is **blocking**. The async server calls it through
-//! `tokio::task::spawn_blocking`. [`Store`] is a cheap handle (`Clone`,
-//! `Send + Sync`, an `Arc` inside): clone it into each blocking task.
-//! Database work happens under one mutex in short transactions; slow work
-//! (argon2, encryption, fsync, decryption) never holds it.
+//! The server's storage: metadata behind [`MetaStore`], blobs behind
+//! [`BlobStore`], and [`Store`], the one place that orchestrates them
+//! (uploads, resume, group commit, downloads, deletes, recovery), written
+//! once against the traits. `docs/STORAGE.md` describes the layout,
+//! schema, write protocol and crash-safety argument; this module implements
+//! exactly that.
 //!
 //! ```text
-//! sxfer-data/                 0700
+//!            Store (age encryption, argon2, the write protocol, recovery, audit queue)
+//!           /                                  \
+//!   Arc<dyn MetaStore>                     Arc<dyn BlobStore>
+//!   sqlite/: SqliteMeta (sxfer.db)         blobdir/: BlobDir (blobs/, partial/)
+//!   (PostgreSQL next)                      (S3-compatible next)
+//! ```
+//!
+//! Encryption at rest sits in `Store`, above both: a blob store only ever
+//! holds age ciphertext and never sees the storage key, so an object store
+//! holds nothing it could read, and the durable-offset rule (`upload.rs`)
+//! is the same for every backend. A new backend implements one trait and
+//! passes the conformance suite in `sxfer/tests/store/conformance/`.
+//!
+//! The API is **blocking**. The async server calls it through
+//! `tokio::task::spawn_blocking`; only [`Store::audit`] is safe on an async
+//! worker (it enqueues). [`Store`] is a cheap handle (`Clone`,
+//! `Send + Sync`, an `Arc` inside): clone it into each blocking task.
+//! Slow work (argon2, encryption, fsync, decryption) never happens inside
+//! a metadata call.
+//!
+//! ```text
+//! sxfer-data/                 0700 (Store::open: SqliteMeta + BlobDir)
 //!   storage.key               age X25519 identity (AGE-SECRET-KEY-1…), 0600
 //!   storage.pub               its recipient (age1…)
-//!   sxfer.db                  SQLite (WAL), schema = migrations/*.sql
-//!   blobs/ab/<blob id>        committed files: age v1, to storage.key
-//!   partial/<blob id>         uploads in progress: age v1, being written
+//!   sxfer.db                  SQLite (WAL), schema = sqlite/migrations/*.sql
+//!   blobs/ab/<blob id>        committed blobs: age v1, to storage.key
+//!   partial/<blob id>         staged blobs (uploads in progress): age v1
 //! ```
 //!
 //! The API, by file (all methods take `&self` and block):
 //!
-//! * here: [`Store::open`]`(data_dir) -> Store`, [`Store::storage_recipient`],
-//!   [`Store::data_dir`], [`Store::limits`] / [`Store::set_limits`] ([`Limits`]).
+//! * here: [`Store::open`]`(data_dir) -> Store`, [`Store::with_backends`],
+//!   [`Store::storage_recipient`], [`Store::data_dir`], [`Store::limits`] /
+//!   [`Store::set_limits`] ([`Limits`]).
+//! * `meta.rs`: the [`MetaStore`] trait and its records ([`UserId`],
+//!   [`UserInfo`], [`Account`], [`NewFile`], [`Partial`], [`Quota`], …).
+//! * `blob.rs`: the [`BlobStore`] trait ([`BlobWriter`], [`BlobRead`],
+//!   [`BlobGroup`], [`BlobId`], [`BlobState`]).
 //! * `accounts.rs`: [`Store::add_user`], [`Store::register`],
 //!   [`Store::delete_user`], [`Store::user`], [`Store::list_users`],
 //!   [`Store::set_password`], [`Store::set_quota`], [`Store::add_key`],
 //!   [`Store::delete_key`], [`Store::list_keys`], [`Store::verify_password`],
-//!   [`Store::key_login`], [`Store::set_password_hashing_for_testing_only`];
-//!   [`UserId`], [`UserInfo`].
+//!   [`Store::key_login`], [`Store::set_password_hashing_for_testing_only`].
 //! * `files.rs`: [`Store::list`], [`Store::stat`], [`Store::delete`],
 //!   [`Store::rename`], [`Store::usage`].
 //! * `upload.rs`: [`Store::begin_upload`] → [`Upload`] (`offset`, `write`,
@@ -34,44 +56,55 @@
 //! * `batch.rs`: [`Store::batch`] → [`Batch`] (`stage`, `commit`): small
 //!   uploads made durable and committed as a group.
 //! * `download.rs`: [`Store::open_download`] → [`Download`] (`Read + Seek`, `size`).
-//! * `audit.rs`: [`Store::audit`], [`AuditEvent`], [`AuditKind`].
+//! * `audit.rs`: [`Store::audit`] (queued), [`Store::flush_audit`],
+//!   [`Store::audit_log`], [`AuditEvent`], [`AuditKind`].
+//! * `gc.rs`: [`Store::recover`] (recovery at open).
 //! * `error.rs`: [`StoreError`], its protocol error [`code`](StoreError::code).
-//! * internal: `schema.rs` (connection settings, migrations), `blobs.rs`
-//!   (blob ids, paths, fsync, age streams), `age_writer.rs` (age v1 files
-//!   written with aws-lc-rs), `storage_key.rs`, `gc.rs`
-//!   (recovery at open).
+//! * internal: `age_writer.rs` (age v1 files written with aws-lc-rs),
+//!   `storage_key.rs`.
 //!
 //! File names ([`RemoteName`](sxfer_proto::names::RemoteName)) are labels in
-//! the database; the filesystem only ever sees random blob ids.
+//! the metadata; blob stores only ever see random blob ids.
 
 mod accounts;
 mod age_writer;
 mod audit;
 mod batch;
-mod blobs;
+mod blob;
+pub mod blobdir;
 mod download;
 mod error;
 mod files;
 mod gc;
-mod schema;
+mod meta;
+pub mod sqlite;
 mod storage_key;
 mod upload;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::Connection;
+use age::stream::StreamReader;
 
-pub use accounts::{UserId, UserInfo};
-pub use audit::{AuditEvent, AuditKind};
+pub use audit::{AuditEvent, AuditKind, MAX_BATCH as AUDIT_MAX_BATCH, QUEUE_CAPACITY as AUDIT_QUEUE_CAPACITY};
 pub use batch::{Batch, Staged, Stager};
+pub use blob::{BlobGroup, BlobId, BlobRead, BlobState, BlobStore, BlobSync, BlobWriter, ListedBlob};
 pub use download::Download;
 pub use error::{Result, StoreError};
+pub use gc::{Recovered, ORPHAN_GRACE, PARTIAL_EXPIRY};
+pub use meta::{
+    Account, AuditRecord, BatchCommit, DeletedUser, MetaStore, NewFile, NewUser, Partial, Quota, References, UserId,
+    UserInfo,
+};
 pub use upload::{durable_offset, SyncPoint, Upload, CHUNK_SIZE, MAX_PARTIALS_PER_USER};
 
 use accounts::PasswordHashing;
-use error::IoContext;
+use age_writer::AgeWriter;
+use audit::AuditLog;
+use blobdir::BlobDir;
+use sqlite::SqliteMeta;
 
 /// Limits the server enforces on uploads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,22 +124,26 @@ impl Default for Limits {
     }
 }
 
-/// A handle on one data directory. Clones share everything.
+/// A handle on one storage (a data directory, or any pair of backends).
+/// Clones share everything.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
 }
 
-/// What every handle, [`Upload`] and [`Download`] share.
+/// What every handle, [`Upload`], [`Batch`] and [`Download`] share.
 struct Inner {
-    dir: PathBuf,
-    db: Mutex<Connection>,
+    meta: Arc<dyn MetaStore>,
+    blobs: Arc<dyn BlobStore>,
+    /// The data directory, for a store made by [`Store::open`].
+    dir: Option<PathBuf>,
     identity: age::x25519::Identity,
     recipient: age::x25519::Recipient,
     /// The same recipient as a raw X25519 key, for `age_writer`.
     recipient_key: [u8; 32],
     limits: RwLock<Limits>,
     hashing: RwLock<Arc<PasswordHashing>>,
+    audit: AuditLog,
 }
 
 impl Store {
@@ -118,25 +155,45 @@ impl Store {
     /// Refuses to create a new storage key when encrypted files already
     /// exist: a lost `storage.key` must be restored, not replaced.
     pub fn open(data_dir: &Path) -> Result<Store> {
-        blobs::create_private_dir_all(data_dir)?;
-        blobs::create_private_dir_all(&data_dir.join(blobs::BLOBS_DIR))?;
-        blobs::create_private_dir_all(&data_dir.join(blobs::PARTIAL_DIR))?;
-        let mut db = schema::open_database(&data_dir.join(schema::DATABASE_FILE))?;
-        schema::migrate(&mut db)?;
-        let identity = storage_key::load_or_create(data_dir, &db)?;
+        let blobs = BlobDir::open(data_dir)?;
+        let meta = SqliteMeta::open(&data_dir.join(sqlite::DATABASE_FILE))?;
+        let holds_data = || Ok(!meta.references()?.is_empty() || !blobs.list()?.is_empty());
+        let identity = storage_key::load_or_create(data_dir, holds_data)?;
+        Store::build(Arc::new(meta), Arc::new(blobs), identity, Some(data_dir.to_path_buf()))
+    }
+
+    /// A store over any metadata and blob backends, encrypting to
+    /// `identity`'s recipient. Garbage-collects like [`open`](Self::open).
+    pub fn with_backends(
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        identity: age::x25519::Identity,
+    ) -> Result<Store> {
+        Store::build(meta, blobs, identity, None)
+    }
+
+    fn build(
+        meta: Arc<dyn MetaStore>,
+        blobs: Arc<dyn BlobStore>,
+        identity: age::x25519::Identity,
+        dir: Option<PathBuf>,
+    ) -> Result<Store> {
         let recipient = identity.to_public();
         let recipient_key = age_writer::recipient_bytes(&recipient)
             .ok_or_else(|| StoreError::Internal("the storage key's recipient does not decode".into()))?;
+        let audit = AuditLog::start(Arc::clone(&meta))?;
         let inner = Inner {
-            dir: data_dir.to_path_buf(),
-            db: Mutex::new(db),
+            meta,
+            blobs,
+            dir,
             identity,
             recipient,
             recipient_key,
             limits: RwLock::new(Limits::default()),
             hashing: RwLock::new(Arc::new(PasswordHashing::production())),
+            audit,
         };
-        gc::collect(&inner)?;
+        gc::collect(&inner, ORPHAN_GRACE)?;
         Ok(Store { inner: Arc::new(inner) })
     }
 
@@ -145,13 +202,14 @@ impl Store {
         self.inner.recipient.to_string()
     }
 
-    /// The data directory this store was opened on.
-    pub fn data_dir(&self) -> &Path {
-        &self.inner.dir
+    /// The data directory this store was [opened](Self::open) on; `None`
+    /// for one made [`with_backends`](Self::with_backends).
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.inner.dir.as_deref()
     }
 
     pub fn limits(&self) -> Limits {
-        *self.inner.limits.read().unwrap_or_else(PoisonError::into_inner)
+        self.inner.limits()
     }
 
     pub fn set_limits(&self, limits: Limits) {
@@ -166,12 +224,6 @@ impl std::fmt::Debug for Store {
 }
 
 impl Inner {
-    /// The database. A panic while it was held leaves no open transaction
-    /// (rusqlite rolls back on drop), so a poisoned lock is still usable.
-    fn db(&self) -> MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn limits(&self) -> Limits {
         *self.limits.read().unwrap_or_else(PoisonError::into_inner)
     }
@@ -179,24 +231,51 @@ impl Inner {
     fn hashing(&self) -> Arc<PasswordHashing> {
         Arc::clone(&self.hashing.read().unwrap_or_else(PoisonError::into_inner))
     }
+
+    /// Starts an age stream to the storage key in `output` (writes the
+    /// header; see `age_writer.rs`).
+    fn encrypt_to<W: Write>(&self, output: W, id: &BlobId) -> Result<AgeWriter<W>> {
+        use error::IoContext;
+        AgeWriter::new(output, &self.recipient_key).context(|| format!("cannot write staged blob {id}"))
+    }
+
+    /// Creates staged blob `id` with an age stream started in it; nothing
+    /// is left behind on an error.
+    fn create_encrypted(&self, id: &BlobId) -> Result<AgeWriter<Box<dyn BlobWriter>>> {
+        let blob = self.blobs.create(id)?;
+        self.encrypt_to(blob, id).inspect_err(|_| self.remove_blob(id, BlobState::Staged))
+    }
+
+    /// Decrypts a blob as it is read. A header that does not parse or is
+    /// not for our key is an integrity error.
+    fn decrypt(&self, blob: Box<dyn BlobRead>, id: &BlobId) -> Result<StreamReader<Box<dyn BlobRead>>> {
+        let decryptor = age::Decryptor::new(blob)
+            .map_err(|err| StoreError::Integrity(format!("blob {id}: not a readable age file: {err}")))?;
+        let identity: &dyn age::Identity = &self.identity;
+        decryptor
+            .decrypt(std::iter::once(identity))
+            .map_err(|err| StoreError::Integrity(format!("blob {id}: cannot decrypt: {err}")))
+    }
+
+    /// Removes a blob no row names any more, logging (not returning) a
+    /// failure: the operation it follows has committed, and the next
+    /// recovery retries.
+    fn remove_blob(&self, id: &BlobId, state: BlobState) {
+        if let Err(err) = self.blobs.remove(id, state) {
+            tracing::warn!(blob = %id, error = %err, "cannot remove an unreferenced blob; it will be collected at the next start");
+        }
+    }
+
+    /// Drops the partial row naming `id`, logging (not returning) a
+    /// failure: a leftover row expires at a later open.
+    fn forget_partial(&self, id: &BlobId) {
+        if let Err(err) = self.meta.forget_partial(id) {
+            tracing::warn!(blob = %id, error = %err, "cannot delete a partial upload's row");
+        }
+    }
 }
 
 /// Seconds since the Unix epoch.
 fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs() as i64)
-}
-
-/// A size or count as SQLite stores it (signed 64-bit).
-fn to_sql_int(value: u64, what: &str) -> Result<i64> {
-    i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{what} {value} is out of range")))
-}
-
-/// A stored integer that must fit `T`; anything else is a corrupt database.
-fn from_sql_int<T: TryFrom<i64>>(value: i64, what: &str) -> Result<T> {
-    T::try_from(value).map_err(|_| StoreError::Internal(format!("database holds an invalid {what}: {value}")))
-}
-
-/// Wraps `io::Error`s with the path they concern.
-fn io_context<T>(result: std::io::Result<T>, action: &str, path: &Path) -> Result<T> {
-    result.context(|| format!("{action} {}", path.display()))
 }

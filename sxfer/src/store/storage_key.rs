@@ -10,25 +10,31 @@ use std::path::Path;
 use std::str::FromStr;
 
 use age::secrecy::ExposeSecret;
-use rusqlite::Connection;
 use zeroize::Zeroizing;
 
-use super::blobs::{self, BLOBS_DIR, PRIVATE_FILE_MODE};
-use super::error::{Result, StoreError};
-use super::io_context;
+use super::blobdir::{self, PRIVATE_FILE_MODE};
+use super::error::{io_context, Result, StoreError};
 
 pub(super) const KEY_FILE: &str = "storage.key";
 pub(super) const PUBLIC_FILE: &str = "storage.pub";
 
 /// Loads `storage.key`, or creates it (and `storage.pub`) if it is missing
-/// and nothing has been encrypted yet. Rewrites `storage.pub` if it is
-/// missing or does not match.
-pub(super) fn load_or_create(dir: &Path, db: &Connection) -> Result<age::x25519::Identity> {
+/// and nothing has been encrypted yet (`holds_data` says whether the
+/// storage holds anything). Rewrites `storage.pub` if it is missing or does
+/// not match.
+pub(super) fn load_or_create(dir: &Path, holds_data: impl FnOnce() -> Result<bool>) -> Result<age::x25519::Identity> {
     let key_path = dir.join(KEY_FILE);
     let identity = if key_path.exists() {
         load(&key_path)?
     } else {
-        refuse_if_data_exists(dir, db)?;
+        if holds_data()? {
+            return Err(StoreError::Internal(format!(
+                "{} is missing but {} holds encrypted files; restore the key from a backup \
+                 (a new key could not decrypt them)",
+                key_path.display(),
+                dir.display()
+            )));
+        }
         let identity = age::x25519::Identity::generate();
         write_key(dir, &identity)?;
         tracing::info!(path = %key_path.display(), recipient = %identity.to_public(), "created the storage key; back it up");
@@ -82,25 +88,7 @@ fn write_key(dir: &Path, identity: &age::x25519::Identity) -> Result<()> {
     let mut file = io_context(options.open(&temporary), "cannot create", &temporary)?;
     io_context(write(&mut file), "cannot write", &temporary)?;
     io_context(fs::rename(&temporary, &path), "cannot create", &path)?;
-    io_context(blobs::sync_dir(dir), "cannot fsync", dir)
-}
-
-/// A new key cannot decrypt existing blobs: if any exist, the operator must
-/// restore the old key instead.
-fn refuse_if_data_exists(dir: &Path, db: &Connection) -> Result<()> {
-    let rows: bool =
-        db.query_row("SELECT EXISTS (SELECT 1 FROM files) OR EXISTS (SELECT 1 FROM partials)", [], |row| row.get(0))?;
-    let blobs_dir = dir.join(BLOBS_DIR);
-    let blob_files = io_context(fs::read_dir(&blobs_dir), "cannot list", &blobs_dir)?.next().is_some();
-    if rows || blob_files {
-        return Err(StoreError::Internal(format!(
-            "{} is missing but {} holds encrypted files; restore the key from a backup \
-             (a new key could not decrypt them)",
-            dir.join(KEY_FILE).display(),
-            dir.display()
-        )));
-    }
-    Ok(())
+    io_context(blobdir::sync_dir(dir), "cannot fsync", dir)
 }
 
 fn warn_if_readable_by_others(path: &Path) {

@@ -110,6 +110,7 @@ impl TestServer {
 
     /// Rows in the audit table: every authentication attempt leaves one.
     pub fn audit_count(&self) -> i64 {
+        self.store.flush_audit().expect("audit events written");
         let db = rusqlite::Connection::open(self.data.join("sxfer.db")).expect("db");
         db.query_row("SELECT COUNT(*) FROM audit", [], |row| row.get(0)).expect("count")
     }

@@ -3,6 +3,7 @@
 //! interruption), tamper detection, rename/delete, garbage collection.
 
 mod batch;
+mod conformance;
 mod helpers;
 
 use std::fs::{self, File, OpenOptions};
@@ -532,6 +533,8 @@ fn audit_events_are_recorded() {
                 .digest(digest(data)),
         )
         .expect("audit");
+    // Recording only enqueues; the flush waits for the writer.
+    store.flush_audit().expect("flush");
     let connection = db(&dir);
     let column = |column: &str, id: i64| -> Option<String> {
         connection

@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::blobs::PRIVATE_FILE_MODE;
-use super::error::{Result, StoreError};
-use super::io_context;
+use crate::store::error::{io_context, Result, StoreError};
 
-pub(super) const DATABASE_FILE: &str = "sxfer.db";
+/// Mode of the database file (and of SQLite's -wal and -shm files).
+const PRIVATE_FILE_MODE: u32 = 0o600;
 
 /// How long a statement waits for another process's write lock (e.g. an
 /// admin command running while the server is up).
