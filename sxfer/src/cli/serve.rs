@@ -135,7 +135,15 @@ pub async fn serve(settings: Settings) -> Result<()> {
         },
         logins: LoginLimiter::default(),
     });
-    server::run(listener, state, shutdown).await
+    let store = Arc::clone(&state.store);
+    let served = server::run(listener, state, shutdown).await;
+    // Every audit event queued by the sessions is in the database before
+    // the process exits.
+    tokio::task::spawn_blocking(move || store.flush_audit())
+        .await
+        .context("flushing the audit log")?
+        .context("flushing the audit log")?;
+    served
 }
 
 /// Each connection may hold a socket, a few batches' durability watches
