@@ -2,8 +2,6 @@
 
 use thiserror::Error;
 
-use crate::msgs::handshake::Negotiated;
-
 /// Everything the protocol core can fail with, grouped by whose fault it is.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum Error {
@@ -122,3 +120,56 @@ impl std::fmt::Display for CloseCode {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the hellos negotiate (PROTOCOL.md §4.4.2), and so what a server can
+/// find no common choice for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Negotiated {
+    Version,
+    KeyExchange,
+    Suite,
+}
+
+impl Negotiated {
+    pub fn code(self) -> u8 {
+        match self {
+            Negotiated::Version => 0x01,
+            Negotiated::KeyExchange => 0x02,
+            Negotiated::Suite => 0x03,
+        }
+    }
+
+    /// `None` for 0x00 (unspecified) and codes this implementation does not know.
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0x01 => Some(Negotiated::Version),
+            0x02 => Some(Negotiated::KeyExchange),
+            0x03 => Some(Negotiated::Suite),
+            _ => None,
+        }
+    }
+
+    /// Singular: "no common record suite".
+    pub fn name(self) -> &'static str {
+        match self {
+            Negotiated::Version => "protocol version",
+            Negotiated::KeyExchange => "key exchange",
+            Negotiated::Suite => "record suite",
+        }
+    }
+
+    /// Plural: "none of the offered record suites".
+    pub fn plural(self) -> &'static str {
+        match self {
+            Negotiated::Version => "protocol versions",
+            Negotiated::KeyExchange => "key exchanges",
+            Negotiated::Suite => "record suites",
+        }
+    }
+}
+
+impl std::fmt::Display for Negotiated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

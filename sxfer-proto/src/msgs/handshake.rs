@@ -5,6 +5,7 @@
 //! ever a reason to stop.
 
 use crate::codec::{Codec, Reader, Writer};
+pub use crate::error::Negotiated;
 use crate::error::{CloseCode, Error, Result};
 use crate::identity::{Signature, SignatureScheme};
 use crate::kx::KexId;
@@ -55,59 +56,6 @@ pub struct ServerHello {
     /// Signature over the transcript hash (PROTOCOL.md §4.4). Last field:
     /// the signed bytes are the received body up to, not including, it.
     pub signature: Signature,
-}
-
-/// What the hellos negotiate (PROTOCOL.md §4.4.2), and so what a server can
-/// find no common choice for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Negotiated {
-    Version,
-    KeyExchange,
-    Suite,
-}
-
-impl Negotiated {
-    pub fn code(self) -> u8 {
-        match self {
-            Negotiated::Version => 0x01,
-            Negotiated::KeyExchange => 0x02,
-            Negotiated::Suite => 0x03,
-        }
-    }
-
-    /// `None` for 0x00 (unspecified) and codes this implementation does not know.
-    pub fn from_code(code: u8) -> Option<Self> {
-        match code {
-            0x01 => Some(Negotiated::Version),
-            0x02 => Some(Negotiated::KeyExchange),
-            0x03 => Some(Negotiated::Suite),
-            _ => None,
-        }
-    }
-
-    /// Singular: "no common record suite".
-    pub fn name(self) -> &'static str {
-        match self {
-            Negotiated::Version => "protocol version",
-            Negotiated::KeyExchange => "key exchange",
-            Negotiated::Suite => "record suite",
-        }
-    }
-
-    /// Plural: "none of the offered record suites".
-    pub fn plural(self) -> &'static str {
-        match self {
-            Negotiated::Version => "protocol versions",
-            Negotiated::KeyExchange => "key exchanges",
-            Negotiated::Suite => "record suites",
-        }
-    }
-}
-
-impl std::fmt::Display for Negotiated {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// The server's answer to a ClientHello it cannot agree with (PROTOCOL.md

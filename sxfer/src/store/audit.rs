@@ -20,14 +20,12 @@
 //! Upload events of a group commit are written in the commit's own
 //! transaction (`commit_batch`), not through the queue.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use sxfer_proto::names::RemoteName;
-
+use super::audit_event::{AuditEvent, AuditKind};
 use super::error::{Result, StoreError};
 use super::meta::{AuditRecord, MetaStore};
 use super::{now, Store};
@@ -36,114 +34,6 @@ use super::{now, Store};
 pub const QUEUE_CAPACITY: usize = 4096;
 /// Events appended in one transaction, at most.
 pub const MAX_BATCH: usize = 512;
-
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuditKind {
-    Login,
-    LoginFailed,
-    Register,
-    Upload,
-    Download,
-    Delete,
-    Rename,
-    /// Written by the audit writer itself: events that could not be recorded.
-    Lost,
-}
-
-impl AuditKind {
-    /// The name stored in the `kind` column.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditKind::Login => "login",
-            AuditKind::LoginFailed => "login_failed",
-            AuditKind::Register => "register",
-            AuditKind::Upload => "upload",
-            AuditKind::Download => "download",
-            AuditKind::Delete => "delete",
-            AuditKind::Rename => "rename",
-            AuditKind::Lost => "audit_lost",
-        }
-    }
-
-    /// The kind stored as `name` ([`as_str`](Self::as_str)).
-    pub fn parse(name: &str) -> Option<AuditKind> {
-        [
-            AuditKind::Login,
-            AuditKind::LoginFailed,
-            AuditKind::Register,
-            AuditKind::Upload,
-            AuditKind::Download,
-            AuditKind::Delete,
-            AuditKind::Rename,
-            AuditKind::Lost,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == name)
-    }
-}
-
-/// One event. Build with [`AuditEvent::new`] and the setters; the time is
-/// taken when it is recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEvent {
-    pub kind: AuditKind,
-    /// The user name as presented (it need not exist: failed logins).
-    pub user: Option<String>,
-    pub remote: Option<SocketAddr>,
-    pub name: Option<RemoteName>,
-    pub size: Option<u64>,
-    pub digest: Option<[u8; 32]>,
-    /// Extra context, e.g. a rename's new name or an auth method.
-    pub detail: Option<String>,
-    /// `ok`, or what went wrong (an error code name or short message).
-    pub outcome: String,
-}
-
-impl AuditEvent {
-    pub fn new(kind: AuditKind, outcome: impl Into<String>) -> Self {
-        AuditEvent {
-            kind,
-            user: None,
-            remote: None,
-            name: None,
-            size: None,
-            digest: None,
-            detail: None,
-            outcome: outcome.into(),
-        }
-    }
-
-    pub fn user(mut self, user: impl Into<String>) -> Self {
-        self.user = Some(user.into());
-        self
-    }
-
-    pub fn remote(mut self, remote: SocketAddr) -> Self {
-        self.remote = Some(remote);
-        self
-    }
-
-    pub fn name(mut self, name: &RemoteName) -> Self {
-        self.name = Some(name.clone());
-        self
-    }
-
-    pub fn size(mut self, size: u64) -> Self {
-        self.size = Some(size);
-        self
-    }
-
-    pub fn digest(mut self, digest: [u8; 32]) -> Self {
-        self.digest = Some(digest);
-        self
-    }
-
-    pub fn detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
-        self
-    }
-}
 
 impl Store {
     /// Records an event with the current time: enqueues it for the audit

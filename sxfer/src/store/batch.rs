@@ -27,7 +27,7 @@ use std::sync::Arc;
 use sxfer_proto::msgs::{FileEntry, FileMeta};
 use sxfer_proto::names::RemoteName;
 
-use super::audit::AuditEvent;
+use super::audit_event::AuditEvent;
 use super::blob::{BlobGroup, BlobId, BlobState};
 use super::error::{IoContext, Result, StoreError};
 use super::meta::{NewFile, UserId};

@@ -69,6 +69,7 @@
 mod accounts;
 mod age_writer;
 mod audit;
+mod audit_event;
 mod batch;
 mod blob;
 pub mod blobdir;
@@ -88,7 +89,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use age::stream::StreamReader;
 
-pub use audit::{AuditEvent, AuditKind, MAX_BATCH as AUDIT_MAX_BATCH, QUEUE_CAPACITY as AUDIT_QUEUE_CAPACITY};
+pub use audit::{MAX_BATCH as AUDIT_MAX_BATCH, QUEUE_CAPACITY as AUDIT_QUEUE_CAPACITY};
+pub use audit_event::{AuditEvent, AuditKind};
 pub use batch::{Batch, Staged, Stager};
 pub use blob::{BlobGroup, BlobId, BlobRead, BlobState, BlobStore, BlobSync, BlobWriter, ListedBlob};
 pub use download::Download;

@@ -5,7 +5,7 @@ use rusqlite::{params, Connection, Row};
 use sxfer_proto::names::RemoteName;
 
 use super::{from_sql_int, to_sql_int};
-use crate::store::audit::{AuditEvent, AuditKind};
+use crate::store::audit_event::{AuditEvent, AuditKind};
 use crate::store::error::{Result, StoreError};
 use crate::store::meta::AuditRecord;
 

@@ -7,7 +7,7 @@ use sxfer_proto::msgs::{FileEntry, FileMeta};
 use sxfer_proto::names::RemoteName;
 
 use super::{audit, blob_ids, from_sql_int, to_sql_int};
-use crate::store::audit::{AuditEvent, AuditKind};
+use crate::store::audit_event::{AuditEvent, AuditKind};
 use crate::store::blob::BlobId;
 use crate::store::error::{Result, StoreError};
 use crate::store::meta::{AuditRecord, BatchCommit, NewFile, Partial, Quota, UserId};

@@ -23,7 +23,7 @@ use sxfer_proto::identity::{Fingerprint, PublicIdentity};
 use sxfer_proto::msgs::{FileEntry, FileMeta, Username};
 use sxfer_proto::names::RemoteName;
 
-use super::audit::AuditEvent;
+use super::audit_event::AuditEvent;
 use super::blob::BlobId;
 use super::error::{Result, StoreError};
 use super::meta::{
