@@ -18,6 +18,7 @@ use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{FileMeta, Message};
 use sxfer_proto::names::RemoteName;
 use sxfer_proto::record::MAX_PAYLOAD;
+use sxfer_proto::CloseCode;
 
 const MTIME: i64 = 1_767_225_600;
 
@@ -353,6 +354,25 @@ async fn data_sent_before_upload_ready_is_taken_from_the_resume_offset() {
     remote.close().await.unwrap();
     assert_absent(&server, "early.bin");
     assert_eq!(partials(&server, "early.bin"), 0, "a failed commit discards the partial upload");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_in_the_middle_of_the_data_leaves_a_partial_and_no_file() {
+    let server = start().await;
+    let data = random_bytes(100, 7);
+    for (file, resume) in [("closed.txt", false), ("closed.bin", true)] {
+        let (mut remote, good) = hostile_upload(&server, file, data.len(), resume).await;
+        queue_data(&mut remote, &data[..50]);
+        remote.writer.close(CloseCode::Normal).await.unwrap();
+        // §7.5.6: the upload ends; the server drops the connection
+        // without an Error or a Close of its own.
+        let (replies, end) = until_end(&mut remote).await;
+        assert_eq!(replies, Vec::new());
+        assert!(!end.contains("closed the connection"), "no Close from the server: {end}");
+        assert_stored(&server, "good.txt", &good);
+        assert_absent(&server, file);
+    }
+    assert_eq!(partials(&server, "closed.bin"), 1, "left for a resume");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,7 +23,7 @@ mod pump;
 mod sink;
 mod source;
 
-pub use pump::{queue_whole, receive, send, started, Received, Sent};
+pub use pump::{queue_whole, receive, send, started, ClosedMidTransfer, Received, Sent};
 pub use sink::{Discard, Memory, PartialFile, Sink};
 pub use source::{produce, LocalFile, Source};
 
