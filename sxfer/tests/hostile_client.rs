@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use sxfer::client::{Event, Remote};
-use sxfer::store;
+use sxfer::{server, store};
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{FileMeta, Message};
 use sxfer_proto::names::RemoteName;
@@ -472,6 +472,57 @@ async fn one_violation_among_many_pipelined_uploads_ends_the_connection() {
                 assert_stored(&server, file, data);
             }
             None => assert_absent(&server, file),
+        }
+    }
+}
+
+/// Stores `data` as `file` of alice's through the store itself.
+fn store_directly(server: &TestServer, file: &str, data: &[u8]) {
+    let username = sxfer_proto::msgs::Username::parse("alice").unwrap();
+    let user = server.store.user(&username).unwrap().unwrap();
+    let mut upload = server.store.begin_upload(user.id, &name(file), meta(data.len()), false).unwrap();
+    upload.write(data).unwrap();
+    upload.commit(data.len() as u64, blake3::hash(data).as_bytes()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_does_not_keep_its_connection() {
+    let limits =
+        server::Limits { max_connections: 1, idle_timeout: Duration::from_secs(1), ..Options::default().limits };
+    let server = TestServer::start(Options { limits, ..Options::default() }).await;
+    server.add_user("alice");
+    // More than the socket buffers and the client's queue hold.
+    store_directly(&server, "big.bin", &random_bytes(96 << 20, 8));
+    let mut stalled = server.connect("alice").await;
+    queue(&mut stalled, &Message::Download { transfer: 1, name: name("big.bin"), offset: 0 });
+    flush(&mut stalled).await;
+
+    // The server's writes to it stop making progress; once that has
+    // lasted its idle timeout it ends the connection, and the one slot
+    // is free again: another client gets in.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(tokio::time::Instant::now() < deadline, "the stalled client keeps the only connection");
+        let mut other = server.connect("alice").await;
+        queue(&mut other, &stat(1, "big.bin"));
+        flush(&mut other).await;
+        match reply(&mut other).await {
+            Message::Error { transfer: 0, code, .. } => {
+                assert_eq!(code, error_code::SHUTTING_DOWN);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Message::Listing { transfer: 1, .. } => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    // What the stalled client reads now ends short of the Commit (the
+    // connection was cut, here in the middle of a record).
+    loop {
+        match stalled.next().await {
+            Ok(Event::Data(_) | Event::Message(Message::DownloadStart { .. })) => {}
+            Ok(Event::Message(message)) => panic!("the download was cut, yet: {message:?}"),
+            Ok(Event::Closed(code)) => unreachable!("Remote::next reports a Close as an error ({code})"),
+            Err(_) => break,
         }
     }
 }
