@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use sxfer::client::{Event, Remote};
+use sxfer::client::{Event, Remote, SessionEnded};
 use sxfer::{server, store};
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{FileMeta, Message};
@@ -70,14 +70,14 @@ async fn reply(remote: &mut Remote) -> Message {
 }
 
 /// Every message until the connection ends, and how it ended.
-async fn until_end(remote: &mut Remote) -> (Vec<Message>, String) {
+async fn until_end(remote: &mut Remote) -> (Vec<Message>, anyhow::Error) {
     let mut messages = Vec::new();
     loop {
         match tokio::time::timeout(Duration::from_secs(20), remote.next()).await.expect("the server must not hang") {
             Ok(Event::Message(message)) => messages.push(message),
             Ok(Event::Data(_)) => panic!("data from the server during an upload"),
             Ok(Event::Closed(code)) => unreachable!("Remote::next reports a Close as an error ({code})"),
-            Err(e) => return (messages, format!("{e:#}")),
+            Err(e) => return (messages, e),
         }
     }
 }
@@ -86,12 +86,13 @@ async fn until_end(remote: &mut Remote) -> (Vec<Message>, String) {
 /// replies owed so far, then Error(0, BAD_REQUEST) and Close 0x0002.
 /// Returns the replies before the Error.
 async fn ended_for_violation(remote: &mut Remote) -> Vec<Message> {
-    let (mut messages, end) = until_end(remote).await;
-    assert_eq!(end, "the server closed the connection (protocol violation)", "after {messages:?}");
-    match messages.pop() {
-        Some(Message::Error { transfer: 0, code, .. }) => assert_eq!(code, error_code::BAD_REQUEST),
-        other => panic!("expected Error(0, BAD_REQUEST) before the Close, got {other:?}"),
+    let (messages, end) = until_end(remote).await;
+    match end.downcast_ref::<SessionEnded>() {
+        Some(ended) => assert_eq!(ended.code, error_code::BAD_REQUEST, "{ended}"),
+        None => panic!("expected Error(0, BAD_REQUEST) after {messages:?}, got: {end:#}"),
     }
+    let close = remote.next().await.map(|_| ()).expect_err("the Close follows");
+    assert_eq!(close.to_string(), "the server closed the connection (protocol violation)");
     messages
 }
 
@@ -368,7 +369,8 @@ async fn a_close_in_the_middle_of_the_data_leaves_a_partial_and_no_file() {
         // without an Error or a Close of its own.
         let (replies, end) = until_end(&mut remote).await;
         assert_eq!(replies, Vec::new());
-        assert!(!end.contains("closed the connection"), "no Close from the server: {end}");
+        let end = format!("{end:#}");
+        assert!(end.contains("the connection was cut"), "no Error, no Close from the server: {end}");
         assert_stored(&server, "good.txt", &good);
         assert_absent(&server, file);
     }
@@ -506,13 +508,13 @@ async fn a_client_that_stops_reading_does_not_keep_its_connection() {
         let mut other = server.connect("alice").await;
         queue(&mut other, &stat(1, "big.bin"));
         flush(&mut other).await;
-        match reply(&mut other).await {
-            Message::Error { transfer: 0, code, .. } => {
-                assert_eq!(code, error_code::SHUTTING_DOWN);
+        match tokio::time::timeout(Duration::from_secs(20), other.next_message()).await.expect("an answer") {
+            Err(e) => {
+                assert_eq!(e.downcast_ref::<SessionEnded>().map(|e| e.code), Some(error_code::SHUTTING_DOWN), "{e:#}");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            Message::Listing { transfer: 1, .. } => break,
-            other => panic!("{other:?}"),
+            Ok(Message::Listing { transfer: 1, .. }) => break,
+            Ok(other) => panic!("{other:?}"),
         }
     }
     // What the stalled client reads now ends short of the Commit (the
