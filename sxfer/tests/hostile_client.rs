@@ -12,7 +12,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use sxfer::client::{Event, Remote, SessionEnded};
+use sxfer::client::{self, Event, Purpose, Remote, SessionEnded};
 use sxfer::{server, store};
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{FileMeta, Message};
@@ -503,19 +503,24 @@ async fn a_client_that_stops_reading_does_not_keep_its_connection() {
     // lasted its idle timeout it ends the connection, and the one slot
     // is free again: another client gets in.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let options = server.client_options(&server.dir.path().join("home-other"), PASSWORD);
+    let refused = |e: anyhow::Error| assert!(format!("{e:#}").contains("connection limit"), "{e:#}");
     loop {
         assert!(tokio::time::Instant::now() < deadline, "the stalled client keeps the only connection");
-        let mut other = server.connect("alice").await;
-        queue(&mut other, &stat(1, "big.bin"));
-        flush(&mut other).await;
-        match tokio::time::timeout(Duration::from_secs(20), other.next_message()).await.expect("an answer") {
-            Err(e) => {
-                assert_eq!(e.downcast_ref::<SessionEnded>().map(|e| e.code), Some(error_code::SHUTTING_DOWN), "{e:#}");
-                tokio::time::sleep(Duration::from_millis(20)).await;
+        // Refused at the login, or right after it (Error(0)).
+        match client::connect(&server.target("alice", ""), &options, Purpose::Login).await {
+            Err(e) => refused(e),
+            Ok(mut other) => {
+                queue(&mut other, &stat(1, "big.bin"));
+                flush(&mut other).await;
+                match other.next_message().await {
+                    Err(e) => refused(e),
+                    Ok(Message::Listing { transfer: 1, .. }) => break,
+                    Ok(message) => panic!("{message:?}"),
+                }
             }
-            Ok(Message::Listing { transfer: 1, .. }) => break,
-            Ok(other) => panic!("{other:?}"),
         }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // What the stalled client reads now ends short of the Commit (the
     // connection was cut, here in the middle of a record).

@@ -209,7 +209,7 @@ impl SessionReader {
 }
 
 /// Writes all of `buf`, failing if the peer takes no byte for `idle`.
-async fn write_all(stream: &mut OwnedWriteHalf, mut buf: &[u8], idle: Duration) -> Result<()> {
+async fn write_all(stream: &mut (impl tokio::io::AsyncWrite + Unpin), mut buf: &[u8], idle: Duration) -> Result<()> {
     while !buf.is_empty() {
         let written = tokio::time::timeout(idle, stream.write(buf))
             .await
