@@ -313,6 +313,18 @@ async fn data_outside_any_upload_ends_the_connection() {
     let replies = ended_for_violation(&mut remote).await;
     assert!(matches!(&replies[..], [m] if assert_error(m, 1, error_code::TOO_LARGE).contains("too large")));
     assert_absent(&server, "big.txt");
+
+    // After a refused resumable upload: its client had to wait for the
+    // answer and send nothing after the Error (§7.5.2).
+    let mut remote = server.connect("alice").await;
+    queue(&mut remote, &upload(1, "big.bin", 20, true));
+    queue_data(&mut remote, &[1; 20]);
+    queue(&mut remote, &commit(1, &[1; 20]));
+    flush(&mut remote).await;
+    let replies = ended_for_violation(&mut remote).await;
+    assert!(matches!(&replies[..], [m] if assert_error(m, 1, error_code::TOO_LARGE).contains("too large")));
+    assert_absent(&server, "big.bin");
+    assert_eq!(partials(&server, "big.bin"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
