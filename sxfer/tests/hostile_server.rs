@@ -20,8 +20,10 @@ use sxfer::net::conn::{server_handshake, AuthDecision, Incoming, SessionWriter};
 use sxfer::output::Output;
 use sxfer_proto::handshake::ServerConfig;
 use sxfer_proto::identity::PrivateIdentity;
+use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{ClientId, FileEntry, FileMeta, Message};
 use sxfer_proto::names::RemoteName;
+use sxfer_proto::CloseCode;
 
 fn quiet() -> Output {
     Output { quiet: true, json: false }
@@ -198,4 +200,25 @@ async fn a_committed_entry_for_another_file_is_refused() {
         .expect("the client must not hang");
     let error = format!("{:#}", outcome.expect_err("must fail"));
     assert!(error.contains("not the one sent"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_ending_the_session_instead_of_a_download_is_reported_as_such() {
+    // What the real server does when it shuts down between two pipelined
+    // downloads (PROTOCOL.md §7.5.6): Error(0, SHUTTING_DOWN) and a Close.
+    let (error, held) = download_from(|message, writer| {
+        Box::pin(async move {
+            if let Message::Download { .. } = message {
+                let reason = "the server is shutting down".to_owned();
+                writer
+                    .send(&Message::Error { transfer: 0, code: error_code::SHUTTING_DOWN, message: reason })
+                    .await
+                    .ok();
+                writer.close(CloseCode::Normal).await.ok();
+            }
+        })
+    })
+    .await;
+    assert!(error.contains("the server ended the session: the server is shutting down"), "{error}");
+    assert!(held.is_empty(), "{held:?}");
 }

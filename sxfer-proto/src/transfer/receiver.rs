@@ -126,9 +126,10 @@ impl Receiver {
         self.received
     }
 
-    /// Bytes still to come before the Commit.
+    /// Bytes still to come before the Commit (0 while a download waits
+    /// for its announce: the size is not known yet).
     pub fn remaining(&self) -> u64 {
-        self.size - self.received
+        self.size.saturating_sub(self.received)
     }
 
     /// A Data record of `len` bytes arrived. In the data phase it must fit
@@ -235,6 +236,15 @@ mod tests {
         let (mut receiver, _) = Receiver::download(1, RemoteName::parse("f").unwrap(), 10);
         let started = receiver.on_message(Message::DownloadStart { transfer: 1, entry: entry(5), offset: 10 });
         assert_eq!(started, Err(TransferError::Protocol("the download starts beyond the end of the file")));
+    }
+
+    #[test]
+    fn nothing_is_known_to_remain_before_a_resumed_download_starts() {
+        // Was `0 - offset`: a panic in debug builds, a wrap in release.
+        let (mut receiver, _) = Receiver::download(1, RemoteName::parse("f").unwrap(), 10);
+        assert_eq!(receiver.remaining(), 0);
+        receiver.on_message(Message::DownloadStart { transfer: 1, entry: entry(25), offset: 10 }).unwrap();
+        assert_eq!(receiver.remaining(), 15);
     }
 
     #[test]

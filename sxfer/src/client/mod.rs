@@ -165,6 +165,16 @@ fn handshake_error(error: anyhow::Error, address: &str) -> anyhow::Error {
     }
 }
 
+/// The server's Error with transfer 0 (PROTOCOL.md §7.4): it ends the
+/// session, for a reason of its own (shutting down, a limit) or because of
+/// ours; its Close follows.
+#[derive(Debug, thiserror::Error)]
+#[error("the server ended the session: {}", sxfer_proto::names::display_safe(.message))]
+pub struct SessionEnded {
+    pub code: u16,
+    pub message: String,
+}
+
 /// What the reader task delivers: replies and data, in order.
 pub struct Inbound {
     events: mpsc::Receiver<Result<Event, String>>,
@@ -174,7 +184,8 @@ pub struct Inbound {
 }
 
 impl Inbound {
-    /// The next event; a closed or failed connection is an error.
+    /// The next event; a closed or failed connection is an error, and so
+    /// is the server's Error with transfer 0 ([`SessionEnded`]).
     pub async fn next(&mut self) -> Result<Event> {
         let event = self.events.recv().await;
         self.settle(event.ok_or(mpsc::error::TryRecvError::Disconnected))?.ok_or_else(|| anyhow!("no event"))
@@ -189,6 +200,10 @@ impl Inbound {
     fn settle(&mut self, received: Result<Result<Event, String>, mpsc::error::TryRecvError>) -> Result<Option<Event>> {
         let result = match received {
             Ok(Ok(Event::Closed(code))) => Err(anyhow!("the server closed the connection ({code})")),
+            // About the connection, not a request: a Close follows (§7.4).
+            Ok(Ok(Event::Message(Message::Error { transfer: 0, code, message }))) => {
+                Err(SessionEnded { code, message }.into())
+            }
             Ok(Ok(event)) => return Ok(Some(event)),
             Ok(Err(e)) => Err(anyhow!(e)),
             Err(mpsc::error::TryRecvError::Empty) => return Ok(None),
@@ -293,9 +308,9 @@ impl Remote {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(500);
         while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.inbound.events.recv()).await {
             match event {
-                Ok(Event::Message(Message::Error { transfer: 0, message, .. })) => {
+                Ok(Event::Message(Message::Error { transfer: 0, code, message })) => {
                     self.inbound.gone = true;
-                    return anyhow!("the server ended the session: {}", sxfer_proto::names::display_safe(&message));
+                    return SessionEnded { code, message }.into();
                 }
                 Ok(Event::Closed(_)) | Err(_) => break,
                 Ok(Event::Data(_) | Event::Message(_)) => {}

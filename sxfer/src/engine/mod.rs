@@ -12,8 +12,8 @@
 //!
 //! | path | source | sink |
 //! |---|---|---|
-//! | client upload | [`LocalFile`] (hashed while read) | server: `server/sinks.rs` (store upload, or a staged small file) |
-//! | client download | server: a stored age blob (`server/sinks.rs`) | [`PartialFile`] or [`Memory`] |
+//! | client upload | [`LocalFile`] (hashed while read) | server: `UploadSink` in `server/blob_io.rs` (a store upload), or [`Memory`] for a pipelined small file, staged by `server/batch.rs` |
+//! | client download | server: `BlobSource` in `server/blob_io.rs` (a stored age blob) | [`PartialFile`] or [`Memory`] |
 //!
 //! A file that fits in memory can skip the blocking hand-off: [`produce`]
 //! reads it whole in the caller's blocking call and [`queue_whole`] seals
@@ -23,7 +23,7 @@ mod pump;
 mod sink;
 mod source;
 
-pub use pump::{queue_whole, receive, send, started, Received, Sent};
+pub use pump::{queue_whole, receive, send, started, ClosedMidTransfer, Received, Sent};
 pub use sink::{Discard, Memory, PartialFile, Sink};
 pub use source::{produce, LocalFile, Source};
 

@@ -39,6 +39,14 @@ pub enum Received {
     Discarded,
 }
 
+/// The peer sent its Close in the middle of a transfer: the transfer is
+/// cut (an upload's partial stays for a resume), and nothing more is owed
+/// to it; the server ends the connection without an Error or a Close of
+/// its own (PROTOCOL.md §7.5.6).
+#[derive(Debug, thiserror::Error)]
+#[error("the peer closed the connection during a transfer")]
+pub struct ClosedMidTransfer;
+
 /// Streams `sender`'s remaining bytes from `source`: a blocking thread
 /// reads (and hashes) into record buffers while this task seals and writes
 /// each one, so disk, hash, cipher and socket overlap. `between` runs
@@ -116,7 +124,7 @@ pub async fn receive<R: Records, K: Sink>(
                 Err(e) if e.ends_connection() => return Err(e.into()),
                 Err(e) => return Ok(Received::Invalid(e)),
             },
-            Record::Closed(_) => bail!("the peer closed the connection during a transfer"),
+            Record::Closed(_) => return Err(ClosedMidTransfer.into()),
         }
         if let (Some(writer), Some(durable)) = (writer.as_deref_mut(), sink.durable()) {
             if let Some(ack) = receiver.ack(durable) {

@@ -48,6 +48,9 @@ pub struct SessionWriter {
     stream: OwnedWriteHalf,
     send: SendHalf,
     out: Vec<u8>,
+    /// A write that makes no progress for this long fails, so a peer that
+    /// stops reading cannot hold the connection for ever.
+    idle: Duration,
 }
 
 /// An authenticated client connection.
@@ -91,7 +94,7 @@ pub async fn client_handshake<'k>(
     let (read_half, write_half) = stream.into_split();
     Ok(ClientSession {
         reader: SessionReader { stream: read_half, receive, buffer, pending_consume: 0, idle },
-        writer: SessionWriter { stream: write_half, send, out: Vec::new() },
+        writer: SessionWriter { stream: write_half, send, out: Vec::new(), idle },
         client_id,
         server_identity,
         suite,
@@ -144,7 +147,7 @@ where
             let (read_half, write_half) = stream.into_split();
             Ok((
                 SessionReader { stream: read_half, receive, buffer, pending_consume: 0, idle },
-                SessionWriter { stream: write_half, send, out: Vec::new() },
+                SessionWriter { stream: write_half, send, out: Vec::new(), idle },
                 client_id,
             ))
         }
@@ -205,6 +208,21 @@ impl SessionReader {
     }
 }
 
+/// Writes all of `buf`, failing if the peer takes no byte for `idle`.
+async fn write_all(stream: &mut (impl tokio::io::AsyncWrite + Unpin), mut buf: &[u8], idle: Duration) -> Result<()> {
+    while !buf.is_empty() {
+        let written = tokio::time::timeout(idle, stream.write(buf))
+            .await
+            .map_err(|_| anyhow!("the peer took no data for {} s", idle.as_secs()))?
+            .context("writing to the connection")?;
+        if written == 0 {
+            bail!("writing to the connection: it is closed");
+        }
+        buf = &buf[written..];
+    }
+    Ok(())
+}
+
 /// An event with the data payload as a position, so the buffer borrow ends.
 enum Kind {
     Message(Message),
@@ -235,7 +253,7 @@ impl SessionWriter {
     /// Write everything queued.
     pub async fn flush(&mut self) -> Result<()> {
         if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await.context("writing to the connection")?;
+            write_all(&mut self.stream, &self.out, self.idle).await?;
             self.out.clear();
         }
         Ok(())
@@ -252,7 +270,7 @@ impl SessionWriter {
     pub async fn send_data(&mut self, buf: &mut Vec<u8>) -> Result<()> {
         self.flush().await?;
         self.send.seal_data_in_place(buf, 0)?;
-        self.stream.write_all(buf).await.context("writing to the connection")?;
+        write_all(&mut self.stream, buf, self.idle).await?;
         Ok(())
     }
 

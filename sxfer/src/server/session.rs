@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use super::batch::{self, Pending};
 use super::context::{blocking, error, reply_outcome, store_error, Connection};
 use super::{auth, transfer, ServerState};
+use crate::engine::ClosedMidTransfer;
 use crate::net::conn::{server_handshake, Incoming, SessionReader, SessionWriter};
 use crate::store::{AuditEvent, AuditKind, UserInfo};
 use sxfer_proto::codec::Codec;
@@ -107,6 +108,12 @@ pub async fn run(
                     // Tell the client which files were stored, and why the
                     // session ends, before hanging up; it may not be listening.
                     pending.answer_committing(&mut writer, &peer).await.ok();
+                    if e.is::<ClosedMidTransfer>() {
+                        // The client's way to stop an upload (§7.5.6): no
+                        // Error, no Close; the partial stays.
+                        tracing::debug!(peer = %peer.address, "the client closed during an upload");
+                        return Ok(());
+                    }
                     let reason = error(0, error_code::BAD_REQUEST, &format!("request failed: {e}"));
                     if writer.send(&reason).await.is_ok() {
                         writer.close(CloseCode::ProtocolViolation).await.ok();

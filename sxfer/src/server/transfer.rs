@@ -50,12 +50,18 @@ pub async fn upload(
     let (commit, upload) = match (received, upload) {
         (Ok(Received::Complete(commit)), Ok(upload)) => (commit, upload),
         (Ok(Received::Invalid(e)), upload) => {
+            // A retry starts at 0 (§7.6). Discarding is a database call
+            // and an unlink: not on this thread.
             if let Ok(upload) = upload {
-                upload.discard();
+                blocking(move || {
+                    upload.discard();
+                    Ok(())
+                })
+                .await
+                .ok();
             }
-            let event = AuditEvent::new(AuditKind::Upload, "failed").name(&name).size(receiver.received());
-            connection.audit(event.detail(e.to_string()));
-            return writer.send(&error(transfer, e.error_code(), &e.to_string())).await;
+            let e = StoreError::Integrity(e.to_string());
+            return fail(writer, connection, transfer, &name, receiver.received(), &e).await;
         }
         (Ok(Received::Complete(_)), Err(e)) => return fail(writer, connection, transfer, &name, meta.size, &e).await,
         (Ok(Received::Refused { .. } | Received::Discarded), _) => bail!("an upload ended out of step"),
