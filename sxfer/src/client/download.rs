@@ -241,12 +241,15 @@ async fn receive(remote: &mut Remote, request: Request<'_>, force: bool, output:
     let written = sink.inner.finish().await;
     progress.finish();
     let commit = completed(received?)?;
-    let (length, digest) = written?;
-    if let Err(e) = receiver.verify(&commit, length, &digest) {
+    let written = written?;
+    if let Err(e) = receiver.verify(&commit, written.length, &written.digest) {
         fs::remove_file(&partial).ok();
         bail!("{e}; the partial file was removed, run again");
     }
-    finish(&partial, &job.local, &entry, force)?;
+    let (local, placed) = (job.local.clone(), entry.clone());
+    tokio::task::spawn_blocking(move || finish(written.file, &partial, &local, &placed, force))
+        .await
+        .map_err(|e| anyhow!("file writer: {e}"))??;
     output.downloaded(&entry, &job.local);
     Ok(Received::Placed(offset))
 }
@@ -338,10 +341,12 @@ fn write_groups(mut files: mpsc::Receiver<SmallFile>, force: bool, output: Outpu
     while let Some(file) = files.blocking_recv() {
         let group_watch =
             watch.get_or_insert_with(|| durable::Watch::new(file.partial.parent().unwrap_or(Path::new("."))));
-        let written = File::create(&file.partial)
-            .and_then(|mut out| out.write_all(&file.data))
-            .with_context(|| format!("writing {}", file.partial.display()))
-            .and_then(|()| prepare(&file.partial, &file.entry));
+        let written = engine::open_locked(&file.partial).and_then(|mut out| {
+            out.set_len(0)
+                .and_then(|()| out.write_all(&file.data))
+                .with_context(|| format!("writing {}", file.partial.display()))?;
+            prepare(&out, &file.entry)
+        });
         match written {
             Ok(_) => group.push(file),
             Err(e) => failures.push(fail(format!("{}: {e:#}", file.entry.name))),
@@ -360,12 +365,11 @@ fn write_groups(mut files: mpsc::Receiver<SmallFile>, force: bool, output: Outpu
 
 /// Give the verified partial its mode and mtime (permission bits only: a
 /// server cannot make a download setuid/setgid).
-fn prepare(partial: &Path, entry: &FileEntry) -> Result<File> {
-    let file = File::options().write(true).open(partial)?;
+fn prepare(file: &File, entry: &FileEntry) -> Result<()> {
     let mtime = UNIX_EPOCH + Duration::new(entry.meta.mtime.max(0) as u64, entry.meta.mtime_nanos);
     file.set_modified(mtime).ok();
     file.set_permissions(fs::Permissions::from_mode(entry.meta.mode & 0o777))?;
-    Ok(file)
+    Ok(())
 }
 
 /// Rename a durable partial to its final name, unless that appeared
@@ -377,9 +381,11 @@ fn place(partial: &Path, local: &Path, force: bool) -> Result<()> {
     fs::rename(partial, local).with_context(|| format!("moving into {}", local.display()))
 }
 
-/// Make one large file durable and move it into place.
-fn finish(partial: &Path, local: &Path, entry: &FileEntry, force: bool) -> Result<()> {
-    prepare(partial, entry)?.sync_all()?;
+/// Make one large file durable and move it into place (blocking; `file`
+/// is the partial, still open and locked).
+fn finish(file: File, partial: &Path, local: &Path, entry: &FileEntry, force: bool) -> Result<()> {
+    prepare(&file, entry)?;
+    file.sync_all()?;
     place(partial, local, force)?;
     if let Some(parent) = local.parent() {
         File::open(parent).and_then(|dir| dir.sync_all()).ok();

@@ -24,7 +24,7 @@ mod sink;
 mod source;
 
 pub use pump::{queue_whole, receive, send, started, ClosedMidTransfer, Received, Sent};
-pub use sink::{Discard, Memory, PartialFile, Sink};
+pub use sink::{open_locked, Discard, Memory, PartialFile, Sink, Written};
 pub use source::{produce, LocalFile, Source};
 
 use std::sync::{Arc, Mutex};
