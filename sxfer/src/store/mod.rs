@@ -38,13 +38,15 @@
 //! * `error.rs`: [`StoreError`], its protocol error [`code`](StoreError::code).
 //! * internal: `schema.rs` (connection settings, migrations), `blobs.rs`
 //!   (blob ids, paths, fsync, age streams), `age_writer.rs` (age v1 files
-//!   written with aws-lc-rs), `storage_key.rs`, `gc.rs`
+//!   written with aws-lc-rs), `age_identity.rs` (the storage key's file-key
+//!   unwrap for age's reader, with aws-lc-rs), `storage_key.rs`, `gc.rs`
 //!   (recovery at open).
 //!
 //! File names ([`RemoteName`](sxfer_proto::names::RemoteName)) are labels in
 //! the database; the filesystem only ever sees random blob ids.
 
 mod accounts;
+mod age_identity;
 mod age_writer;
 mod audit;
 mod batch;
@@ -101,7 +103,8 @@ pub struct Store {
 struct Inner {
     dir: PathBuf,
     db: Mutex<Connection>,
-    identity: age::x25519::Identity,
+    /// The storage key, unwrapping file keys with aws-lc (`age_identity`).
+    identity: age_identity::X25519Identity,
     recipient: age::x25519::Recipient,
     /// The same recipient as a raw X25519 key, for `age_writer`.
     recipient_key: [u8; 32],
@@ -130,7 +133,8 @@ impl Store {
         let inner = Inner {
             dir: data_dir.to_path_buf(),
             db: Mutex::new(db),
-            identity,
+            identity: age_identity::X25519Identity::from_age(&identity)
+                .ok_or_else(|| StoreError::Internal("aws-lc refuses the storage key".into()))?,
             recipient,
             recipient_key,
             limits: RwLock::new(Limits::default()),
