@@ -61,12 +61,14 @@
 //! * `gc.rs`: [`Store::recover`] (recovery at open).
 //! * `error.rs`: [`StoreError`], its protocol error [`code`](StoreError::code).
 //! * internal: `age_writer.rs` (age v1 files written with aws-lc-rs),
-//!   `storage_key.rs`.
+//!   `age_identity.rs` (the storage key's file-key unwrap for age's
+//!   reader, with aws-lc-rs), `storage_key.rs`.
 //!
 //! File names ([`RemoteName`](sxfer_proto::names::RemoteName)) are labels in
 //! the metadata; blob stores only ever see random blob ids.
 
 mod accounts;
+mod age_identity;
 mod age_writer;
 mod audit;
 mod audit_event;
@@ -139,7 +141,8 @@ struct Inner {
     blobs: Arc<dyn BlobStore>,
     /// The data directory, for a store made by [`Store::open`].
     dir: Option<PathBuf>,
-    identity: age::x25519::Identity,
+    /// The storage key, unwrapping file keys with aws-lc (`age_identity`).
+    identity: age_identity::X25519Identity,
     recipient: age::x25519::Recipient,
     /// The same recipient as a raw X25519 key, for `age_writer`.
     recipient_key: [u8; 32],
@@ -188,7 +191,8 @@ impl Store {
             meta,
             blobs,
             dir,
-            identity,
+            identity: age_identity::X25519Identity::from_age(&identity)
+                .ok_or_else(|| StoreError::Internal("aws-lc refuses the storage key".into()))?,
             recipient,
             recipient_key,
             limits: RwLock::new(Limits::default()),
