@@ -547,9 +547,12 @@ async fn the_connection_cap_is_a_clear_refusal() {
     .await;
     server.add_user("alice");
     let mut first = server.connect("alice").await;
-    let mut second = server.connect("alice").await;
-    let err = commands::list(&mut second, "").await.unwrap_err();
+    // Refused in the AuthResult, before the password is checked.
+    let audited = server.audit_count();
+    let options = server.client_options(&server.dir.path().join("home-second"), PASSWORD);
+    let err = client::connect(&server.target("alice", ""), &options, Purpose::Login).await.err().unwrap();
     assert!(format!("{err:#}").contains("connection limit"), "{err:#}");
+    assert_eq!(server.audit_count(), audited, "no credential was checked");
     commands::list(&mut first, "").await.unwrap();
     first.close().await.unwrap();
 }
