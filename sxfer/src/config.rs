@@ -21,6 +21,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
     pub max_connections: Option<usize>,
+    pub max_handshakes: Option<usize>,
+    pub max_handshakes_per_address: Option<usize>,
     pub handshake_timeout_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
     pub shutdown_grace_secs: Option<u64>,
@@ -40,6 +42,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: String,
     pub max_connections: usize,
+    pub max_handshakes: usize,
+    pub max_handshakes_per_address: usize,
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
     pub shutdown_grace: Duration,
@@ -59,6 +63,8 @@ impl Default for Settings {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             listen: DEFAULT_LISTEN.to_owned(),
             max_connections: 256,
+            max_handshakes: 1024,
+            max_handshakes_per_address: 256,
             handshake_timeout: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
@@ -98,6 +104,12 @@ impl Settings {
         if let Some(v) = file.max_connections {
             self.max_connections = v;
         }
+        if let Some(v) = file.max_handshakes {
+            self.max_handshakes = v;
+        }
+        if let Some(v) = file.max_handshakes_per_address {
+            self.max_handshakes_per_address = v;
+        }
         if let Some(v) = file.handshake_timeout_secs {
             self.handshake_timeout = secs(v);
         }
@@ -131,36 +143,52 @@ impl Settings {
         if let Some(v) = file.log_level {
             self.log_level = v;
         }
-        if self.max_connections == 0 {
-            bail!("max_connections must be at least 1");
+        for (name, value) in [
+            ("max_connections", self.max_connections),
+            ("max_handshakes", self.max_handshakes),
+            ("max_handshakes_per_address", self.max_handshakes_per_address),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1");
+            }
         }
         Ok(())
     }
 
-    /// The effective configuration as TOML (what `--print-config` prints).
+    /// The effective configuration as TOML (what `--print-config` prints;
+    /// a valid config file, unset options as comments).
     pub fn to_toml(&self) -> String {
-        let opt = |v: Option<u64>| v.map_or("# unlimited".to_owned(), |v| format!("\"{v}\""));
+        let quoted = |v: Option<u64>| v.map(|v| format!("\"{v}\""));
         let suites: Vec<String> = self.suites.iter().map(|s| format!("\"{}\"", s.name())).collect();
-        format!(
-            "data_dir = {:?}\nlisten = {:?}\nmax_connections = {}\nhandshake_timeout_secs = {}\nidle_timeout_secs = {}\nshutdown_grace_secs = {}\nmax_file_size = \"{}\"\nquota_bytes = {}\nquota_files = {}\nallow_registration = {}\nsuites = [{}]\nlog_file = {}\nlog_format = \"{}\"\nlog_level = {:?}\n",
-            self.data_dir.display().to_string(),
-            self.listen,
-            self.max_connections,
-            self.handshake_timeout.as_secs(),
-            self.idle_timeout.as_secs(),
-            self.shutdown_grace.as_secs(),
-            self.max_file_size,
-            opt(self.quota_bytes),
-            self.quota_files.map_or("# unlimited".to_owned(), |v| v.to_string()),
-            self.allow_registration,
-            suites.join(", "),
-            self.log_file.as_ref().map_or("# none".to_owned(), |p| format!("{:?}", p.display().to_string())),
-            match self.log_format {
-                LogFormat::Text => "text",
-                LogFormat::Json => "json",
-            },
-            self.log_level,
-        )
+        let log_format = match self.log_format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        };
+        let lines: [(&str, Option<String>, &str); 16] = [
+            ("data_dir", Some(format!("{:?}", self.data_dir.display().to_string())), ""),
+            ("listen", Some(format!("{:?}", self.listen)), ""),
+            ("max_connections", Some(self.max_connections.to_string()), ""),
+            ("max_handshakes", Some(self.max_handshakes.to_string()), ""),
+            ("max_handshakes_per_address", Some(self.max_handshakes_per_address.to_string()), ""),
+            ("handshake_timeout_secs", Some(self.handshake_timeout.as_secs().to_string()), ""),
+            ("idle_timeout_secs", Some(self.idle_timeout.as_secs().to_string()), ""),
+            ("shutdown_grace_secs", Some(self.shutdown_grace.as_secs().to_string()), ""),
+            ("max_file_size", quoted(Some(self.max_file_size)), ""),
+            ("quota_bytes", quoted(self.quota_bytes), "unlimited"),
+            ("quota_files", self.quota_files.map(|v| v.to_string()), "unlimited"),
+            ("allow_registration", Some(self.allow_registration.to_string()), ""),
+            ("suites", Some(format!("[{}]", suites.join(", "))), ""),
+            ("log_file", self.log_file.as_ref().map(|p| format!("{:?}", p.display().to_string())), "none"),
+            ("log_format", Some(format!("\"{log_format}\"")), ""),
+            ("log_level", Some(format!("{:?}", self.log_level)), ""),
+        ];
+        lines
+            .iter()
+            .map(|(key, value, unset)| match value {
+                Some(value) => format!("{key} = {value}\n"),
+                None => format!("# {key} ({unset})\n"),
+            })
+            .collect()
     }
 }
 
@@ -218,5 +246,12 @@ mod tests {
         assert_eq!(settings.listen, "127.0.0.1:1");
         assert_eq!(settings.quota_files, Some(3));
         assert!(toml::from_str::<FileConfig>("lisen = 1").is_err());
+        let file: FileConfig = toml::from_str("max_handshakes = 9\nmax_handshakes_per_address = 3").unwrap();
+        settings.apply(file).unwrap();
+        assert_eq!((settings.max_handshakes, settings.max_handshakes_per_address), (9, 3));
+        let printed: FileConfig = toml::from_str(&settings.to_toml()).unwrap();
+        assert_eq!((printed.max_handshakes, printed.max_handshakes_per_address), (Some(9), Some(3)));
+        let zero: FileConfig = toml::from_str("max_handshakes_per_address = 0").unwrap();
+        assert!(settings.apply(zero).is_err());
     }
 }

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use common::PASSWORD;
 use sxfer::client::target::Target;
 use sxfer::client::{self, download, upload, ClientOptions, Purpose, Remote};
-use sxfer::net::conn::{server_handshake, AuthDecision, Incoming, SessionWriter};
+use sxfer::net::conn::{server_handshake, AuthDecision, Incoming, ServerSession, SessionWriter};
 use sxfer::output::Output;
 use sxfer_proto::handshake::ServerConfig;
 use sxfer_proto::identity::PrivateIdentity;
@@ -42,11 +42,12 @@ async fn hostile(home: &Path, script: Script) -> Remote {
     let config = Arc::new(ServerConfig::new(identity));
     tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
-        let accept = |_| async { Ok(AuthDecision::Accept(ClientId([1; 16]))) };
-        let Ok((mut reader, mut writer, _)) = server_handshake(stream, config, accept, Duration::from_secs(10)).await
-        else {
+        let accept = |_| async { Ok(AuthDecision::Accept(ClientId([1; 16]), ())) };
+        let idle = Duration::from_secs(10);
+        let Ok(session) = server_handshake(stream, config, || async { Ok(()) }, accept, idle).await else {
             return;
         };
+        let ServerSession { mut reader, mut writer, .. } = session;
         loop {
             match reader.next().await {
                 Ok(Incoming::Message(message)) => script(message, &mut writer).await,

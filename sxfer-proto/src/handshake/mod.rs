@@ -7,8 +7,9 @@
 //!
 //! Every transition consumes `self`, so a state cannot be used twice. Each
 //! transition takes one *complete* frame; find frame boundaries with
-//! [`next_hello_frame`] (plaintext hellos) and [`next_record_frame`]
-//! (encrypted records). The drive loop, for either side:
+//! [`next_hello_frame`] (plaintext hellos), [`next_auth_frame`] (the
+//! ClientAuth and AuthResult records) and [`next_record_frame`] (every later
+//! record). The drive loop, for either side:
 //!
 //! ```text
 //! loop {
@@ -35,6 +36,18 @@ use crate::record::{frame_len, MAX_HANDSHAKE_BODY, MAX_RECORD_BODY};
 /// Length of the complete plaintext hello frame at the start of `buf`.
 pub fn next_hello_frame(buf: &[u8]) -> Result<Option<usize>> {
     frame_len(buf, MAX_HANDSHAKE_BODY)
+}
+
+/// Largest body of the first record in each direction (ClientAuth,
+/// AuthResult; PROTOCOL.md §4.6): the largest ClientAuth is ~4.4 KiB, so a
+/// peer that is not yet authenticated cannot make the other side buffer a
+/// maximum record.
+pub const MAX_AUTH_RECORD_BODY: usize = MAX_HANDSHAKE_BODY;
+
+/// Length of the complete authentication record (ClientAuth or AuthResult)
+/// at the start of `buf`.
+pub fn next_auth_frame(buf: &[u8]) -> Result<Option<usize>> {
+    frame_len(buf, MAX_AUTH_RECORD_BODY)
 }
 
 /// Length of the complete encrypted record at the start of `buf`.

@@ -242,4 +242,25 @@ mod tests {
             assert!(Username::parse(bad).is_err(), "{bad:?}");
         }
     }
+
+    /// The largest ClientAuth any client can send fits the first-record
+    /// limit a server enforces before authentication.
+    #[test]
+    fn the_largest_client_auth_fits_the_auth_record_limit() {
+        use crate::identity::SignatureScheme;
+        use crate::record::suite::MAX_OVERHEAD;
+        let largest = ClientAuth::Register {
+            username: Username::parse(&"a".repeat(MAX_USERNAME)).unwrap(),
+            password: Some(Password::new("p".repeat(MAX_PASSWORD))),
+            key: Some(KeyProof {
+                public_key: vec![7; MAX_PUBLIC_KEY],
+                signature: Signature { scheme: SignatureScheme::Ed25519, bytes: vec![9; 1024] },
+            }),
+            invite: Some(SecretBytes::new(vec![1; MAX_INVITE])),
+        };
+        let record_body = 1 + largest.to_bytes().len() + MAX_OVERHEAD;
+        assert!(record_body <= crate::handshake::MAX_AUTH_RECORD_BODY, "{record_body}");
+        let result = AuthResult::Rejected { message: "m".repeat(MAX_AUTH_MESSAGE) };
+        assert!(1 + result.to_bytes().len() + MAX_OVERHEAD <= crate::handshake::MAX_AUTH_RECORD_BODY);
+    }
 }

@@ -24,9 +24,17 @@ pub struct ServeArgs {
     /// Address and port to listen on [default: 0.0.0.0:7272].
     #[arg(long, env = "SXFER_LISTEN")]
     listen: Option<String>,
-    /// Most simultaneous connections.
+    /// Most simultaneous authenticated sessions [default: 256].
     #[arg(long, env = "SXFER_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Most connections not yet authenticated; a new one over it drops the
+    /// least advanced, oldest one [default: 1024].
+    #[arg(long, env = "SXFER_MAX_HANDSHAKES")]
+    max_handshakes: Option<usize>,
+    /// Most unauthenticated connections from one IPv4 address or IPv6 /64
+    /// [default: 256].
+    #[arg(long, env = "SXFER_MAX_HANDSHAKES_PER_ADDRESS")]
+    max_handshakes_per_address: Option<usize>,
     /// Seconds a client has to complete the handshake.
     #[arg(long, env = "SXFER_HANDSHAKE_TIMEOUT")]
     handshake_timeout: Option<u64>,
@@ -86,6 +94,8 @@ fn settings(args: ServeArgs) -> Result<Settings> {
             data_dir: args.data_dir,
             listen: args.listen,
             max_connections: args.max_connections,
+            max_handshakes: args.max_handshakes,
+            max_handshakes_per_address: args.max_handshakes_per_address,
             handshake_timeout_secs: args.handshake_timeout,
             idle_timeout_secs: args.idle_timeout,
             shutdown_grace_secs: args.shutdown_grace,
@@ -105,7 +115,7 @@ fn settings(args: ServeArgs) -> Result<Settings> {
 /// Open (or create) the data directory, bind, and serve until SIGINT/SIGTERM.
 pub async fn serve(settings: Settings) -> Result<()> {
     let shutdown = shutdown_signal()?;
-    raise_open_file_limit(settings.max_connections);
+    raise_open_file_limit(settings.max_connections, settings.max_handshakes);
     let store = Store::open(&settings.data_dir).with_context(|| format!("opening {}", settings.data_dir.display()))?;
     store.set_limits(store::Limits {
         max_file_size: settings.max_file_size,
@@ -128,6 +138,8 @@ pub async fn serve(settings: Settings) -> Result<()> {
         protocol: Arc::new(protocol),
         limits: Limits {
             max_connections: settings.max_connections,
+            max_handshakes: settings.max_handshakes,
+            max_handshakes_per_address: settings.max_handshakes_per_address,
             handshake_timeout: settings.handshake_timeout,
             idle_timeout: settings.idle_timeout,
             shutdown_grace: settings.shutdown_grace,
@@ -146,16 +158,16 @@ pub async fn serve(settings: Settings) -> Result<()> {
     served
 }
 
-/// Each connection may hold a socket, a few batches' durability watches
-/// (`durable::Watch`) and the files being staged or streamed: raise the
-/// soft limit on open files toward the hard one (common defaults are 1024
-/// soft and far more hard) so that the connection cap, not the descriptor
-/// limit, is what refuses clients.
-fn raise_open_file_limit(max_connections: usize) {
+/// Each session may hold a socket, a few batches' durability watches
+/// (`durable::Watch`) and the files being staged or streamed, each
+/// unauthenticated connection a socket: raise the soft limit on open files
+/// toward the hard one (common defaults are 1024 soft and far more hard) so
+/// that the admission limits, not the descriptor limit, decide.
+fn raise_open_file_limit(max_connections: usize, max_handshakes: usize) {
     #[cfg(unix)]
     {
         use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-        let wanted = (max_connections as u64).saturating_mul(16).max(4096);
+        let wanted = (max_connections as u64).saturating_mul(16).saturating_add(max_handshakes as u64).max(4096);
         let limit = getrlimit(Resource::Nofile);
         let current = limit.current.unwrap_or(u64::MAX);
         let target = limit.maximum.map_or(wanted, |maximum| wanted.min(maximum));

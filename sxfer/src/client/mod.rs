@@ -100,6 +100,7 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
         .await
         .map_err(|_| anyhow!("connecting to {address} timed out"))?
         .with_context(|| format!("connecting to {address}"))?;
+    stream.set_nodelay(true).ok();
     let known_hosts = KnownHosts::new(options.home.join("known_hosts"));
     let first = options.fingerprint.map_or(FirstContact::Ask, FirstContact::Expect);
     let idle = options.idle_timeout.unwrap_or(Duration::from_secs(300));

@@ -1,31 +1,41 @@
-//! Drives the sans-IO handshake and connection over a tokio `TcpStream`.
+//! Drives the sans-IO handshake and connection over any byte stream: a
+//! `TcpStream`, a relayed stream, or `tokio::io::duplex` in tests.
 //!
-//! After the handshake the stream and the connection are split: a
-//! [`SessionReader`] opens records in place in its [`FrameBuffer`], a
-//! [`SessionWriter`] seals into its own buffer and writes. Either can live
-//! in its own task.
+//! The stream is split into boxed halves at once (a `TcpStream` with
+//! `into_split`, which takes no lock; anything else with `tokio::io::split`).
+//! After the handshake a [`SessionReader`] opens records in place in its
+//! [`FrameBuffer`], a [`SessionWriter`] seals into its own buffer and
+//! writes. Either can live in its own task.
 
+use std::any::Any;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use rand_core::OsRng;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::frames::FrameBuffer;
 use sxfer_proto::handshake::client::ExpectServerHello;
 use sxfer_proto::handshake::server::{refusal_frame, ExpectClientHello};
 use sxfer_proto::handshake::{
-    next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Credential, Event, ReceiveHalf, SendHalf,
-    ServerConfig, ServerPin,
+    next_auth_frame, next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Credential, Event, ReceiveHalf,
+    SendHalf, ServerConfig, ServerPin,
 };
 use sxfer_proto::identity::PublicIdentity;
 use sxfer_proto::msgs::{ClientId, Message};
 use sxfer_proto::record::suite::SuiteId;
 use sxfer_proto::CloseCode;
+
+/// What a session can run over.
+pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> ByteStream for S {}
+
+type ReadStream = Box<dyn AsyncRead + Send + Unpin>;
+type WriteStream = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// What the reader saw next.
 #[derive(Debug)]
@@ -37,7 +47,7 @@ pub enum Incoming<'a> {
 }
 
 pub struct SessionReader {
-    stream: OwnedReadHalf,
+    stream: ReadStream,
     receive: ReceiveHalf,
     buffer: FrameBuffer,
     pending_consume: usize,
@@ -45,7 +55,7 @@ pub struct SessionReader {
 }
 
 pub struct SessionWriter {
-    stream: OwnedWriteHalf,
+    stream: WriteStream,
     send: SendHalf,
     out: Vec<u8>,
     /// A write that makes no progress for this long fails, so a peer that
@@ -62,23 +72,32 @@ pub struct ClientSession {
     pub suite: SuiteId,
 }
 
+/// An authenticated connection on the server, with what `authorize`
+/// yielded for it (the account, a session permit, ...).
+pub struct ServerSession<T> {
+    pub reader: SessionReader,
+    pub writer: SessionWriter,
+    pub client_id: ClientId,
+    pub user: T,
+}
+
 /// Run the client handshake. `decide_pin` sees the server's (already
 /// signature-checked) identity and returns the pin to hold it to, or an
 /// error to stop before any credential is sent. `credential` is asked for
 /// only after the pin check, so a password prompt follows the host-key
 /// question, as in ssh.
 pub async fn client_handshake<'k>(
-    mut stream: TcpStream,
+    stream: impl ByteStream,
     config: ClientConfig,
     decide_pin: impl FnOnce(&PublicIdentity) -> Result<ServerPin>,
     credential: impl FnOnce() -> Result<Credential<'k>>,
     idle: Duration,
 ) -> Result<ClientSession> {
-    stream.set_nodelay(true).ok();
+    let (mut read, mut write) = into_halves(stream);
     let mut buffer = FrameBuffer::default();
     let (state, hello) = ExpectServerHello::start(config, &mut OsRng)?;
-    stream.write_all(&hello).await.context("sending ClientHello")?;
-    let len = buffer.require(&mut stream, next_hello_frame, idle, "during the handshake").await?;
+    write.write_all(&hello).await.context("sending ClientHello")?;
+    let len = buffer.require(&mut read, next_hello_frame, idle, "during the handshake").await?;
     let checked = state.read_server_hello(buffer.frame_mut(len))?;
     buffer.consume(len);
     let server_identity = checked.server_identity().clone();
@@ -86,15 +105,14 @@ pub async fn client_handshake<'k>(
     let pin = decide_pin(&server_identity)?;
     let verified = checked.verify_identity(&pin)?;
     let (state, auth) = verified.authenticate(credential()?)?;
-    stream.write_all(&auth).await.context("sending credentials")?;
-    let len = buffer.require(&mut stream, next_record_frame, idle, "during authentication").await?;
+    write.write_all(&auth).await.context("sending credentials")?;
+    let len = buffer.require(&mut read, next_auth_frame, idle, "during authentication").await?;
     let (connection, client_id) = state.read_auth_result(buffer.frame_mut(len))?;
     buffer.consume(len);
     let (send, receive, _exporter) = connection.split();
-    let (read_half, write_half) = stream.into_split();
     Ok(ClientSession {
-        reader: SessionReader { stream: read_half, receive, buffer, pending_consume: 0, idle },
-        writer: SessionWriter { stream: write_half, send, out: Vec::new(), idle },
+        reader: SessionReader { stream: read, receive, buffer, pending_consume: 0, idle },
+        writer: SessionWriter { stream: write, send, out: Vec::new(), idle },
         client_id,
         server_identity,
         suite,
@@ -102,61 +120,96 @@ pub async fn client_handshake<'k>(
 }
 
 /// How the server application answered an authentication request.
-pub enum AuthDecision {
-    Accept(ClientId),
+pub enum AuthDecision<T> {
+    Accept(ClientId, T),
     Reject(String),
 }
 
-/// Run the server handshake; `authorize` checks the credential against the
-/// account store. A rejection is sent to the client and returned as an error.
-pub async fn server_handshake<F, Fut>(
-    mut stream: TcpStream,
+/// Run the server handshake.
+///
+/// `hello_received` is called once a complete ClientHello frame is in,
+/// before any expensive work: it returns when the server may spend a
+/// signature and a key encapsulation on this client, and what it returns (a
+/// permit) is held until the ServerHello is made, on a blocking thread.
+/// `authorize` checks the credential against the account store; what it
+/// accepts with comes back in the [`ServerSession`]. A rejection is sent to
+/// the client and returned as an error.
+pub async fn server_handshake<T, Permit, Hello, Authorize, Decided>(
+    stream: impl ByteStream,
     config: Arc<ServerConfig>,
-    authorize: F,
+    hello_received: impl FnOnce() -> Hello,
+    authorize: Authorize,
     idle: Duration,
-) -> Result<(SessionReader, SessionWriter, ClientId)>
+) -> Result<ServerSession<T>>
 where
-    F: FnOnce(AuthRequest) -> Fut,
-    Fut: Future<Output = Result<AuthDecision>>,
+    Hello: Future<Output = Result<Permit>>,
+    Authorize: FnOnce(AuthRequest) -> Decided,
+    Decided: Future<Output = Result<AuthDecision<T>>>,
 {
-    stream.set_nodelay(true).ok();
+    let (mut read, mut write) = into_halves(stream);
     let mut buffer = FrameBuffer::default();
-    let len = buffer.require(&mut stream, next_hello_frame, idle, "before its hello").await?;
-    let (state, hello) = match ExpectClientHello::new(config).read_client_hello(buffer.frame_mut(len), &mut OsRng) {
+    let len = buffer.require(&mut read, next_hello_frame, idle, "before its hello").await?;
+    let client_hello = buffer.frame_mut(len).to_vec();
+    buffer.consume(len);
+    let permit = hello_received().await?;
+    let answered = tokio::task::spawn_blocking(move || {
+        ExpectClientHello::new(config).read_client_hello(&client_hello, &mut OsRng)
+    })
+    .await
+    .map_err(|e| anyhow!("the handshake task failed: {e}"))?;
+    drop(permit);
+    let (state, hello) = match answered {
         Ok(next) => next,
         Err(error) => {
             // No common version, kex or suite: say so (PROTOCOL.md §4.7).
             if let Some(refusal) = refusal_frame(&error) {
-                stream.write_all(&refusal).await.ok();
+                write.write_all(&refusal).await.ok();
             }
             return Err(error.into());
         }
     };
-    buffer.consume(len);
-    stream.write_all(&hello).await?;
-    let len = buffer.require(&mut stream, next_record_frame, idle, "before authenticating").await?;
+    write.write_all(&hello).await?;
+    let len = buffer.require(&mut read, next_auth_frame, idle, "before authenticating").await?;
     let pending = state.read_client_auth(buffer.frame_mut(len))?;
     buffer.consume(len);
     let request = pending.request().clone();
     let mut out = Vec::new();
     match authorize(request).await? {
-        AuthDecision::Accept(client_id) => {
+        AuthDecision::Accept(client_id, user) => {
             let connection = pending.accept(client_id, &mut out)?;
-            stream.write_all(&out).await?;
+            write.write_all(&out).await?;
             let (send, receive, _exporter) = connection.split();
-            let (read_half, write_half) = stream.into_split();
-            Ok((
-                SessionReader { stream: read_half, receive, buffer, pending_consume: 0, idle },
-                SessionWriter { stream: write_half, send, out: Vec::new(), idle },
+            Ok(ServerSession {
+                reader: SessionReader { stream: read, receive, buffer, pending_consume: 0, idle },
+                writer: SessionWriter { stream: write, send, out: Vec::new(), idle },
                 client_id,
-            ))
+                user,
+            })
         }
         AuthDecision::Reject(message) => {
             pending.reject(&message, &mut out)?;
-            stream.write_all(&out).await.ok();
-            stream.shutdown().await.ok();
+            write.write_all(&out).await.ok();
+            write.shutdown().await.ok();
             bail!("authentication rejected: {message}")
         }
+    }
+}
+
+/// Split `stream` into boxed halves: a `TcpStream` without a lock, any
+/// other stream through `tokio::io::split`.
+fn into_halves<S: ByteStream>(stream: S) -> (ReadStream, WriteStream) {
+    let mut slot = Some(stream);
+    let tcp = (&mut slot as &mut dyn Any).downcast_mut::<Option<TcpStream>>().and_then(Option::take);
+    match (tcp, slot) {
+        (Some(tcp), _) => {
+            let (read, write) = tcp.into_split();
+            (Box::new(read), Box::new(write))
+        }
+        (None, Some(stream)) => {
+            let (read, write) = tokio::io::split(stream);
+            (Box::new(read), Box::new(write))
+        }
+        (None, None) => unreachable!("the slot is emptied only when it holds a TcpStream"),
     }
 }
 
@@ -280,5 +333,90 @@ impl SessionWriter {
         self.flush().await?;
         self.stream.shutdown().await.ok();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sxfer_proto::handshake::ServerPin;
+    use sxfer_proto::identity::PrivateIdentity;
+    use sxfer_proto::msgs::Username;
+    use sxfer_proto::secret::Password;
+
+    const IDLE: Duration = Duration::from_secs(30);
+
+    /// A server handshake on one end of an in-memory stream; returns the
+    /// other end and the pin for the server's key.
+    fn spawn_server<T, Decided>(
+        authorize: impl FnOnce(AuthRequest) -> Decided + Send + 'static,
+    ) -> (tokio::task::JoinHandle<Result<ServerSession<T>>>, tokio::io::DuplexStream, ServerPin)
+    where
+        T: Send + 'static,
+        Decided: Future<Output = Result<AuthDecision<T>>> + Send + 'static,
+    {
+        let identity = PrivateIdentity::generate_ed25519(&mut OsRng).unwrap();
+        let pin = ServerPin::Fingerprint(identity.public().fingerprint());
+        let config = Arc::new(ServerConfig::new(Arc::new(identity)));
+        let (client_io, server_io) = tokio::io::duplex(1 << 20);
+        let server = tokio::spawn(server_handshake(server_io, config, || async { Ok(()) }, authorize, IDLE));
+        (server, client_io, pin)
+    }
+
+    fn password(username: &str) -> Credential<'static> {
+        Credential::Password { username: Username::parse(username).unwrap(), password: Password::new("pw".into()) }
+    }
+
+    /// A full handshake, messages and data both ways, and Close, over an
+    /// in-memory stream: the session layer needs no socket.
+    #[tokio::test]
+    async fn a_session_runs_over_an_in_memory_duplex_stream() {
+        let (server, client_io, pin) = spawn_server(|request| async move {
+            let AuthRequest::Password { username, .. } = request else { bail!("expected a password") };
+            Ok(AuthDecision::Accept(ClientId([7; 16]), username))
+        });
+        let client =
+            client_handshake(client_io, ClientConfig::default(), |_| Ok(pin), || Ok(password("alice")), IDLE).await;
+        let mut client = client.unwrap();
+        let mut server = server.await.unwrap().unwrap();
+        assert_eq!(client.client_id, ClientId([7; 16]));
+        assert_eq!(server.user.as_str(), "alice", "authorize's value comes back with the session");
+
+        client.writer.queue(&Message::Ack { transfer: 1, offset: 42 }).unwrap();
+        client.writer.queue_data(b"hello over duplex").unwrap();
+        assert!(client.writer.queued() > 0);
+        client.writer.flush().await.unwrap();
+        match server.reader.next().await.unwrap() {
+            Incoming::Message(Message::Ack { transfer: 1, offset: 42 }) => {}
+            other => panic!("expected the Ack, got {other:?}"),
+        }
+        match server.reader.next().await.unwrap() {
+            Incoming::Data(bytes) => assert_eq!(bytes, b"hello over duplex"),
+            other => panic!("expected data, got {other:?}"),
+        }
+        // A data record larger than the initial receive buffer.
+        let payload = vec![0x5a; 200_000];
+        let mut record = [&[0; sxfer_proto::record::PAYLOAD_OFFSET][..], &payload].concat();
+        server.writer.send_data(&mut record).await.unwrap();
+        server.writer.send(&Message::Done { transfer: 1 }).await.unwrap();
+        match client.reader.next().await.unwrap() {
+            Incoming::Data(bytes) => assert!(bytes == payload.as_slice()),
+            other => panic!("expected data, got {other:?}"),
+        }
+        assert!(matches!(client.reader.next().await.unwrap(), Incoming::Message(Message::Done { transfer: 1 })));
+        client.writer.close(CloseCode::Normal).await.unwrap();
+        assert!(matches!(server.reader.next().await.unwrap(), Incoming::Closed(CloseCode::Normal)));
+        server.writer.close(CloseCode::Normal).await.unwrap();
+        assert!(matches!(client.reader.next().await.unwrap(), Incoming::Closed(CloseCode::Normal)));
+    }
+
+    #[tokio::test]
+    async fn a_rejection_reaches_the_client_over_a_duplex_stream() {
+        let (server, client_io, pin) = spawn_server(|_| async { Ok(AuthDecision::<()>::Reject("not today".into())) });
+        let client = client_handshake(client_io, ClientConfig::default(), |_| Ok(pin), || Ok(password("bob")), IDLE);
+        let err = client.await.err().unwrap();
+        assert!(format!("{err:#}").contains("not today"), "{err:#}");
+        let err = server.await.unwrap().err().unwrap();
+        assert!(format!("{err:#}").contains("rejected: not today"), "{err:#}");
     }
 }

@@ -14,4 +14,7 @@ pub fn record_buffer(spare: &std::sync::mpsc::Receiver<Vec<u8>>, payload_len: us
     buf
 }
 
-pub use conn::{client_handshake, server_handshake, ClientSession, Incoming, SessionReader, SessionWriter};
+pub use conn::{
+    client_handshake, server_handshake, AuthDecision, ByteStream, ClientSession, Incoming, ServerSession,
+    SessionReader, SessionWriter,
+};

@@ -1,11 +1,13 @@
-//! `sxfer serve`: accept loop, connection cap, graceful shutdown.
+//! `sxfer serve`: accept loop, admission, graceful shutdown.
 //!
 //! Like mini-redis: `run(listener, state, shutdown)` is the one entry point
-//! (tests call it on `127.0.0.1:0`); one task per connection; a semaphore
-//! caps connections; on shutdown the listener closes, sessions finish the
-//! request in hand, and after the grace period the rest are cut (their
-//! partial uploads stay resumable).
+//! (tests call it on `127.0.0.1:0`); one task per connection; admission
+//! (`admission.rs`) bounds unauthenticated connections, the expensive
+//! handshake steps and authenticated sessions; on shutdown the listener
+//! closes, sessions finish the request in hand, and after the grace period
+//! the rest are cut (their partial uploads stay resumable).
 
+mod admission;
 mod auth;
 mod batch;
 mod blob_io;
@@ -20,10 +22,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::store::Store;
+use admission::{Admission, Ticket};
 use sxfer_proto::handshake::ServerConfig;
 
 pub use auth::LoginLimiter;
@@ -31,7 +34,14 @@ pub use auth::LoginLimiter;
 /// Limits and switches that shape how the server treats clients.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Authenticated sessions at once.
     pub max_connections: usize,
+    /// Connections not yet authenticated, in all and from one source (an
+    /// IPv4 address or IPv6 /64); over either, the least advanced, oldest
+    /// one is dropped to make room for the new one.
+    pub max_handshakes: usize,
+    pub max_handshakes_per_address: usize,
+    /// From accept to an accepted credential.
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
     pub shutdown_grace: Duration,
@@ -42,6 +52,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 256,
+            max_handshakes: 1024,
+            max_handshakes_per_address: 256,
             handshake_timeout: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
@@ -60,7 +72,7 @@ pub struct ServerState {
 
 /// Serve until `shutdown` resolves, then drain gracefully.
 pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let permits = Arc::new(Semaphore::new(state.limits.max_connections));
+    let admission = Admission::new(&state.limits);
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let mut sessions = JoinSet::new();
     tokio::pin!(shutdown);
@@ -70,19 +82,17 @@ pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl 
                 let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
+                        // EMFILE and friends: free a descriptor held by an
+                        // unauthenticated connection, and back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
+                        admission.shed();
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 };
-                let permit = permits.clone().try_acquire_owned().ok();
-                let state = state.clone();
-                let stopping = stopping_rx.clone();
-                sessions.spawn(async move {
-                    serve_connection(stream, peer, state, permit.is_some(), stopping).await;
-                    drop(permit);
-                });
+                stream.set_nodelay(true).ok();
+                let ticket = admission.admit(peer.ip());
+                sessions.spawn(serve_connection(stream, peer, state.clone(), ticket, stopping_rx.clone()));
             }
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
             () = &mut shutdown => break,
@@ -104,10 +114,10 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     state: Arc<ServerState>,
-    admitted: bool,
+    ticket: Ticket,
     stopping: watch::Receiver<bool>,
 ) {
-    match session::run(stream, peer, &state, admitted, stopping).await {
+    match session::run(stream, peer, &state, ticket, stopping).await {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
         Err(e) => tracing::info!(%peer, error = format!("{e:#}"), "connection ended with an error"),
     }

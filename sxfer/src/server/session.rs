@@ -1,54 +1,51 @@
-//! One connection: handshake, authentication, then requests in order.
+//! One connection: admission and handshake, then requests in order.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
-use tokio::net::TcpStream;
-use tokio::sync::watch;
+use anyhow::{anyhow, bail, Result};
+use tokio::sync::{watch, OwnedSemaphorePermit};
 
+use super::admission::Ticket;
 use super::batch::{self, Pending};
 use super::context::{blocking, error, reply_outcome, store_error, Connection};
 use super::{auth, transfer, ServerState};
 use crate::engine::ClosedMidTransfer;
-use crate::net::conn::{server_handshake, Incoming, SessionReader, SessionWriter};
+use crate::net::conn::{
+    server_handshake, AuthDecision, ByteStream, Incoming, ServerSession, SessionReader, SessionWriter,
+};
 use crate::store::{AuditEvent, AuditKind, UserInfo};
 use sxfer_proto::codec::Codec;
+use sxfer_proto::handshake::AuthRequest;
 use sxfer_proto::msgs::app::{error_code, MAX_LISTING};
 use sxfer_proto::msgs::{FileEntry, Message};
 use sxfer_proto::CloseCode;
 
+pub const AT_CONNECTION_LIMIT: &str = "the server is at its connection limit; try again later";
+
 pub async fn run(
-    stream: TcpStream,
+    stream: impl ByteStream,
     address: SocketAddr,
     state: &Arc<ServerState>,
-    admitted: bool,
+    ticket: Ticket,
     mut stopping: watch::Receiver<bool>,
 ) -> Result<()> {
-    let authenticated: Mutex<Option<UserInfo>> = Mutex::new(None);
     let handshake = server_handshake(
         stream,
         state.protocol.clone(),
-        |request| async {
-            let (decision, user) = auth::authorize(state, address, request).await?;
-            if let Ok(mut slot) = authenticated.lock() {
-                *slot = user;
-            }
-            Ok(decision)
-        },
+        || ticket.hello(),
+        |request| authorize(state, address, &ticket, request),
         state.limits.idle_timeout,
     );
-    let (mut reader, mut writer, _) = tokio::time::timeout(state.limits.handshake_timeout, handshake)
-        .await
-        .map_err(|_| anyhow!("handshake timed out"))??;
-    let user = authenticated.lock().ok().and_then(|mut slot| slot.take()).context("authenticated without a user")?;
+    let session = tokio::select! {
+        finished = tokio::time::timeout(state.limits.handshake_timeout, handshake) => {
+            finished.map_err(|_| anyhow!("handshake timed out"))??
+        }
+        () = ticket.dropped() => bail!("dropped before authenticating, to make room for a newer connection"),
+    };
+    drop(ticket);
+    let ServerSession { mut reader, mut writer, user: (user, _session_slot), .. } = session;
     let peer = Connection { state: Arc::clone(state), address, user };
-    if !admitted {
-        let message = "the server is at its connection limit; try again later";
-        writer.send(&error(0, error_code::SHUTTING_DOWN, message)).await?;
-        writer.close(CloseCode::Application).await?;
-        return Ok(());
-    }
     tracing::debug!(peer = %peer.address, user = %peer.user.name, "session started");
     let mut pending = Pending::new();
     // A record read ahead while gathering pipelined downloads.
@@ -171,6 +168,28 @@ async fn gather_downloads(
         }
     }
     Ok((requests, None))
+}
+
+/// Check the credential under a session slot: a client that finds none is
+/// refused before any argon2 work. Once accepted it leaves the
+/// unauthenticated pool, so it can no longer be dropped to make room.
+async fn authorize(
+    state: &ServerState,
+    address: SocketAddr,
+    ticket: &Ticket,
+    request: AuthRequest,
+) -> Result<AuthDecision<(UserInfo, OwnedSemaphorePermit)>> {
+    let Some(slot) = ticket.authenticating() else {
+        tracing::info!(peer = %address, "refused: at the connection limit");
+        return Ok(AuthDecision::Reject(AT_CONNECTION_LIMIT.to_owned()));
+    };
+    Ok(match auth::authorize(state, address, request).await? {
+        AuthDecision::Accept(client_id, user) => {
+            ticket.authenticated();
+            AuthDecision::Accept(client_id, (user, slot))
+        }
+        AuthDecision::Reject(message) => AuthDecision::Reject(message),
+    })
 }
 
 async fn handle(
