@@ -223,3 +223,42 @@ async fn a_server_ending_the_session_instead_of_a_download_is_reported_as_such()
     assert!(error.contains("the server ended the session: the server is shutting down"), "{error}");
     assert!(held.is_empty(), "{held:?}");
 }
+
+/// How many flood messages the hostile server managed to write, and when
+/// it stopped: all written, or its write deadline (the idle timeout) cut
+/// it off because nobody read.
+static FLOODED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static FLOOD_ENDED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+const FLOOD: usize = 2_000_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_cannot_grow_the_clients_memory_with_replies_it_does_not_read() {
+    // The client's reader task used to queue every message on an unbounded
+    // channel: a server could pour replies (here ~100 MB of Acks) into a
+    // client busy elsewhere until it ran out of memory. Now the queue is
+    // bounded, so the reader stops reading and the server's writes stall
+    // until its write deadline gives up.
+    let dir = tempfile::tempdir().unwrap();
+    let mut remote = hostile(&dir.path().join("home"), |message, writer| {
+        Box::pin(async move {
+            let Message::Stat { transfer, .. } = message else { return };
+            for _ in 0..FLOOD {
+                let ack = Message::Ack { transfer, offset: 0 };
+                if writer.queue(&ack).is_err() || writer.flush().await.is_err() {
+                    break;
+                }
+                FLOODED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            FLOOD_ENDED.notify_one();
+        })
+    })
+    .await;
+    let stat = Message::Stat { transfer: 1, name: RemoteName::parse("x").unwrap() };
+    remote.writer.send(&stat).await.unwrap();
+    // The client reads nothing meanwhile.
+    tokio::time::timeout(Duration::from_secs(60), FLOOD_ENDED.notified()).await.expect("the flood must end");
+    let written = FLOODED.load(std::sync::atomic::Ordering::Relaxed);
+    // What the two socket buffers and 8 queued events hold: a few MB.
+    assert!(written < FLOOD / 4, "the server wrote {written} of {FLOOD} replies nobody read");
+    drop(remote);
+}
