@@ -36,7 +36,9 @@ function mib_s(w, seconds) { return bytes[w] > 0 && seconds > 0 ? bytes[w] / 104
 BEGIN {
     FS = "\t"
     ref = ENVIRON["ref"]
-    rtt = 2 * ENVIRON["delay_ms"] / 1000
+    # The round trip through the delayed proxy as measured alone (its timers
+    # add ~1-3 ms to 2 x delay), else 2 x delay.
+    rtt = (ENVIRON["rtt_ms"] != "" ? ENVIRON["rtt_ms"] : 2 * ENVIRON["delay_ms"]) / 1000
     lat = ENVIRON["delay_ms"] "ms"
     gib = 1073741824
 }
@@ -150,10 +152,10 @@ function floor_table(    d, w, c, k, g, total, cl, sv, dir) {
 
 function proxy_table(    bi, d, base, dir, wd, wp, k, c, key, kp, m0, m1, pc) {
     print "== delay proxy overhead at 0 ms: the same runs direct and through the proxy (p0/direct: 1 = no overhead)"
-    printf "| %-24s | %-13s | %9s | %9s | %9s | %-17s | %11s |\n", "workload", "contender", "direct s", "proxy s", \
-        "p0/direct", "per rep p0/direct", "proxy CPU s"
-    printf "|:%s|:%s|%s:|%s:|%s:|:%s|%s:|\n", "-------------------------", "--------------", "----------", "----------", \
-        "----------", "------------------", "------------"
+    printf "| %-24s | %-13s | %9s | %9s | %9s | %-17s | %11s | %13s |\n", "workload", "contender", "direct s", \
+        "proxy s", "p0/direct", "per rep p0/direct", "proxy CPU s", "proxy CPU/GiB"
+    printf "|:%s|:%s|%s:|%s:|%s:|:%s|%s:|%s:|\n", "-------------------------", "--------------", "----------", \
+        "----------", "----------", "------------------", "------------", "--------------"
     for (bi = 1; bi <= 2; bi++) for (d = 1; d <= 2; d++) {
         base = bi == 1 ? lat_count " files" : lat_mib " MiB"
         dir = d == 1 ? "upload" : "download"
@@ -163,8 +165,8 @@ function proxy_table(    bi, d, base, dir, wd, wp, k, c, key, kp, m0, m1, pc) {
             if (c[1] != wd || !has(wp, c[2])) continue
             key = order[k]; kp = wp SUBSEP c[2]
             m0 = med(wall[key]); m1 = med(wall[kp]); pc = med(proxy[kp])
-            printf "| %-24s | %-13s | %9.3f | %9.3f | %9.3f | %-17s | %11.2f |\n", wd, c[2], m0, m1, m1 / m0, \
-                paired(key, kp), pc
+            printf "| %-24s | %-13s | %9.3f | %9.3f | %9.3f | %-17s | %11.2f | %13s |\n", wd, c[2], m0, m1, m1 / m0, \
+                paired(key, kp), pc, (bi == 2 ? sprintf("%.2f", pc / (bytes[wp] / gib)) : "-")
         }
     }
     print "(proxy CPU s: the proxy process's user + sys per run, median. The proxy adds two copies and a hop"
@@ -179,7 +181,8 @@ function paired(ka, kb,    r, ratios) {
 }
 
 function latency_table(    k, c, w, m, bi, d, base, dir, wl, wp, m0, rate, rate0) {
-    printf "== latency: %s one-way, RTT %.0f ms, through the delay proxy\n", lat, rtt * 1000
+    printf "== latency: %s one-way, through the delay proxy; RTT %.1f ms (measured through the proxy alone)\n", lat, \
+        rtt * 1000
     print "   connect + login (key), round trips = median / RTT:"
     for (k = 1; k <= count; k++) {
         split(order[k], c, SUBSEP)
@@ -208,6 +211,6 @@ function latency_table(    k, c, w, m, bi, d, base, dir, wl, wp, m0, rate, rate0
     }
     print "(time/RTT: the whole run, login included, in round trips. added RT = (median here - median through the"
     print " proxy at 0 ms) / RTT: the round trips the delay cost. vs 0 ms: throughput here / through the proxy at"
-    printf " 0 ms. A window of W bytes caps a stream at W / RTT: at %.0f ms, 8 MiB allows %.0f MiB/s, 2 MiB %.0f MiB/s.)\n", \
+    printf " 0 ms. A window of W bytes caps a stream at W / RTT: at %.1f ms, 8 MiB allows %.0f MiB/s, 2 MiB %.0f MiB/s.)\n", \
         rtt * 1000, 8 / rtt, 2 / rtt
 }

@@ -299,8 +299,17 @@ if phase proxy || phase latency; then
         for id in "${ids[@]}"; do start_proxy "$id-$d" "${sx_port[$id]}" "$d"; done
         start_proxy "ssh-$d" "$ssh_port" "$d"
     done
-    echo "== delay proxies (0 ms and $delay_ms ms one-way) in front of every server"
+    echo "== delay proxies (0 ms and $delay_ms ms one-way) in front of every server; alone, $lat_mib MiB:"
+    for d in 0 "$delay_ms"; do
+        nice -n -10 "$proxy_bin" --self-test "$lat_mib" --delay-ms "$d" 2>&1 | tee -a "$work/proxy-self-test.out" \
+            | sed 's/^/   /'
+    done
 fi
+# The measured round trip through the delayed proxy (median), else 2 x DELAY_MS.
+rtt_ms=""
+[[ -f "$work/proxy-self-test.out" ]] && rtt_ms="$(sed -n "s/^self-test: delay ${delay_ms}\(\.0\)\{0,1\} ms one-way: RTT min [0-9.]* \/ median \([0-9.]*\) .*/\2/p" \
+    "$work/proxy-self-test.out" 2>/dev/null | tail -n 1)"
+rtt_ms="${rtt_ms:-$((2 * delay_ms))}"
 
 # ---------------------------------------------------------------- helpers
 # CPU ticks (1/CLK_TCK s): the whole machine (user+nice+system+irq+softirq),
@@ -687,7 +696,7 @@ echo "== verified: every tool's copy is byte-identical (cmp / diff -r)"
 
 # ---------------------------------------------------------------- report
 echo
-export ref reps delay_ms big_label
+export ref reps delay_ms big_label rtt_ms
 awk -f bench/transfer-report.awk -v section=main "$workloads" "$results"
 if ((${#ids[@]} > 1)); then
     echo

@@ -45,6 +45,16 @@ const CHUNK: usize = 64 << 10;
 
 struct Options {
     listen: SocketAddr,
+    /// `None` with `--self-test`.
+    to: Option<SocketAddr>,
+    delay: Duration,
+    queue_bytes: usize,
+    self_test_mib: Option<usize>,
+}
+
+/// What one proxy forwards, and how.
+#[derive(Clone, Copy)]
+struct Link {
     to: SocketAddr,
     delay: Duration,
     queue_bytes: usize,
@@ -55,6 +65,7 @@ fn parse_args() -> Result<Options, BoxError> {
     let mut to = None;
     let mut delay = Duration::ZERO;
     let mut queue_mib: usize = 256;
+    let mut self_test_mib = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -63,33 +74,49 @@ fn parse_args() -> Result<Options, BoxError> {
             "--to" => to = Some(value()?.parse()?),
             "--delay-ms" => delay = Duration::from_secs_f64(value()?.parse::<f64>()? / 1e3),
             "--queue-mib" => queue_mib = value()?.parse()?,
+            "--self-test" => self_test_mib = Some(value()?.parse()?),
             "-h" | "--help" => {
                 println!("delay_proxy --to ADDR [--listen ADDR] [--delay-ms D] [--queue-mib M]");
+                println!("delay_proxy --self-test MIB [--delay-ms D] [--queue-mib M]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    let to = to.ok_or("--to ADDR is required")?;
+    if to.is_none() && self_test_mib.is_none() {
+        return Err("--to ADDR is required".into());
+    }
     if queue_mib == 0 {
         return Err("--queue-mib must be positive".into());
     }
-    Ok(Options { listen, to, delay, queue_bytes: queue_mib << 20 })
+    Ok(Options { listen, to, delay, queue_bytes: queue_mib << 20, self_test_mib })
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    if let Err(e) = serve().await {
+fn main() {
+    let result = parse_args().and_then(|options| match options.self_test_mib {
+        Some(mib) => self_test(&options, mib),
+        None => runtime()?.block_on(serve(options)),
+    });
+    if let Err(e) = result {
         eprintln!("delay_proxy: error: {e}");
         std::process::exit(1);
     }
 }
 
-async fn serve() -> Result<(), BoxError> {
-    let options = parse_args()?;
+/// One thread for the whole proxy: it only moves bytes and waits on timers.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
+async fn serve(options: Options) -> Result<(), BoxError> {
+    let to = options.to.ok_or("--to ADDR is required")?;
     let listener = TcpListener::bind(options.listen).await?;
     println!("delay_proxy listening on {}", listener.local_addr()?);
     std::io::Write::flush(&mut std::io::stdout())?;
+    accept_loop(listener, Link { to, delay: options.delay, queue_bytes: options.queue_bytes }).await
+}
+
+async fn accept_loop(listener: TcpListener, link: Link) -> Result<(), BoxError> {
     loop {
         let (client, _) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -100,9 +127,8 @@ async fn serve() -> Result<(), BoxError> {
                 continue;
             }
         };
-        let (to, delay, queue_bytes) = (options.to, options.delay, options.queue_bytes);
         tokio::spawn(async move {
-            if let Err(e) = forward(client, to, delay, queue_bytes).await {
+            if let Err(e) = forward(client, link).await {
                 if !quiet(&e) {
                     eprintln!("delay_proxy: connection ended: {e}");
                 }
@@ -117,7 +143,8 @@ fn quiet(e: &std::io::Error) -> bool {
     matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
 }
 
-async fn forward(client: TcpStream, to: SocketAddr, delay: Duration, queue_bytes: usize) -> std::io::Result<()> {
+async fn forward(client: TcpStream, link: Link) -> std::io::Result<()> {
+    let Link { to, delay, queue_bytes } = link;
     let server = TcpStream::connect(to).await?;
     // The proxy must not add Nagle's (or delayed-ACK) waits of its own.
     client.set_nodelay(true)?;
@@ -191,4 +218,98 @@ async fn direction(
     };
     tokio::try_join!(reader, writer)?;
     Ok(())
+}
+
+/// `--self-test MIB`: the proxy (on its own thread, as when it serves) in
+/// front of an echo-and-count server (on this thread). Measures round trips
+/// of one byte, then the time to stream MIB MiB through it and hear back
+/// the count: the proxy's own cost and precision, without any contender.
+fn self_test(options: &Options, mib: usize) -> Result<(), BoxError> {
+    let rt = runtime()?;
+    let (sink, proxy) = rt.block_on(async {
+        Ok::<_, std::io::Error>((TcpListener::bind("127.0.0.1:0").await?, std::net::TcpListener::bind("127.0.0.1:0")?))
+    })?;
+    let link = Link { to: sink.local_addr()?, delay: options.delay, queue_bytes: options.queue_bytes };
+    let proxy_addr = proxy.local_addr()?;
+    proxy.set_nonblocking(true)?;
+    std::thread::spawn(move || {
+        let served = runtime()
+            .map_err(BoxError::from)
+            .and_then(|rt| rt.block_on(async { accept_loop(TcpListener::from_std(proxy)?, link).await }));
+        if let Err(e) = served {
+            eprintln!("delay_proxy: self-test proxy: {e}");
+        }
+    });
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = sink.accept().await {
+                tokio::spawn(echo_and_count(conn));
+            }
+        });
+        // Round trips: one byte each way, 50 times, after one to warm up.
+        let mut conn = TcpStream::connect(proxy_addr).await?;
+        conn.set_nodelay(true)?;
+        let mut rtts = Vec::new();
+        let mut byte = [0u8; 1];
+        for i in 0..51 {
+            let t = Instant::now();
+            conn.write_all(b"p").await?;
+            conn.read_exact(&mut byte).await?;
+            if i > 0 {
+                rtts.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        drop(conn);
+        rtts.sort_by(f64::total_cmp);
+        let expected = 2.0 * options.delay.as_secs_f64() * 1e3;
+        println!(
+            "self-test: delay {:.1} ms one-way: RTT min {:.2} / median {:.2} / max {:.2} ms over {} (2 x delay = {expected:.1} ms)",
+            options.delay.as_secs_f64() * 1e3,
+            rtts[0],
+            rtts[rtts.len() / 2],
+            rtts[rtts.len() - 1],
+            rtts.len()
+        );
+        // Throughput: MIB MiB one way, then the sink's count back.
+        let mut conn = TcpStream::connect(proxy_addr).await?;
+        let block = vec![0x5au8; 1 << 20];
+        let t = Instant::now();
+        for _ in 0..mib {
+            conn.write_all(&block).await?;
+        }
+        conn.shutdown().await?;
+        let mut count = Vec::new();
+        conn.read_to_end(&mut count).await?;
+        let seconds = t.elapsed().as_secs_f64();
+        let received: u64 = String::from_utf8_lossy(&count).trim().parse()?;
+        if received != (mib as u64) << 20 {
+            return Err(format!("the sink counted {received} bytes, not {}", (mib as u64) << 20).into());
+        }
+        println!(
+            "self-test: streamed {mib} MiB in {seconds:.3} s = {:.0} MiB/s (sender, proxy and sink on this machine)",
+            mib as f64 / seconds
+        );
+        Ok(())
+    })
+}
+
+/// The self-test's server: a connection that starts with `p` is echoed byte
+/// for byte; any other is counted, and the count sent back at its end.
+async fn echo_and_count(mut conn: TcpStream) -> std::io::Result<()> {
+    conn.set_nodelay(true)?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut total = 0u64;
+    let mut echo = None;
+    loop {
+        let read = conn.read(&mut buf).await?;
+        if read == 0 {
+            break;
+        }
+        if *echo.get_or_insert(buf[0] == b'p') {
+            conn.write_all(&buf[..read]).await?;
+        }
+        total += read as u64;
+    }
+    conn.write_all(total.to_string().as_bytes()).await?;
+    conn.shutdown().await
 }
