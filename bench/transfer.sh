@@ -186,14 +186,14 @@ echo "== loadavg at start: $(cat /proc/loadavg)"
 # ---------------------------------------------------------------- data
 echo "== creating ${big_mib} MiB, ${flat_mib} MiB and ${lat_mib} MiB random files," \
     "${small_count} x ${small_kib} KiB and ${lat_count} x ${lat_kib} KiB files"
-head -c "$((big_mib << 20))" /dev/urandom >"$work/data/big.bin"
-head -c "$((flat_mib << 20))" /dev/urandom >"$work/data/flat.bin"
+phase big && head -c "$((big_mib << 20))" /dev/urandom >"$work/data/big.bin"
+phase memory && head -c "$((flat_mib << 20))" /dev/urandom >"$work/data/flat.bin"
 make_tree() { # dir count kib
     mkdir "$1"
     head -c "$(($2 * $3 << 10))" /dev/urandom | (cd "$1" && split -a 5 -d -b "$(($3 << 10))" - f)
     [[ "$(find "$1" -type f | wc -l)" -eq "$2" ]]
 }
-make_tree "$work/data/small" "$small_count" "$small_kib"
+phase files && make_tree "$work/data/small" "$small_count" "$small_kib"
 if phase proxy || phase latency; then
     head -c "$((lat_mib << 20))" /dev/urandom >"$work/data/lat.bin"
     make_tree "$work/data/lat" "$lat_count" "$lat_kib"
@@ -645,52 +645,63 @@ lat_workloads() { # SUFFIX
     done
 }
 
-if phase proxy; then
-echo "== proxy overhead: the latency workloads direct and through the proxy at 0 ms, $lat_reps repetitions"
+# link_runs KIND LINK REP WHO: one contender's runs of KIND (tree or file)
+# over LINK: "direct", "p0" (the proxy at 0 ms) or "delay" (DELAY_MS).
+lat="${delay_ms}ms"
+link_runs() {
+    local kind="$1" link="$2" rep="$3" who="$4" suffix via port attempts_saved="$attempts_max"
+    case "$link" in
+    direct) suffix="" via="" port="$ssh_port" ;;
+    p0) suffix=p0 via=0 port="${px_port[ssh-0]}" ;;
+    delay) # these runs wait on the clock more than on the CPU: LAT_ATTEMPTS (1) only
+        suffix="$lat" via="$delay_ms" port="${px_port[ssh-$delay_ms]}" attempts_max="${LAT_ATTEMPTS:-1}" ;;
+    esac
+    if [[ "$kind" == tree ]]; then
+        tree_runs "$(lat_prefix "$suffix")" "$lat_tree" lat-src/lat "$rep" "$via" "$port" "$who"
+    else
+        file_runs "$suffix" "$rep" "$via" "$port" "$who"
+    fi
+    attempts_max="$attempts_saved"
+}
+
+# Direct, through the proxy at 0 ms and at DELAY_MS, back to back for each
+# contender, so that the ratios between them are paired in time.
+if phase proxy || phase latency; then
+links=()
+phase proxy && links+=(direct p0)
+phase latency && links+=(delay)
+echo "== through the delay proxy (${links[*]}; delay = ${delay_ms} ms one-way, RTT ${rtt_ms} ms measured):" \
+    "${lat_count} x ${lat_kib} KiB files and one ${lat_mib} MiB file, $lat_reps repetitions" \
+    "$(phase latency && echo "(scp -r delayed: $lat_scp_files_reps)")"
 lat_setup
-lat_workloads ""
-lat_workloads p0
+phase proxy && { lat_workloads ""; lat_workloads p0; }
+if phase latency; then
+    lat_workloads "$lat"
+    attempts_saved="$attempts_max"
+    attempts_max="${LAT_ATTEMPTS:-1}"
+    for i in 1 2 3; do
+        for id in "${ids[@]}"; do
+            sx_use "$id" "${px_port[$id-$delay_ms]}"
+            timed "connect+auth $lat" "$(label "$id")" "$i" true "${SX[@]}" ls "$SXR" "${SXF[@]}"
+        done
+        timed "connect+auth $lat" ssh "$i" true ssh -p "${px_port[ssh-$delay_ms]}" "${ssh_opts[@]}" "$ssh_to" true
+    done
+    attempts_max="$attempts_saved"
+fi
 mapfile -t contenders < <(with_peers scp rsync)
 for ((rep = 1; rep <= lat_reps; rep++)); do
     mapfile -t order < <(rotate $((rep - 1)) "${contenders[@]}")
-    # direct and proxied back to back, contender by contender
     for who in "${order[@]}"; do
-        tree_runs "$(lat_prefix "")" "$lat_tree" lat-src/lat "$rep" "" "$ssh_port" "$who"
-        tree_runs "$(lat_prefix p0)" "$lat_tree" lat-src/lat "$rep" 0 "${px_port[ssh-0]}" "$who"
+        for link in "${links[@]}"; do
+            # scp -r pays several round trips per file: minutes at 40 ms.
+            [[ "$who" == scp && "$link" == delay && "$rep" -gt "$lat_scp_files_reps" ]] && continue
+            link_runs tree "$link" "$rep" "$who"
+        done
     done
     for who in "${order[@]}"; do
-        file_runs "" "$rep" "" "$ssh_port" "$who"
-        file_runs p0 "$rep" 0 "${px_port[ssh-0]}" "$who"
+        for link in "${links[@]}"; do link_runs file "$link" "$rep" "$who"; done
     done
 done
-fi
-
-if phase latency; then
-lat="${delay_ms}ms"
-echo "== latency: ${delay_ms} ms one-way (RTT $((2 * delay_ms)) ms) through the proxy, $lat_reps repetitions" \
-    "(scp -r: $lat_scp_files_reps)"
-lat_setup
-lat_workloads "$lat"
-attempts_saved="$attempts_max"
-attempts_max="${LAT_ATTEMPTS:-1}" # these rows wait on the clock more than on the CPU: no retries
-for i in 1 2 3; do
-    for id in "${ids[@]}"; do
-        sx_use "$id" "${px_port[$id-$delay_ms]}"
-        timed "connect+auth $lat" "$(label "$id")" "$i" true "${SX[@]}" ls "$SXR" "${SXF[@]}"
-    done
-    timed "connect+auth $lat" ssh "$i" true ssh -p "${px_port[ssh-$delay_ms]}" "${ssh_opts[@]}" "$ssh_to" true
-done
-for ((rep = 1; rep <= lat_reps; rep++)); do
-    if ((rep <= lat_scp_files_reps)); then
-        mapfile -t order < <(rotate $((rep - 1)) $(with_peers scp rsync))
-    else
-        mapfile -t order < <(rotate $((rep - 1)) $(with_peers rsync))
-    fi
-    tree_runs "$(lat_prefix "$lat")" "$lat_tree" lat-src/lat "$rep" "$delay_ms" "${px_port[ssh-$delay_ms]}" "${order[@]}"
-    mapfile -t order < <(rotate $((rep - 1)) $(with_peers scp rsync))
-    file_runs "$lat" "$rep" "$delay_ms" "${px_port[ssh-$delay_ms]}" "${order[@]}"
-done
-attempts_max="$attempts_saved"
 fi
 echo "== verified: every tool's copy is byte-identical (cmp / diff -r)"
 
@@ -725,13 +736,13 @@ ratio() { awk -v p="$(med_of "$1" "$2")" -v s="$(med_of "$1" "$ref")" 'BEGIN { i
 verdict() { awk -v r="$1" -v g="$2" 'BEGIN { print (r == "-" ? "not run" : r >= g ? "met" : "MISSED") }'; }
 
 echo
-for id in "${ids[@]}"; do
+phase memory && phase big && for id in "${ids[@]}"; do
     l="$(label "$id")"
     echo "== memory (KiB), $l: client max RSS ${flat_mib} MiB -> $big_label:" \
         "upload $(rss_of "${flat_mib} MiB upload" "$l") -> $(rss_of "$big_label upload" "$l")," \
         "download $(rss_of "${flat_mib} MiB download" "$l") -> $(rss_of "$big_label download" "$l")"
 done
-echo "== memory (KiB): server VmHWM after ${flat_mib} MiB: $(hwm_text hwm_flat); after $big_label x $reps:" \
+phase memory && echo "== memory (KiB): server VmHWM after ${flat_mib} MiB: $(hwm_text hwm_flat); after $big_label x $reps:" \
     "$(hwm_text hwm_big); after small files: $(hwm_text hwm_small) (peaks reset between phases: $hwm_resets)"
 flat_ok=met
 for id in "${ids[@]}"; do

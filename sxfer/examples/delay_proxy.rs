@@ -26,7 +26,11 @@
 //! resolution: a chunk is late by at most ~1 ms, never early).
 //!
 //! Prints `delay_proxy listening on ADDR` once on stdout, then runs until
-//! killed.
+//! killed. `--trace` logs every chunk it reads on stderr (connection,
+//! direction, milliseconds since the connection opened, bytes): the
+//! flights of a protocol, to count its round trips.
+//!
+//! `--self-test MIB` measures the proxy alone instead: see [`self_test`].
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -50,6 +54,7 @@ struct Options {
     delay: Duration,
     queue_bytes: usize,
     self_test_mib: Option<usize>,
+    trace: bool,
 }
 
 /// What one proxy forwards, and how.
@@ -58,6 +63,8 @@ struct Link {
     to: SocketAddr,
     delay: Duration,
     queue_bytes: usize,
+    /// Log every chunk read (connection, direction, time, size) on stderr.
+    trace: bool,
 }
 
 fn parse_args() -> Result<Options, BoxError> {
@@ -66,6 +73,7 @@ fn parse_args() -> Result<Options, BoxError> {
     let mut delay = Duration::ZERO;
     let mut queue_mib: usize = 256;
     let mut self_test_mib = None;
+    let mut trace = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -75,8 +83,9 @@ fn parse_args() -> Result<Options, BoxError> {
             "--delay-ms" => delay = Duration::from_secs_f64(value()?.parse::<f64>()? / 1e3),
             "--queue-mib" => queue_mib = value()?.parse()?,
             "--self-test" => self_test_mib = Some(value()?.parse()?),
+            "--trace" => trace = true,
             "-h" | "--help" => {
-                println!("delay_proxy --to ADDR [--listen ADDR] [--delay-ms D] [--queue-mib M]");
+                println!("delay_proxy --to ADDR [--listen ADDR] [--delay-ms D] [--queue-mib M] [--trace]");
                 println!("delay_proxy --self-test MIB [--delay-ms D] [--queue-mib M]");
                 std::process::exit(0);
             }
@@ -89,7 +98,7 @@ fn parse_args() -> Result<Options, BoxError> {
     if queue_mib == 0 {
         return Err("--queue-mib must be positive".into());
     }
-    Ok(Options { listen, to, delay, queue_bytes: queue_mib << 20, self_test_mib })
+    Ok(Options { listen, to, delay, queue_bytes: queue_mib << 20, self_test_mib, trace })
 }
 
 fn main() {
@@ -113,11 +122,12 @@ async fn serve(options: Options) -> Result<(), BoxError> {
     let listener = TcpListener::bind(options.listen).await?;
     println!("delay_proxy listening on {}", listener.local_addr()?);
     std::io::Write::flush(&mut std::io::stdout())?;
-    accept_loop(listener, Link { to, delay: options.delay, queue_bytes: options.queue_bytes }).await
+    accept_loop(listener, Link { to, delay: options.delay, queue_bytes: options.queue_bytes, trace: options.trace })
+        .await
 }
 
 async fn accept_loop(listener: TcpListener, link: Link) -> Result<(), BoxError> {
-    loop {
+    for id in 1u64.. {
         let (client, _) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(e) => {
@@ -128,13 +138,14 @@ async fn accept_loop(listener: TcpListener, link: Link) -> Result<(), BoxError> 
             }
         };
         tokio::spawn(async move {
-            if let Err(e) = forward(client, link).await {
+            if let Err(e) = forward(client, link, id).await {
                 if !quiet(&e) {
                     eprintln!("delay_proxy: connection ended: {e}");
                 }
             }
         });
     }
+    Ok(())
 }
 
 /// Resets and broken pipes are how benchmark clients often end.
@@ -143,8 +154,9 @@ fn quiet(e: &std::io::Error) -> bool {
     matches!(e.kind(), BrokenPipe | ConnectionReset | ConnectionAborted)
 }
 
-async fn forward(client: TcpStream, link: Link) -> std::io::Result<()> {
-    let Link { to, delay, queue_bytes } = link;
+async fn forward(client: TcpStream, link: Link, id: u64) -> std::io::Result<()> {
+    let Link { to, delay, queue_bytes, trace } = link;
+    let start = Instant::now();
     let server = TcpStream::connect(to).await?;
     // The proxy must not add Nagle's (or delayed-ACK) waits of its own.
     client.set_nodelay(true)?;
@@ -153,8 +165,8 @@ async fn forward(client: TcpStream, link: Link) -> std::io::Result<()> {
     let (server_read, server_write) = server.into_split();
     // Either direction failing ends both (dropping the other's future).
     tokio::try_join!(
-        direction(client_read, server_write, delay, queue_bytes),
-        direction(server_read, client_write, delay, queue_bytes),
+        direction(client_read, server_write, delay, queue_bytes, trace.then_some((id, "->", start))),
+        direction(server_read, client_write, delay, queue_bytes, trace.then_some((id, "<-", start))),
     )?;
     Ok(())
 }
@@ -171,6 +183,7 @@ async fn direction(
     mut to: OwnedWriteHalf,
     delay: Duration,
     queue_bytes: usize,
+    trace: Option<(u64, &str, Instant)>,
 ) -> std::io::Result<()> {
     let queued = Semaphore::new(queue_bytes);
     // Spent buffers go back to the reader (a mutex only for `Send`: never contended).
@@ -186,7 +199,11 @@ async fn direction(
             let mut buf = spare().unwrap_or_else(|| vec![0; CHUNK]);
             let read = from.read(&mut buf).await?;
             queued.add_permits(CHUNK - read);
-            let due = Instant::now() + delay;
+            let now = Instant::now();
+            if let Some((id, arrow, start)) = trace {
+                eprintln!("trace {id} {arrow} {:10.3} ms {read:8} bytes", (now - start).as_secs_f64() * 1e3);
+            }
+            let due = now + delay;
             let chunk = (read > 0).then_some((buf, read));
             let end = chunk.is_none();
             tx.send(Due { due, chunk }).map_err(|_| closed())?;
@@ -229,7 +246,7 @@ fn self_test(options: &Options, mib: usize) -> Result<(), BoxError> {
     let (sink, proxy) = rt.block_on(async {
         Ok::<_, std::io::Error>((TcpListener::bind("127.0.0.1:0").await?, std::net::TcpListener::bind("127.0.0.1:0")?))
     })?;
-    let link = Link { to: sink.local_addr()?, delay: options.delay, queue_bytes: options.queue_bytes };
+    let link = Link { to: sink.local_addr()?, delay: options.delay, queue_bytes: options.queue_bytes, trace: false };
     let proxy_addr = proxy.local_addr()?;
     proxy.set_nonblocking(true)?;
     std::thread::spawn(move || {
