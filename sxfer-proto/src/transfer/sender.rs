@@ -114,11 +114,6 @@ impl Sender {
         self.size - self.sent
     }
 
-    /// True once data may be sent (and until the Commit).
-    pub fn is_sending(&self) -> bool {
-        self.phase == Phase::Sending
-    }
-
     /// True once the transfer is over, either way.
     pub fn is_ended(&self) -> bool {
         self.phase == Phase::Ended
