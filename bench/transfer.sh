@@ -26,7 +26,8 @@
 #     trips for the small files, throughput for the 512 MiB file.
 # Prints medians, spread, MiB/s, the client's max RSS, sxfer-speed /
 # peer-speed (> 1 means sxfer is faster) and, with B, B/A for every row
-# (< 1 means B is faster). Results in docs/PERFORMANCE.md.
+# (< 1 means B is faster); the tables come from bench/transfer-report.awk.
+# Results in docs/PERFORMANCE.md.
 #
 # Environment:
 #   A, B            sxfer binaries to compare [A: the workspace's release
@@ -41,6 +42,7 @@
 #   LAT_SCP_FILES_REPS=1  repetitions of scp -r at DELAY_MS (minutes each)
 #   LAT_ATTEMPTS=1  attempts of a delayed row on a busy machine (see ATTEMPTS)
 #   FLOOR_RUNS=5 FLOOR_MIB=256    the floor measurement
+#   ATTEMPTS=4 OTHER_MAX=0.10     retries of a run that others' CPU disturbed
 #   BENCH_TMPDIR    where the work directory goes [default: $TMPDIR or /tmp]
 #   KEEP_WORK=1     keep the work directory (and logs) afterwards
 #   PHASES="connect memory floor big files proxy latency"  which phases run
