@@ -40,7 +40,6 @@ use age::DecryptError;
 use age_core::format::{FileKey, Stanza, FILE_KEY_BYTES};
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 use aws_lc_rs::agreement::{self, PrivateKey, UnparsedPublicKey, X25519};
-use aws_lc_rs::hkdf;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use base64::Engine;
 use zeroize::Zeroizing;
@@ -48,7 +47,6 @@ use zeroize::Zeroizing;
 use super::age_writer;
 
 const STANZA_TAG: &str = "X25519";
-const X25519_LABEL: &[u8] = b"age-encryption.org/v1/X25519";
 const SHARE_BYTES: usize = 32;
 /// The wrapped file key and its Poly1305 tag.
 const BODY_BYTES: usize = FILE_KEY_BYTES + 16;
@@ -88,7 +86,7 @@ impl age::Identity for X25519Identity {
         let mut wrap_key = Zeroizing::new([0u8; 32]);
         // aws-lc refuses an all-zero shared secret: E is of low order.
         let agreed = agreement::agree(&self.private, UnparsedPublicKey::new(&X25519, &share), (), |shared| {
-            hkdf_sha256(shared, &salt, &mut wrap_key)
+            age_writer::hkdf_sha256(shared, &salt, age_writer::X25519_LABEL, &mut wrap_key).map_err(|_| ())
         });
         if agreed.is_err() {
             return Some(Err(DecryptError::InvalidHeader));
@@ -118,15 +116,6 @@ fn single_share(args: &[String]) -> Option<[u8; SHARE_BYTES]> {
         Ok(SHARE_BYTES) => decoded[..SHARE_BYTES].try_into().ok(),
         _ => None,
     }
-}
-
-fn hkdf_sha256(shared: &[u8], salt: &[u8], out: &mut [u8; 32]) -> Result<(), ()> {
-    let info = [X25519_LABEL];
-    hkdf::Salt::new(hkdf::HKDF_SHA256, salt)
-        .extract(shared)
-        .expand(&info, hkdf::HKDF_SHA256)
-        .and_then(|okm| okm.fill(out))
-        .map_err(|_| ())
 }
 
 /// The 32 secret bytes of an age identity, from its `AGE-SECRET-KEY-1…`
@@ -245,7 +234,7 @@ mod tests {
         salt[32..].copy_from_slice(recipient);
         let mut wrap_key = [0u8; 32];
         agreement::agree_ephemeral(ephemeral, UnparsedPublicKey::new(&X25519, recipient), (), |shared| {
-            hkdf_sha256(shared, &salt, &mut wrap_key)
+            age_writer::hkdf_sha256(shared, &salt, age_writer::X25519_LABEL, &mut wrap_key).map_err(|_| ())
         })
         .unwrap();
         let key = LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &wrap_key).unwrap());

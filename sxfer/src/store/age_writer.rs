@@ -40,7 +40,7 @@ use zeroize::Zeroizing;
 pub const CHUNK: usize = 64 * 1024;
 const TAG: usize = 16;
 const VERSION_LINE: &str = "age-encryption.org/v1";
-const X25519_LABEL: &[u8] = b"age-encryption.org/v1/X25519";
+pub(super) const X25519_LABEL: &[u8] = b"age-encryption.org/v1/X25519";
 
 /// An age v1 stream to one X25519 recipient being written to `out`.
 pub struct AgeWriter<W: Write> {
@@ -155,7 +155,7 @@ fn header(rng: &SystemRandom, file_key: &[u8; 16], recipient: &[u8; 32]) -> io::
     Ok(header)
 }
 
-fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8], out: &mut [u8; 32]) -> io::Result<()> {
+pub(super) fn hkdf_sha256(ikm: &[u8], salt: &[u8], info: &[u8], out: &mut [u8; 32]) -> io::Result<()> {
     let info = [info];
     hkdf::Salt::new(hkdf::HKDF_SHA256, salt)
         .extract(ikm)
