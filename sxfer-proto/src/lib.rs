@@ -14,6 +14,7 @@ pub mod identity;
 pub mod key_schedule;
 pub mod kx;
 pub mod labels;
+pub mod manifest;
 pub mod msgs;
 pub mod names;
 pub mod record;

@@ -5,6 +5,7 @@
 //! Requests carry a client-chosen `transfer` id that every response about
 //! them echoes; the server handles them in order, so a client may pipeline.
 
+use super::peer::{encode_offer, read_offer, OfferAnswer, OfferEntry};
 use crate::codec::{bounded_str, Codec, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::names::{RemoteName, MAX_NAME};
@@ -27,6 +28,8 @@ const KIND_STAT: u16 = 0x0207;
 const KIND_DELETE: u16 = 0x0208;
 const KIND_RENAME: u16 = 0x0209;
 const KIND_DONE: u16 = 0x020a;
+const KIND_OFFER: u16 = 0x0300;
+const KIND_OFFER_REPLY: u16 = 0x0301;
 
 /// Error codes in `Message::Error` (PROTOCOL.md §7.4).
 pub mod error_code {
@@ -143,6 +146,19 @@ pub enum Message {
     Done {
         transfer: u32,
     },
+    /// Peer mode (§12): part of the sender's manifest; the last part has
+    /// `more == false`.
+    Offer {
+        transfer: u32,
+        entries: Vec<OfferEntry>,
+        more: bool,
+    },
+    /// Peer mode: the receiver accepts the whole offer (saying what it
+    /// already holds) or declines it.
+    OfferReply {
+        transfer: u32,
+        answer: OfferAnswer,
+    },
 }
 
 impl Codec for FileMeta {
@@ -199,7 +215,9 @@ impl Message {
             | Message::Stat { transfer, .. }
             | Message::Delete { transfer, .. }
             | Message::Rename { transfer, .. }
-            | Message::Done { transfer } => *transfer,
+            | Message::Done { transfer }
+            | Message::Offer { transfer, .. }
+            | Message::OfferReply { transfer, .. } => *transfer,
         }
     }
 }
@@ -271,6 +289,14 @@ impl Codec for Message {
                 put_name(out, to);
             }
             Message::Done { transfer } => head(out, KIND_DONE, *transfer),
+            Message::Offer { transfer, entries, more } => {
+                head(out, KIND_OFFER, *transfer);
+                encode_offer(out, entries, *more);
+            }
+            Message::OfferReply { transfer, answer } => {
+                head(out, KIND_OFFER_REPLY, *transfer);
+                answer.encode(out);
+            }
         }
     }
 
@@ -311,6 +337,11 @@ impl Codec for Message {
             KIND_DELETE => Message::Delete { transfer, name: read_name(r)? },
             KIND_RENAME => Message::Rename { transfer, from: read_name(r)?, to: read_name(r)? },
             KIND_DONE => Message::Done { transfer },
+            KIND_OFFER => {
+                let (entries, more) = read_offer(r)?;
+                Message::Offer { transfer, entries, more }
+            }
+            KIND_OFFER_REPLY => Message::OfferReply { transfer, answer: OfferAnswer::read(r)? },
             _ => return Err(Error::Malformed("unknown message kind")),
         })
     }
@@ -321,15 +352,15 @@ fn head(out: &mut Vec<u8>, kind: u16, transfer: u32) {
     out.put_u32(transfer);
 }
 
-fn put_name(out: &mut Vec<u8>, name: &RemoteName) {
+pub(crate) fn put_name(out: &mut Vec<u8>, name: &RemoteName) {
     out.put_bytes_u16(name.as_str().as_bytes());
 }
 
-fn read_name(r: &mut Reader<'_>) -> Result<RemoteName> {
+pub(crate) fn read_name(r: &mut Reader<'_>) -> Result<RemoteName> {
     RemoteName::parse(r.str_u16(MAX_NAME)?)
 }
 
-fn read_bool(r: &mut Reader<'_>) -> Result<bool> {
+pub(crate) fn read_bool(r: &mut Reader<'_>) -> Result<bool> {
     match r.u8()? {
         0 => Ok(false),
         1 => Ok(true),

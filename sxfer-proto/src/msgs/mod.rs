@@ -4,11 +4,14 @@
 //!   the HelloRefusal that replaces it).
 //! * `auth`: the client's first encrypted message and the server's verdict.
 //! * `app`: the envelope for everything after authentication.
+//! * `peer`: the manifest and its answer in peer mode.
 
 pub mod app;
 pub mod auth;
 pub mod handshake;
+pub mod peer;
 
 pub use app::{FileEntry, FileMeta, Message};
 pub use auth::{AuthResult, ClientAuth, ClientId, Username};
 pub use handshake::{ClientHello, HelloRefusal, KexShare, Negotiated, ServerHello};
+pub use peer::{EntryKind, OfferAnswer, OfferEntry, Want};

@@ -44,8 +44,10 @@ use sxfer_proto::labels;
 use sxfer_proto::msgs::app::{MAX_ERROR_MESSAGE, MAX_LISTING};
 use sxfer_proto::msgs::auth::{KeyProof, MAX_AUTH_MESSAGE, MAX_INVITE, MAX_PASSWORD, MAX_PUBLIC_KEY, MAX_USERNAME};
 use sxfer_proto::msgs::handshake::{MAX_IDENTITY, MAX_KEX_SHARE, MAX_SIGNATURE, MAX_VERSIONS, VERSION_1};
+use sxfer_proto::msgs::peer::{MAX_OFFER, MAX_OFFER_PART};
 use sxfer_proto::msgs::{
-    AuthResult, ClientAuth, ClientHello, ClientId, FileEntry, FileMeta, KexShare, Message, ServerHello, Username,
+    AuthResult, ClientAuth, ClientHello, ClientId, EntryKind, FileEntry, FileMeta, KexShare, Message, OfferAnswer,
+    OfferEntry, ServerHello, Username, Want,
 };
 use sxfer_proto::names::{RemoteName, MAX_NAME};
 use sxfer_proto::record::suite::SuiteId;
@@ -109,6 +111,31 @@ fn listing_at_its_maximum_round_trips() {
     assert_eq!(Message::decode(&full.to_bytes()), Ok(full));
     let over = Message::Listing { transfer: 1, entries: (0..=MAX_LISTING).map(entry).collect(), more: false };
     assert!(Message::decode(&over.to_bytes()).is_err());
+}
+
+#[test]
+fn offers_and_replies_at_their_maximum_fit_one_record() {
+    // The longest names: 4 segments of 255 bytes and 3 slashes = 1 023 bytes.
+    let entry = |i: usize| OfferEntry {
+        name: RemoteName::parse(&format!("{:0>255}/{}/{}/{}", i, "b".repeat(255), "c".repeat(255), "d".repeat(255)))
+            .expect("valid name"),
+        kind: EntryKind::File,
+        meta: FileMeta { size: u64::MAX, mode: 0o7777, mtime: i64::MIN, mtime_nanos: 999_999_999 },
+    };
+    let full = Message::Offer { transfer: 1, entries: (0..MAX_OFFER_PART).map(entry).collect(), more: true };
+    let bytes = full.to_bytes();
+    assert!(bytes.len() <= sxfer_proto::record::MAX_PAYLOAD, "{} bytes", bytes.len());
+    assert_eq!(Message::decode(&bytes), Ok(full));
+    let over = Message::Offer { transfer: 1, entries: (0..=MAX_OFFER_PART).map(entry).collect(), more: false };
+    assert_eq!(Message::decode(&over.to_bytes()), Err(Error::Malformed("offer part longer than its maximum")));
+
+    let wants = (0..MAX_OFFER as u64).map(|from| Want::Send { from }).collect();
+    let reply = Message::OfferReply { transfer: 1, answer: OfferAnswer::Accept(wants) };
+    let bytes = reply.to_bytes();
+    assert!(bytes.len() <= sxfer_proto::record::MAX_PAYLOAD, "{} bytes", bytes.len());
+    assert_eq!(Message::decode(&bytes), Ok(reply));
+    let over = OfferAnswer::Accept(vec![Want::Skip; MAX_OFFER + 1]);
+    assert_eq!(OfferAnswer::decode(&over.to_bytes()), Err(Error::Malformed("offer reply longer than its maximum")));
 }
 
 /// `decode(encode(x)) == x`; strict prefixes and one extra byte fail.

@@ -143,6 +143,27 @@ pub(crate) fn message() -> impl Strategy<Value = Message> {
         (t(), remote_name()).prop_map(|(transfer, name)| Message::Delete { transfer, name }),
         (t(), remote_name(), remote_name()).prop_map(|(transfer, from, to)| Message::Rename { transfer, from, to }),
         t().prop_map(|transfer| Message::Done { transfer }),
+        (t(), vec(offer_entry(), 0..8), any::<bool>()).prop_map(|(transfer, entries, more)| Message::Offer {
+            transfer,
+            entries,
+            more
+        }),
+        (t(), offer_answer()).prop_map(|(transfer, answer)| Message::OfferReply { transfer, answer }),
+    ]
+}
+
+pub(crate) fn offer_entry() -> impl Strategy<Value = OfferEntry> {
+    (remote_name(), file_meta(), any::<bool>()).prop_map(|(name, meta, is_file)| match is_file {
+        true => OfferEntry { name, kind: EntryKind::File, meta },
+        false => OfferEntry { name, kind: EntryKind::Directory, meta: FileMeta { size: 0, ..meta } },
+    })
+}
+
+pub(crate) fn offer_answer() -> impl Strategy<Value = OfferAnswer> {
+    let want = prop_oneof![any::<u64>().prop_map(|from| Want::Send { from }), Just(Want::Skip)];
+    prop_oneof![
+        vec(want, 0..16).prop_map(OfferAnswer::Accept),
+        text(0, MAX_ERROR_MESSAGE).prop_map(OfferAnswer::Decline),
     ]
 }
 
