@@ -8,6 +8,7 @@
 //! * [`server`]: `sxfer serve` — accept loop, sessions, transfers
 //! * [`store`]: SQLite metadata + age-encrypted blobs (blocking API)
 //! * [`client`]: connect, pin, authenticate; upload, download, ls, …
+//! * [`peer`]: person-to-person transfers (`sxfer send` / `sxfer receive`)
 //! * [`config`], [`logging`], [`output`]: settings, logs, what users see
 //! * [`durable`]: group fsync (one `syncfs` per batch on Linux)
 //!
@@ -21,5 +22,7 @@ pub mod keys;
 pub mod logging;
 pub mod net;
 pub mod output;
+pub mod peer;
+pub mod prompt;
 pub mod server;
 pub mod store;

@@ -6,7 +6,10 @@ use std::path::Path;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use sxfer_proto::msgs::FileEntry;
+use sxfer_proto::identity::Fingerprint;
+use sxfer_proto::manifest::Manifest;
+use sxfer_proto::msgs::{EntryKind, FileEntry};
+use sxfer_proto::names::display_safe;
 
 /// Prints one line on standard output. A closed pipe (`sxfer ls | head`)
 /// is not an error: the rest of the output is dropped and the command
@@ -60,6 +63,67 @@ impl Output {
 
     pub fn downloaded(&self, entry: &FileEntry, local: &Path) {
         self.entry_line("downloaded", entry, Some(local));
+    }
+
+    /// Peer mode: a file verified and in place.
+    pub fn received(&self, entry: &FileEntry, local: &Path) {
+        self.entry_line("received", entry, Some(local));
+    }
+
+    /// Peer mode: a listener's key and address, on stderr (stdout with
+    /// `--json`), whatever `quiet` says: the other side needs both.
+    pub fn listening(&self, fingerprint: &Fingerprint, address: &str) {
+        if self.json {
+            crate::say!("{{\"event\":\"fingerprint\",\"fingerprint\":\"{fingerprint}\"}}");
+            crate::say!("{{\"event\":\"listening\",\"address\":{}}}", json_string(address));
+        } else {
+            eprintln!("fingerprint {fingerprint}");
+            eprintln!("listening on {address}");
+        }
+    }
+
+    /// Peer mode: a connection to a listener failed or was refused; it
+    /// goes on waiting.
+    pub fn connection_failed(&self, peer: &str, message: &str) {
+        if self.json {
+            crate::say!(
+                "{{\"event\":\"connection_failed\",\"peer\":{},\"message\":{}}}",
+                json_string(peer),
+                json_string(message)
+            );
+        } else {
+            eprintln!("sxfer: connection from {peer} failed: {}; still listening", display_safe(message));
+        }
+    }
+
+    /// Peer mode: what a sender offers, shown before the receiver decides.
+    pub fn offer(&self, manifest: &Manifest, peer: &str) {
+        let (files, total) = (manifest.file_count(), manifest.total_bytes());
+        let directories = manifest.entries().len() - files;
+        if self.json {
+            crate::say!(
+                "{{\"event\":\"offer\",\"peer\":{},\"files\":{files},\"directories\":{directories},\"bytes\":{total}}}",
+                json_string(peer)
+            );
+            for entry in manifest.entries() {
+                crate::say!(
+                    "{{\"event\":\"offered\",\"name\":{},\"kind\":\"{}\",\"size\":{},\"mode\":{},\"mtime\":{}}}",
+                    json_string(entry.name.as_str()),
+                    kind_name(entry.kind),
+                    entry.meta.size,
+                    entry.meta.mode,
+                    entry.meta.mtime
+                );
+            }
+            return;
+        }
+        eprintln!("{} offers {files} files in {directories} directories, {total} bytes:", display_safe(peer));
+        for entry in manifest.entries().iter().take(OFFER_SHOWN) {
+            eprintln!("  {:<9} {:>12}  {}", kind_name(entry.kind), entry.meta.size, entry.name);
+        }
+        if manifest.entries().len() > OFFER_SHOWN {
+            eprintln!("  … and {} more", manifest.entries().len() - OFFER_SHOWN);
+        }
     }
 
     pub fn entry(&self, entry: &FileEntry) {
@@ -140,6 +204,16 @@ impl Progress {
         if let Some(bar) = &self.0 {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// Entries of an offer listed on a terminal (all of them with `--json`).
+const OFFER_SHOWN: usize = 50;
+
+fn kind_name(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::File => "file",
+        EntryKind::Directory => "directory",
     }
 }
 

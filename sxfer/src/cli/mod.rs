@@ -7,6 +7,7 @@ use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 
 mod keygen;
+mod peer;
 mod remote;
 mod serve;
 mod user;
@@ -45,6 +46,10 @@ enum Command {
     Rm(remote::NameArgs),
     /// Rename a file: sxfer mv host:FROM TO
     Mv(remote::MoveArgs),
+    /// Send files to a person: sxfer send FILE|DIR... HOST:PORT, or wait for them: --listen ADDR:PORT
+    Send(peer::SendArgs),
+    /// Receive files from a person: wait for them (--listen), or connect: sxfer receive HOST:PORT
+    Receive(peer::ReceiveArgs),
 }
 
 /// Parses `std::env::args`. Help and version go to stdout (exit 0); a usage
@@ -76,6 +81,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stat(args) => remote::stat(args),
         Command::Rm(args) => remote::remove(args),
         Command::Mv(args) => remote::rename(args),
+        Command::Send(args) => peer::send(args),
+        Command::Receive(args) => peer::receive(args),
     }
 }
 

@@ -14,7 +14,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::sync::mpsc;
@@ -24,7 +24,7 @@ use crate::durable;
 use crate::engine::{self, Chunk, Memory, PartialFile, Sink};
 use crate::output::{Output, Progress};
 use sxfer_proto::msgs::app::error_code;
-use sxfer_proto::msgs::FileEntry;
+use sxfer_proto::msgs::{FileEntry, FileMeta};
 use sxfer_proto::names::{display_safe, RemoteName};
 use sxfer_proto::transfer::{Commit, Receiver};
 
@@ -119,7 +119,7 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, ou
 
 /// Refuse before any transfer: existing targets without --force, and any
 /// path component that is a symbolic link or escapes `dest`.
-fn check_destination(dest: &Path, local: &Path, force: bool) -> Result<()> {
+pub(crate) fn check_destination(dest: &Path, local: &Path, force: bool) -> Result<()> {
     let relative =
         local.strip_prefix(dest).map_err(|_| anyhow!("{} is outside {}", local.display(), dest.display()))?;
     let mut at = dest.to_path_buf();
@@ -159,14 +159,20 @@ fn request<'j>(remote: &mut Remote, job: &'j Job, dest: &Path) -> Result<Request
     fs::create_dir_all(&parent).with_context(|| format!("creating {}", parent.display()))?;
     let file_name = job.local.file_name().and_then(|n| n.to_str()).context("destination has no file name")?;
     let partial = parent.join(partial_name(file_name));
-    let offset = match fs::symlink_metadata(&partial) {
-        Ok(metadata) if metadata.is_file() => metadata.len(),
-        Ok(_) => bail!("{} is not a regular file", partial.display()),
-        Err(_) => 0,
-    };
+    let offset = partial_length(&partial)?;
     let (receiver, request) = Receiver::download(remote.transfer_id(), job.remote.clone(), offset);
     remote.writer.queue(&request)?;
     Ok(Request { job, receiver, partial })
+}
+
+/// How many bytes an earlier attempt left in `partial` (0: none); a
+/// symbolic link or anything else not a regular file there is refused.
+pub(crate) fn partial_length(partial: &Path) -> Result<u64> {
+    match fs::symlink_metadata(partial) {
+        Ok(metadata) if metadata.is_file() => Ok(metadata.len()),
+        Ok(_) => bail!("{} is not a regular file", partial.display()),
+        Err(_) => Ok(0),
+    }
 }
 
 /// The longest file name most file systems take (ext4, XFS, btrfs: 255 bytes).
@@ -177,7 +183,7 @@ const NAME_MAX: usize = 255;
 /// boundary) and made unique again with a hash of the whole name:
 /// `.SHORTENED~HASH.sxfer-part`. Every legal name (a segment is at most
 /// 255 bytes) has a partial that fits.
-fn partial_name(file_name: &str) -> String {
+pub(crate) fn partial_name(file_name: &str) -> String {
     const SUFFIX: &str = ".sxfer-part";
     let plain = format!(".{file_name}{SUFFIX}");
     if plain.len() <= NAME_MAX {
@@ -265,9 +271,9 @@ fn completed(received: engine::Received) -> Result<Commit> {
 }
 
 /// A sink that shows its bytes on the progress bar.
-struct Counted<'p, K> {
-    progress: &'p Progress,
-    inner: K,
+pub(crate) struct Counted<'p, K> {
+    pub progress: &'p Progress,
+    pub inner: K,
 }
 
 impl<K: Sink> Sink for Counted<'_, K> {
@@ -366,10 +372,14 @@ fn write_groups(mut files: mpsc::Receiver<SmallFile>, force: bool, output: Outpu
 /// Give the verified partial its mode and mtime (permission bits only: a
 /// server cannot make a download setuid/setgid).
 fn prepare(file: &File, entry: &FileEntry) -> Result<()> {
-    let mtime = UNIX_EPOCH + Duration::new(entry.meta.mtime.max(0) as u64, entry.meta.mtime_nanos);
-    file.set_modified(mtime).ok();
+    file.set_modified(mtime(&entry.meta)).ok();
     file.set_permissions(fs::Permissions::from_mode(entry.meta.mode & 0o777))?;
     Ok(())
+}
+
+/// The modification time `meta` carries (before 1970: the epoch).
+pub(crate) fn mtime(meta: &FileMeta) -> SystemTime {
+    UNIX_EPOCH + Duration::new(meta.mtime.max(0) as u64, meta.mtime_nanos)
 }
 
 /// Rename a durable partial to its final name, unless that appeared
@@ -383,7 +393,7 @@ fn place(partial: &Path, local: &Path, force: bool) -> Result<()> {
 
 /// Make one large file durable and move it into place (blocking; `file`
 /// is the partial, still open and locked).
-fn finish(file: File, partial: &Path, local: &Path, entry: &FileEntry, force: bool) -> Result<()> {
+pub(crate) fn finish(file: File, partial: &Path, local: &Path, entry: &FileEntry, force: bool) -> Result<()> {
     prepare(&file, entry)?;
     file.sync_all()?;
     place(partial, local, force)?;

@@ -2,7 +2,7 @@
 //! server, checked before any credential is sent (as OpenSSH does).
 
 use std::fs;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -56,20 +56,16 @@ impl KnownHosts {
                 }
             }
             FirstContact::Ask => {
-                if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
-                    bail!(
-                        "unknown server {address} with key {fingerprint}; pass --fingerprint {fingerprint} after checking it with the server's operator"
-                    );
-                }
-                eprint!(
+                let question = format!(
                     "The authenticity of server {address} can't be established.\n{} key fingerprint is {fingerprint}.\nAre you sure you want to continue connecting (yes/no)? ",
                     presented.key_type().label()
                 );
-                std::io::stderr().flush().ok();
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer).context("reading the answer")?;
-                if answer.trim() != "yes" {
-                    bail!("server {address} not trusted; nothing was sent");
+                match crate::prompt::ask(&question)? {
+                    None => bail!(
+                        "unknown server {address} with key {fingerprint}; pass --fingerprint {fingerprint} after checking it with the server's operator"
+                    ),
+                    Some(answer) if answer != "yes" => bail!("server {address} not trusted; nothing was sent"),
+                    Some(_) => {}
                 }
             }
         }

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::engine::{BufferPool, Chunk, Record, Records};
-use crate::net::conn::{client_handshake, Incoming, SessionWriter};
+use crate::net::conn::{client_handshake, Incoming, SessionReader, SessionWriter};
 use known_hosts::{FirstContact, KnownHosts};
 use sxfer_proto::handshake::{ClientConfig, Credential};
 use sxfer_proto::identity::{Fingerprint, PrivateIdentity};
@@ -96,11 +96,7 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
             }
         })
     };
-    let stream = tokio::time::timeout(Duration::from_secs(20), TcpStream::connect(&address))
-        .await
-        .map_err(|_| anyhow!("connecting to {address} timed out"))?
-        .with_context(|| format!("connecting to {address}"))?;
-    stream.set_nodelay(true).ok();
+    let stream = dial(&address).await?;
     let known_hosts = KnownHosts::new(options.home.join("known_hosts"));
     let first = options.fingerprint.map_or(FirstContact::Ask, FirstContact::Expect);
     let idle = options.idle_timeout.unwrap_or(Duration::from_secs(300));
@@ -117,36 +113,17 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
     .await
     .map_err(|error| handshake_error(error, &address))?;
     tracing::info!(server = %address, user = %username, suite = session.suite.name(), "authenticated");
-    let mut reader = session.reader;
-    // One bounded queue from the reader task: a server cannot grow the
-    // client's memory (at most EVENT_QUEUE events, each at most one 1 MiB
-    // record). A pipelining client keeps reading replies while it writes
-    // (PROTOCOL.md §7.2): `Remote::flush` drains them.
-    let (tx, events) = mpsc::channel(EVENT_QUEUE);
-    let buffers = BufferPool::default();
-    let pool = buffers.clone();
-    tokio::spawn(async move {
-        loop {
-            let event = match reader.next().await {
-                Ok(Incoming::Message(message)) => Ok(Event::Message(message)),
-                Ok(Incoming::Data(bytes)) => Ok(Event::Data(pool.filled_with(bytes))),
-                Ok(Incoming::Closed(code)) => Ok(Event::Closed(code)),
-                Err(e) => Err(format!("{e:#}")),
-            };
-            let last = !matches!(event, Ok(Event::Message(_)) | Ok(Event::Data(_)));
-            if tx.send(event).await.is_err() || last {
-                return;
-            }
-        }
-    });
-    Ok(Remote {
-        writer: session.writer,
-        client_id: session.client_id,
-        inbound: Inbound { events, address: address.clone(), gone: false },
-        address,
-        buffers,
-        next_transfer: 1,
-    })
+    Ok(Remote::start(session.reader, session.writer, session.client_id, address))
+}
+
+/// A TCP connection to `address` (`host:port`), given 20 s.
+pub async fn dial(address: &str) -> Result<TcpStream> {
+    let stream = tokio::time::timeout(Duration::from_secs(20), TcpStream::connect(address))
+        .await
+        .map_err(|_| anyhow!("connecting to {address} timed out"))?
+        .with_context(|| format!("connecting to {address}"))?;
+    stream.set_nodelay(true).ok();
+    Ok(stream)
 }
 
 /// Events queued from the reader task ahead of the command.
@@ -234,6 +211,40 @@ impl Records for Inbound {
 }
 
 impl Remote {
+    /// The client's end of an authenticated session (from [`connect`], or
+    /// a peer session whose sender uploads): starts the reader task.
+    pub fn start(mut reader: SessionReader, writer: SessionWriter, client_id: ClientId, address: String) -> Remote {
+        // One bounded queue from the reader task: a server cannot grow the
+        // client's memory (at most EVENT_QUEUE events, each at most one 1 MiB
+        // record). A pipelining client keeps reading replies while it writes
+        // (PROTOCOL.md §7.2): `Remote::flush` drains them.
+        let (tx, events) = mpsc::channel(EVENT_QUEUE);
+        let buffers = BufferPool::default();
+        let pool = buffers.clone();
+        tokio::spawn(async move {
+            loop {
+                let event = match reader.next().await {
+                    Ok(Incoming::Message(message)) => Ok(Event::Message(message)),
+                    Ok(Incoming::Data(bytes)) => Ok(Event::Data(pool.filled_with(bytes))),
+                    Ok(Incoming::Closed(code)) => Ok(Event::Closed(code)),
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                let last = !matches!(event, Ok(Event::Message(_)) | Ok(Event::Data(_)));
+                if tx.send(event).await.is_err() || last {
+                    return;
+                }
+            }
+        });
+        Remote {
+            writer,
+            client_id,
+            inbound: Inbound { events, address: address.clone(), gone: false },
+            address,
+            buffers,
+            next_transfer: 1,
+        }
+    }
+
     /// Where data buffers come from and go back to.
     pub fn buffers(&self) -> BufferPool {
         self.buffers.clone()
@@ -343,7 +354,7 @@ pub fn home() -> Result<PathBuf> {
 }
 
 pub fn load_identity(path: &std::path::Path) -> Result<PrivateIdentity> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
+    let text = crate::keys::read_key_file(path).with_context(|| format!("reading key {}", path.display()))?;
     PrivateIdentity::from_openssh(&text).with_context(|| format!("loading key {}", path.display()))
 }
 

@@ -37,22 +37,42 @@ pub fn file_meta(path: &Path) -> Result<FileMeta> {
     if !metadata.is_file() {
         bail!("{} is not a regular file (use -r for directories)", path.display());
     }
-    Ok(FileMeta {
+    Ok(meta_of(&metadata))
+}
+
+fn meta_of(metadata: &std::fs::Metadata) -> FileMeta {
+    FileMeta {
         size: metadata.len(),
         mode: metadata.mode() & 0o7777,
         mtime: metadata.mtime(),
         mtime_nanos: u32::try_from(metadata.mtime_nsec()).unwrap_or(0),
-    })
+    }
 }
 
 /// Expand the command line into jobs: files map to `dir/basename` (or to
 /// `dest` exactly for a single file), directories (with `-r`) to
 /// `dir/basename/relative/path`.
 pub fn plan(sources: &[PathBuf], dest: Option<&str>, recursive: bool) -> Result<Vec<Job>> {
+    Ok(plan_tree(sources, dest, recursive)?.files)
+}
+
+/// What [`plan_tree`] found: the files to send and the directories they
+/// came from (each directory before what it holds), both named as sent.
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub files: Vec<Job>,
+    /// Directories, with `meta.size` 0.
+    pub directories: Vec<Job>,
+}
+
+/// [`plan`], keeping the directories too (peer mode recreates them).
+/// Symbolic links inside a directory are skipped with a warning, and so
+/// is anything neither a file nor a directory.
+pub fn plan_tree(sources: &[PathBuf], dest: Option<&str>, recursive: bool) -> Result<Tree> {
     let dest = dest.unwrap_or("");
     let as_dir = dest.is_empty() || dest.ends_with('/') || sources.len() > 1 || sources.iter().any(|s| s.is_dir());
     let prefix = dest.trim_end_matches('/');
-    let mut jobs = Vec::new();
+    let mut tree = Tree::default();
     for source in sources {
         let metadata = std::fs::metadata(source).with_context(|| format!("reading {}", source.display()))?;
         let base = source
@@ -64,19 +84,24 @@ pub fn plan(sources: &[PathBuf], dest: Option<&str>, recursive: bool) -> Result<
             if !recursive {
                 bail!("{} is a directory (use -r)", source.display());
             }
-            walk(source, &remote_base, &mut jobs)?;
+            walk(source, &remote_base, &metadata, &mut tree)?;
         } else {
-            jobs.push(job(source.clone(), &remote_base)?);
+            tree.files.push(job(source.clone(), &remote_base)?);
         }
     }
     let mut seen = HashSet::new();
-    if let Some(duplicate) = jobs.iter().find(|job| !seen.insert(job.remote.clone())) {
+    if let Some(duplicate) = tree.files.iter().find(|job| !seen.insert(job.remote.clone())) {
         bail!("two sources would be stored as {}", duplicate.remote);
     }
-    Ok(jobs)
+    Ok(tree)
 }
 
-fn walk(dir: &Path, remote: &str, jobs: &mut Vec<Job>) -> Result<()> {
+fn walk(dir: &Path, remote: &str, metadata: &std::fs::Metadata, tree: &mut Tree) -> Result<()> {
+    tree.directories.push(Job {
+        local: dir.to_owned(),
+        remote: remote_name(dir, remote)?,
+        meta: FileMeta { size: 0, ..meta_of(metadata) },
+    });
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .collect::<Result<_, _>>()
@@ -91,19 +116,23 @@ fn walk(dir: &Path, remote: &str, jobs: &mut Vec<Job>) -> Result<()> {
             tracing::warn!(path = %path.display(), "skipping symbolic link");
             eprintln!("sxfer: skipping symbolic link {}", path.display());
         } else if kind.is_dir() {
-            walk(&path, &join(remote, name), jobs)?;
+            let metadata = entry.metadata().with_context(|| format!("reading {}", path.display()))?;
+            walk(&path, &join(remote, name), &metadata, tree)?;
         } else if kind.is_file() {
-            jobs.push(job(path, &join(remote, name))?);
+            tree.files.push(job(path, &join(remote, name))?);
         }
     }
     Ok(())
 }
 
 fn job(local: PathBuf, remote: &str) -> Result<Job> {
-    let remote =
-        RemoteName::parse(remote).with_context(|| format!("cannot store {} as {remote:?}", local.display()))?;
+    let remote = remote_name(&local, remote)?;
     let meta = file_meta(&local)?;
     Ok(Job { local, remote, meta })
+}
+
+fn remote_name(local: &Path, remote: &str) -> Result<RemoteName> {
+    RemoteName::parse(remote).with_context(|| format!("cannot store {} as {remote:?}", local.display()))
 }
 
 fn join(prefix: &str, name: &str) -> String {

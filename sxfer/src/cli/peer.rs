@@ -1,0 +1,205 @@
+//! `sxfer send` and `sxfer receive`: person to person, either side
+//! listening, the listener's key pinned by its fingerprint.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use sxfer::logging::{self, LogFormat};
+use sxfer::output::Output;
+use sxfer::peer::identity::{self, Origin};
+use sxfer::peer::receive::ReceiveOptions;
+use sxfer::peer::session::{self, Allow, Pin};
+use sxfer::peer::{self, listen, offer, receive, send};
+use sxfer::{client, prompt};
+use sxfer_proto::handshake::ServerConfig;
+use sxfer_proto::identity::{Fingerprint, PrivateIdentity};
+
+use super::remote::block_on;
+
+/// Where a listener waits unless told otherwise.
+const DEFAULT_LISTEN: &str = "0.0.0.0:7273";
+
+#[derive(Args, Debug)]
+pub struct SendArgs {
+    /// Files and directories to send, then (without --listen) the receiver's HOST:PORT.
+    #[arg(required = true, num_args = 1.., value_name = "FILE|DIR")]
+    paths: Vec<String>,
+    /// Wait on ADDR:PORT for the receiver to connect, instead of connecting.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// The listening receiver's key fingerprint (SHA256:…), as it printed it.
+    #[arg(long, value_name = "FP", conflicts_with = "listen")]
+    fingerprint: Option<String>,
+    /// With --listen: only a receiver with this key may connect (SHA256:…;
+    /// repeatable). Without it each connecting key is asked about on the terminal.
+    #[arg(long, value_name = "FP", requires = "listen")]
+    allow: Vec<String>,
+    #[command(flatten)]
+    common: PeerFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct ReceiveArgs {
+    /// Connect to a sender listening at HOST:PORT, instead of waiting for one.
+    #[arg(value_name = "HOST:PORT", conflicts_with_all = ["listen", "allow"])]
+    peer: Option<String>,
+    /// Address and port to wait on for a sender [default: 0.0.0.0:7273].
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: Option<String>,
+    /// Directory the files land in [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Accept the offer without asking (needed without a terminal).
+    #[arg(short, long)]
+    yes: bool,
+    /// Replace existing files.
+    #[arg(long)]
+    force: bool,
+    /// The listening sender's key fingerprint (SHA256:…), as it printed it.
+    #[arg(long, value_name = "FP", requires = "peer")]
+    fingerprint: Option<String>,
+    /// When listening: only a sender with this key may connect (SHA256:…; repeatable).
+    #[arg(long, value_name = "FP")]
+    allow: Vec<String>,
+    #[command(flatten)]
+    common: PeerFlags,
+}
+
+/// Options both sides take.
+#[derive(Args, Debug)]
+pub struct PeerFlags {
+    /// This side's OpenSSH private key [default: ~/.sxfer/id_ed25519, else
+    /// ~/.ssh/id_ed25519, else a one-time key].
+    #[arg(short = 'i', long, value_name = "FILE")]
+    identity: Option<PathBuf>,
+    /// One JSON object per line on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn send(args: SendArgs) -> Result<()> {
+    let output = setup(&args.common);
+    let (sources, address) = match &args.listen {
+        Some(listen) => (&args.paths[..], listen.clone()),
+        None => match args.paths.split_last() {
+            Some((address, sources)) if !sources.is_empty() => (sources, peer::address(address)?),
+            _ => bail!("give the files to send and then the receiver's HOST:PORT (or --listen ADDR:PORT)"),
+        },
+    };
+    let sources: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
+    let plan = Arc::new(offer::plan(&sources)?);
+    let allow = allow_list(&args.allow)?;
+    if args.listen.is_some() && allow.is_empty() && !prompt::is_interactive() {
+        bail!("a listening sender needs --allow SHA256:… (the receiver's key) when there is no terminal to ask on");
+    }
+    let (identity, origin) = identity::load(args.common.identity.as_deref())?;
+    note_identity(&origin, &output);
+    block_on(async move {
+        if args.listen.is_none() {
+            let pin = pin(args.fingerprint.as_deref())?;
+            let stream = client::dial(&address).await?;
+            let session = session::connect(stream, &address, &identity, &pin).await?;
+            return send::send(session, &plan, &output).await;
+        }
+        let allow = if allow.is_empty() { Allow::Ask } else { Allow::Only(allow) };
+        let (config, listener) = listener(identity, &address, &output).await?;
+        listen::serve(&listener, &output, |stream, from| {
+            let (config, allow, plan) = (config.clone(), allow.clone(), plan.clone());
+            async move {
+                let session = session::accept(stream, &from.to_string(), config, &allow).await?;
+                send::send(session, &plan, &output).await
+            }
+        })
+        .await
+    })
+}
+
+pub fn receive(args: ReceiveArgs) -> Result<()> {
+    let output = setup(&args.common);
+    if !args.yes && !prompt::is_interactive() {
+        bail!("no terminal to confirm the offer on: pass --yes to accept it");
+    }
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let options = ReceiveOptions { out, force: args.force };
+    let allow = allow_list(&args.allow)?;
+    let (identity, origin) = identity::load(args.common.identity.as_deref())?;
+    note_identity(&origin, &output);
+    let yes = args.yes;
+    let decide = move |manifest: &sxfer_proto::manifest::Manifest, peer: &str| -> Result<bool> {
+        if yes {
+            return Ok(true);
+        }
+        let question = format!(
+            "Receive {} files ({} bytes) from {}?",
+            manifest.file_count(),
+            manifest.total_bytes(),
+            sxfer_proto::names::display_safe(peer)
+        );
+        Ok(prompt::confirm(&question)?.unwrap_or(false))
+    };
+    block_on(async move {
+        if let Some(address) = &args.peer {
+            let address = peer::address(address)?;
+            let pin = pin(args.fingerprint.as_deref())?;
+            let stream = client::dial(&address).await?;
+            let session = session::connect(stream, &address, &identity, &pin).await?;
+            return receive::receive(session, &options, decide, &output).await;
+        }
+        let allow = if allow.is_empty() { Allow::Anyone } else { Allow::Only(allow) };
+        let address = args.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let (config, listener) = listener(identity, &address, &output).await?;
+        listen::serve(&listener, &output, |stream, from| {
+            let (config, allow, options) = (config.clone(), allow.clone(), options.clone());
+            async move {
+                let session = session::accept(stream, &from.to_string(), config, &allow).await?;
+                receive::receive(session, &options, decide, &output).await
+            }
+        })
+        .await
+    })
+}
+
+fn setup(flags: &PeerFlags) -> Output {
+    if let Ok(home) = client::home() {
+        logging::init("info", LogFormat::Text, false, Some(&home.join("client.log"))).ok();
+    }
+    Output { quiet: false, json: flags.json }
+}
+
+async fn listener(
+    identity: PrivateIdentity,
+    address: &str,
+    output: &Output,
+) -> Result<(Arc<ServerConfig>, tokio::net::TcpListener)> {
+    let fingerprint = identity.public().fingerprint();
+    let config = Arc::new(ServerConfig::new(Arc::new(identity)));
+    let listener = listen::bind(address, &fingerprint, output).await?;
+    Ok((config, listener))
+}
+
+fn pin(fingerprint: Option<&str>) -> Result<Pin> {
+    match fingerprint {
+        Some(text) => Ok(Pin::Expect(parse_fingerprint(text, "--fingerprint")?)),
+        None if prompt::is_interactive() => Ok(Pin::Ask),
+        None => bail!("pass --fingerprint SHA256:… (the listener prints it) when there is no terminal to ask on"),
+    }
+}
+
+fn allow_list(texts: &[String]) -> Result<Vec<Fingerprint>> {
+    texts.iter().map(|text| parse_fingerprint(text, "--allow")).collect()
+}
+
+fn parse_fingerprint(text: &str, flag: &str) -> Result<Fingerprint> {
+    text.parse::<Fingerprint>().with_context(|| format!("bad {flag} {text:?}"))
+}
+
+fn note_identity(origin: &Origin, output: &Output) {
+    match origin {
+        Origin::File(path) => output.note(&format!("using the key {}", path.display())),
+        Origin::OneTime => output.note("using a one-time key (no ~/.sxfer/id_ed25519 or ~/.ssh/id_ed25519)"),
+    }
+}

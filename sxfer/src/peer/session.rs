@@ -1,0 +1,143 @@
+//! Fingerprint mode (PROTOCOL.md §12.2): making a [`Session`] over any
+//! byte stream.
+//!
+//! The listener is the SXFR/1 server and shows its identity key; the
+//! connector holds it to a pin (`--fingerprint`, or a question on the
+//! terminal) before it sends anything, then logs in with ClientAuth
+//! public key as user `peer` with its own key, which the listener may hold
+//! to an allow list (`--allow`) or ask about.
+//!
+//! Other modes (a short code, a relay) make the same [`Session`] in their
+//! own way; everything after it is shared.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use super::Session;
+use crate::net::conn::{client_handshake, server_handshake, AuthDecision, ByteStream};
+use crate::prompt;
+use sxfer_proto::handshake::{AuthRequest, ClientConfig, Credential, ServerConfig, ServerPin};
+use sxfer_proto::identity::{Fingerprint, PrivateIdentity, PublicIdentity};
+use sxfer_proto::msgs::{ClientId, Username};
+
+/// The user name a connector logs in with.
+pub const PEER_USER: &str = "peer";
+
+/// How long a peer may be silent before the session fails.
+pub const IDLE: Duration = Duration::from_secs(300);
+/// How long a connection has to finish the handshake, unless the
+/// listener's user is asked about it.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What the connector holds the listener's key to.
+#[derive(Debug, Clone)]
+pub enum Pin {
+    /// `--fingerprint`: only this key.
+    Expect(Fingerprint),
+    /// Show the key on the terminal and ask; refuse without one.
+    Ask,
+}
+
+/// Whom the listener lets in.
+#[derive(Debug, Clone)]
+pub enum Allow {
+    /// Any key (a listening receiver, which still sees and accepts the offer).
+    Anyone,
+    /// `--allow`: only these keys.
+    Only(Vec<Fingerprint>),
+    /// Show each connector's key on the terminal and ask (a listening
+    /// sender without `--allow`).
+    Ask,
+}
+
+/// Connector: the handshake over `stream` to the listener at `address`.
+/// Nothing is sent after the ClientHello unless the listener's key passes
+/// `pin`.
+pub async fn connect(stream: impl ByteStream, address: &str, identity: &PrivateIdentity, pin: &Pin) -> Result<Session> {
+    let mut shown = None;
+    let decide = |presented: &PublicIdentity| {
+        let fingerprint = presented.fingerprint();
+        shown = Some(fingerprint);
+        check_pin(address, &fingerprint, pin)
+    };
+    let username = Username::parse(PEER_USER)?;
+    let credential = || Ok(Credential::PublicKey { username, key: identity });
+    let session = client_handshake(stream, ClientConfig::default(), decide, credential, IDLE).await?;
+    let peer = match shown {
+        Some(fingerprint) => format!("{address} ({fingerprint})"),
+        None => address.to_owned(),
+    };
+    Ok(Session { reader: session.reader, writer: session.writer, peer })
+}
+
+/// Listener: the handshake over `stream` from `address`, letting in only a
+/// key login that `allow` admits.
+pub async fn accept(
+    stream: impl ByteStream,
+    address: &str,
+    config: Arc<ServerConfig>,
+    allow: &Allow,
+) -> Result<Session> {
+    let limit = if matches!(allow, Allow::Ask) { IDLE } else { HANDSHAKE_TIMEOUT };
+    let authorize = |request: AuthRequest| admit(request, address.to_owned(), allow.clone());
+    let handshake = server_handshake(stream, config, || async { Ok(()) }, authorize, IDLE);
+    let session = tokio::time::timeout(limit, handshake)
+        .await
+        .map_err(|_| anyhow::anyhow!("no handshake within {} s", limit.as_secs()))??;
+    let peer = format!("{address} ({})", session.user);
+    Ok(Session { reader: session.reader, writer: session.writer, peer })
+}
+
+fn check_pin(address: &str, fingerprint: &Fingerprint, pin: &Pin) -> Result<ServerPin> {
+    match pin {
+        Pin::Expect(expected) if expected.ct_eq(fingerprint) => {}
+        Pin::Expect(expected) => {
+            bail!("the peer at {address} presented {fingerprint}, not the expected {expected}; nothing was sent")
+        }
+        Pin::Ask => {
+            let question = format!(
+                "The peer at {address} has the key fingerprint {fingerprint}.\nIs that the fingerprint the other side shows?"
+            );
+            match prompt::confirm(&question)? {
+                Some(true) => {}
+                Some(false) => bail!("the peer at {address} is not trusted; nothing was sent"),
+                None => bail!(
+                    "the peer at {address} presented {fingerprint}; pass --fingerprint {fingerprint} after checking it with the other side"
+                ),
+            }
+        }
+    }
+    Ok(ServerPin::Fingerprint(*fingerprint))
+}
+
+/// The listener's decision on a credential: the connector's fingerprint
+/// if it is let in.
+async fn admit(request: AuthRequest, address: String, allow: Allow) -> Result<AuthDecision<Fingerprint>> {
+    let AuthRequest::PublicKey { username, key } = request else {
+        return Ok(AuthDecision::Reject("peer mode takes a key login".into()));
+    };
+    if username.as_str() != PEER_USER {
+        return Ok(AuthDecision::Reject(format!("peer mode takes the user name {PEER_USER}")));
+    }
+    let fingerprint = key.fingerprint();
+    let admitted = match allow {
+        Allow::Anyone => true,
+        Allow::Only(allowed) => allowed.iter().any(|allowed| allowed.ct_eq(&fingerprint)),
+        Allow::Ask => {
+            let question = format!("{address} connects with the key {fingerprint}.\nSend the files to it?");
+            tokio::task::spawn_blocking(move || prompt::confirm(&question))
+                .await
+                .map_err(|e| anyhow::anyhow!("the prompt failed: {e}"))??
+                .unwrap_or(false)
+        }
+    };
+    if !admitted {
+        tracing::info!(peer = %address, key = %fingerprint, "refused a peer key");
+        return Ok(AuthDecision::Reject("this key is not allowed here".into()));
+    }
+    let mut client_id = [0; 16];
+    client_id.copy_from_slice(&fingerprint.as_bytes()[..16]);
+    Ok(AuthDecision::Accept(ClientId(client_id), fingerprint))
+}
