@@ -144,6 +144,14 @@ impl SendHalf {
         self.inner.seal(ContentType::Data, data, out)
     }
 
+    /// Seal `body` as a Message record without encoding or checking it: a
+    /// test plays a hostile peer that sends what no `Message` can hold
+    /// (a name with `..`, an unknown entry kind).
+    pub fn send_raw_message_for_testing_only(&mut self, body: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.check_open()?;
+        self.inner.seal(ContentType::Message, body, out)
+    }
+
     /// See [`Connection::seal_data_in_place`].
     pub fn seal_data_in_place(&mut self, buf: &mut Vec<u8>, start: usize) -> Result<()> {
         self.check_open()?;

@@ -298,6 +298,13 @@ impl SessionWriter {
         Ok(())
     }
 
+    /// Seal `body` as a Message record as it is, unchecked, without writing
+    /// yet: for tests that play a hostile peer.
+    pub fn queue_raw_message_for_testing_only(&mut self, body: &[u8]) -> Result<()> {
+        self.send.send_raw_message_for_testing_only(body, &mut self.out)?;
+        Ok(())
+    }
+
     /// Bytes queued and not yet written.
     pub fn queued(&self) -> usize {
         self.out.len()
