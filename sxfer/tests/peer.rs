@@ -473,15 +473,16 @@ async fn a_declined_offer_writes_nothing() {
     let (stream, from) = listener.accept().await.unwrap();
     let session = session::accept(stream, &from.to_string(), config, &Allow::Anyone).await.unwrap();
     let options = ReceiveOptions { out: out.clone(), force: false };
-    let mut shown = 0;
-    let decide = |manifest: &sxfer_proto::manifest::Manifest, _: &str| {
-        shown = manifest.file_count();
+    let shown = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = shown.clone();
+    let decide = move |manifest: &sxfer_proto::manifest::Manifest, _: &str| {
+        seen.store(manifest.file_count(), std::sync::atomic::Ordering::SeqCst);
         Ok(false)
     };
     let quiet = Output { quiet: true, json: false };
     let error = receive::receive(session, &options, decide, &quiet).await.unwrap_err();
     assert!(error.downcast_ref::<Refused>().is_some(), "{error:#}");
-    assert_eq!(shown, 3, "the receiver saw the manifest first");
+    assert_eq!(shown.load(std::sync::atomic::Ordering::SeqCst), 3, "the receiver saw the manifest first");
     let (status, lines) = sender.finish();
     assert_eq!(status.code(), Some(1));
     assert!(error_line(&lines).contains("the receiver declined"), "{lines:#?}");

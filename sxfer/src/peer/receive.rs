@@ -4,7 +4,8 @@
 //! verified (the whole file's BLAKE3) before it takes its final name.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Result};
 
@@ -34,26 +35,32 @@ pub struct ReceiveOptions {
 #[error("{0}")]
 pub struct Refused(pub String);
 
+/// How long a connected sender has to make its offer.
+pub const OFFER_WAIT: Duration = Duration::from_secs(30);
+
 /// Receives one offer over `session`. `decide` sees the checked manifest
-/// (already shown) and says whether to take it.
+/// (already shown) and says whether to take it; it runs on a blocking
+/// thread, so it may ask on the terminal.
 pub async fn receive(
     session: Session,
     options: &ReceiveOptions,
-    decide: impl FnOnce(&Manifest, &str) -> Result<bool>,
+    decide: impl FnOnce(&Manifest, &str) -> Result<bool> + Send + 'static,
     output: &Output,
 ) -> Result<()> {
     let Session { mut reader, mut writer, peer } = session;
-    let manifest = read_offer(&mut reader).await?;
-    let landing = Landing::plan(&manifest, &options.out, options.force);
-    let mut landing = match landing {
+    let offer = tokio::time::timeout(OFFER_WAIT, read_offer(&mut reader)).await;
+    let manifest = Arc::new(offer.map_err(|_| anyhow!("no offer within {} s", OFFER_WAIT.as_secs()))??);
+    let (shared, out, force) = (manifest.clone(), options.out.clone(), options.force);
+    let mut landing = match blocking(move || Landing::plan(&shared, &out, force)).await {
         Ok(landing) => landing,
         Err(e) => return decline(&mut writer, format!("{e:#}")).await,
     };
     output.offer(&manifest, &peer);
-    if !decide(&manifest, &peer)? {
+    let (shared, who) = (manifest.clone(), peer.clone());
+    if !blocking(move || decide(&shared, &who)).await? {
         return decline(&mut writer, "the receiver declined the offer".into()).await;
     }
-    landing.make_directories()?;
+    landing = blocking(move || landing.make_directories().map(|()| landing)).await?;
     writer
         .send(&Message::OfferReply { transfer: OFFER_TRANSFER, answer: OfferAnswer::Accept(landing.wants()) })
         .await?;
@@ -70,7 +77,7 @@ pub async fn receive(
         }
     };
     writer.close(CloseCode::Normal).await.ok();
-    landing.finish_directories()?;
+    let landing = blocking(move || landing.finish_directories().map(|()| landing)).await?;
     match (failures.as_slice(), landing.pending()) {
         ([], 0) => Ok(()),
         ([], missing) => bail!("the sender stopped with {missing} of the offered files not sent"),
@@ -119,6 +126,14 @@ async fn receive_files(
     let buffers = BufferPool::default();
     let mut failures = Vec::new();
     loop {
+        if landing.pending() == 0 {
+            // Every file is in place: the sender's Close is all that is
+            // due, and if the connection ends without it, nothing is lost.
+            return match reader.next().await {
+                Ok(Incoming::Closed(_)) | Err(_) => Ok(failures),
+                Ok(_) => Err(OutOfStep("the sender sent more than it offered".into()).into()),
+            };
+        }
         let (transfer, name, meta, resume) = match reader.next().await? {
             Incoming::Message(Message::Upload { transfer, name, meta, resume }) => (transfer, name, meta, resume),
             Incoming::Closed(_) => return Ok(failures),
@@ -187,11 +202,15 @@ async fn place(
     force: bool,
 ) -> Result<FileEntry, (u16, String)> {
     let (partial, local) = (partial.to_owned(), local.to_owned());
-    tokio::task::spawn_blocking(move || download::finish(file, &partial, &local, &entry, force).map(|()| entry))
+    blocking(move || download::finish(file, &partial, &local, &entry, force).map(|()| entry))
         .await
-        .map_err(|e| anyhow!("file writer: {e}"))
-        .and_then(|placed| placed)
         .map_err(|e| (error_code::INTERNAL, format!("{e:#}")))
+}
+
+/// Runs blocking file-system work (thousands of stats, mkdirs) or a
+/// question on the terminal off the async threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| anyhow!("file task: {e}"))?
 }
 
 fn now() -> i64 {

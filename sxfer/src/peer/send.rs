@@ -58,6 +58,8 @@ pub async fn send(session: Session, plan: &Plan, output: &Output) -> Result<()> 
         }
     }
     let mut remote = Remote::start(reader, writer, ClientId([0; 16]), peer);
+    // Uploads take fresh transfer ids: the first is the offer's.
+    let _offer = remote.transfer_id();
     let sent = upload::run(&mut remote, &jobs, output).await;
     remote.close().await.ok();
     sent.map(|_| ())
