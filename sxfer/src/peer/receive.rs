@@ -49,7 +49,17 @@ pub async fn receive(
 ) -> Result<()> {
     let Session { mut reader, mut writer, peer } = session;
     let offer = tokio::time::timeout(OFFER_WAIT, read_offer(&mut reader)).await;
-    let manifest = Arc::new(offer.map_err(|_| anyhow!("no offer within {} s", OFFER_WAIT.as_secs()))??);
+    let manifest = match offer.map_err(|_| anyhow!("no offer within {} s", OFFER_WAIT.as_secs())).and_then(|m| m) {
+        Ok(manifest) => Arc::new(manifest),
+        Err(e) => {
+            // A manifest that breaks §12.3 is a protocol violation; bytes
+            // that do not decode end the connection without a Close.
+            if let Some(sxfer_proto::Error::PeerMisbehaved(_)) = e.downcast_ref() {
+                writer.close(CloseCode::ProtocolViolation).await.ok();
+            }
+            return Err(e);
+        }
+    };
     let (shared, out, force) = (manifest.clone(), options.out.clone(), options.force);
     let mut landing = match blocking(move || Landing::plan(&shared, &out, force)).await {
         Ok(landing) => landing,
