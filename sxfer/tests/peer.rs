@@ -415,7 +415,7 @@ async fn a_hostile_sender_writes_nothing_outside_out_and_overwrites_nothing() {
     }
     // Legal names that cannot land: declined, with the reason.
     for (name, kind, size, why) in [
-        (&b"exists.txt"[..], 0u8, 3, "exists (use --force"),
+        (&b"exists.txt"[..], 0u8, 3, "exists here (use --force"),
         (b"link/x", 0, 3, "symbolic link"),
         (b"link", 1, 0, "symbolic link"),
         (b".a.sxfer-part", 0, 3, "partial files"),

@@ -96,7 +96,7 @@ pub fn send(args: SendArgs) -> Result<()> {
         bail!("a listening sender needs --allow SHA256:… (the receiver's key) when there is no terminal to ask on");
     }
     let (identity, origin) = identity::load(args.common.identity.as_deref())?;
-    note_identity(&origin, &output);
+    note_identity(&origin, &identity, &output);
     block_on(async move {
         if args.listen.is_none() {
             let pin = pin(args.fingerprint.as_deref())?;
@@ -127,7 +127,7 @@ pub fn receive(args: ReceiveArgs) -> Result<()> {
     let options = ReceiveOptions { out, force: args.force };
     let allow = allow_list(&args.allow)?;
     let (identity, origin) = identity::load(args.common.identity.as_deref())?;
-    note_identity(&origin, &output);
+    note_identity(&origin, &identity, &output);
     let yes = args.yes;
     let decide = move |manifest: &sxfer_proto::manifest::Manifest, peer: &str| -> Result<bool> {
         if yes {
@@ -197,9 +197,14 @@ fn parse_fingerprint(text: &str, flag: &str) -> Result<Fingerprint> {
     text.parse::<Fingerprint>().with_context(|| format!("bad {flag} {text:?}"))
 }
 
-fn note_identity(origin: &Origin, output: &Output) {
+/// Says which key this side shows (its fingerprint is what the other
+/// side's `--allow` or `--fingerprint` names).
+fn note_identity(origin: &Origin, identity: &PrivateIdentity, output: &Output) {
+    let fingerprint = identity.public().fingerprint();
     match origin {
-        Origin::File(path) => output.note(&format!("using the key {}", path.display())),
-        Origin::OneTime => output.note("using a one-time key (no ~/.sxfer/id_ed25519 or ~/.ssh/id_ed25519)"),
+        Origin::File(path) => output.note(&format!("using the key {} ({fingerprint})", path.display())),
+        Origin::OneTime => output.note(&format!(
+            "using a one-time key {fingerprint} (no ~/.sxfer/id_ed25519 or ~/.ssh/id_ed25519; -i FILE for a lasting one)"
+        )),
     }
 }

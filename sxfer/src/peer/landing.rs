@@ -126,6 +126,8 @@ impl Landing {
     }
 }
 
+/// Where `entry` lands and what is wanted of it. The reasons for refusing
+/// name the entry, not the local path: they go to the sender too.
 fn target(out: &Path, entry: &OfferEntry, force: bool) -> Result<Target> {
     let name = &entry.name;
     let mut local = out.to_path_buf();
@@ -135,20 +137,21 @@ fn target(out: &Path, entry: &OfferEntry, force: bool) -> Result<Target> {
         bail!("{name}: the receiver keeps its partial files under such names");
     }
     // No symbolic link anywhere on the way, the last component included.
-    check_destination(out, &local, true).with_context(|| format!("{name}"))?;
+    if check_destination(out, &local, true).is_err() {
+        bail!("{name}: a symbolic link is in the way");
+    }
     let partial = local.with_file_name(partial_name(file_name));
     let existing = fs::symlink_metadata(&local).ok();
     let want = match (entry.kind, existing) {
         (EntryKind::Directory, None) => Want::Send { from: 0 },
         (EntryKind::Directory, Some(found)) if found.is_dir() => Want::Send { from: 0 },
-        (EntryKind::Directory, Some(_)) => bail!("{} exists and is not a directory", local.display()),
+        (EntryKind::Directory, Some(_)) => bail!("{name} exists here and is not a directory"),
         (EntryKind::File, Some(found)) if found.is_file() && same_file(&found, &entry.meta) => Want::Skip,
-        (EntryKind::File, Some(found)) if !found.is_file() => {
-            bail!("{} exists and is not a regular file", local.display())
-        }
-        (EntryKind::File, Some(_)) if !force => bail!("{} exists (use --force to overwrite)", local.display()),
+        (EntryKind::File, Some(found)) if !found.is_file() => bail!("{name} exists here and is not a regular file"),
+        (EntryKind::File, Some(_)) if !force => bail!("{name} exists here (use --force to overwrite)"),
         (EntryKind::File, _) => {
-            let held = partial_length(&partial)?;
+            let held =
+                partial_length(&partial).map_err(|_| anyhow!("{name}: its partial file is not a regular file"))?;
             Want::Send { from: if held <= entry.meta.size { held } else { 0 } }
         }
     };

@@ -70,7 +70,10 @@ pub async fn receive(
     if !blocking(move || decide(&shared, &who)).await? {
         return decline(&mut writer, "the receiver declined the offer".into()).await;
     }
-    landing = blocking(move || landing.make_directories().map(|()| landing)).await?;
+    landing = match blocking(move || landing.make_directories().map(|()| landing)).await {
+        Ok(landing) => landing,
+        Err(e) => return decline(&mut writer, format!("cannot make the directories: {e:#}")).await,
+    };
     writer
         .send(&Message::OfferReply { transfer: OFFER_TRANSFER, answer: OfferAnswer::Accept(landing.wants()) })
         .await?;
