@@ -99,9 +99,7 @@ pub fn send(args: SendArgs) -> Result<()> {
     note_identity(&origin, &identity, &output);
     block_on(async move {
         if args.listen.is_none() {
-            let pin = pin(args.fingerprint.as_deref())?;
-            let stream = client::dial(&address).await?;
-            let session = session::connect(stream, &address, &identity, &pin).await?;
+            let session = session::dial(&address, &identity, &pin(args.fingerprint.as_deref())?).await?;
             return send::send(session, &plan, &output).await;
         }
         let allow = if allow.is_empty() { Allow::Ask } else { Allow::Only(allow) };
@@ -144,9 +142,7 @@ pub fn receive(args: ReceiveArgs) -> Result<()> {
     block_on(async move {
         if let Some(address) = &args.peer {
             let address = peer::address(address)?;
-            let pin = pin(args.fingerprint.as_deref())?;
-            let stream = client::dial(&address).await?;
-            let session = session::connect(stream, &address, &identity, &pin).await?;
+            let session = session::dial(&address, &identity, &pin(args.fingerprint.as_deref())?).await?;
             return receive::receive(session, &options, decide, &output).await;
         }
         let allow = if allow.is_empty() { Allow::Anyone } else { Allow::Only(allow) };

@@ -25,8 +25,14 @@ pub async fn bind(address: &str, fingerprint: &Fingerprint, output: &Output) -> 
     Ok(listener)
 }
 
+/// A failure after which a listener stops instead of waiting for the next
+/// connection (say, a one-time secret that a wrong guess used up).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EndsListening(pub String);
+
 /// Runs `attempt` on each connection until one succeeds; failures are
-/// reported and the listener goes on.
+/// reported and the listener goes on, except an [`EndsListening`].
 pub async fn serve<F>(
     listener: &TcpListener,
     output: &Output,
@@ -48,10 +54,48 @@ where
         stream.set_nodelay(true).ok();
         match attempt(stream, address).await {
             Ok(()) => return Ok(()),
+            Err(e) if e.downcast_ref::<EndsListening>().is_some() => return Err(e),
             Err(e) => {
                 tracing::info!(peer = %address, "peer session failed: {e:#}");
                 output.connection_failed(&address.to_string(), &format!("{e:#}"));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn failures_keep_the_listener_waiting_until_one_ends_it() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let connections: Vec<TcpStream> =
+            connect_many(address, 3).await.into_iter().collect::<std::io::Result<_>>().unwrap();
+        let mut attempts = 0;
+        let quiet = Output { quiet: true, json: false };
+        let served = serve(&listener, &quiet, |_, _| {
+            attempts += 1;
+            let attempt = attempts;
+            async move {
+                match attempt {
+                    1 => anyhow::bail!("refused"),
+                    _ => Err(EndsListening("burnt".into()).into()),
+                }
+            }
+        })
+        .await;
+        assert_eq!(served.unwrap_err().to_string(), "burnt");
+        assert_eq!(attempts, 2, "the first failure did not end it, the second did");
+        drop(connections);
+    }
+
+    async fn connect_many(address: SocketAddr, count: usize) -> Vec<std::io::Result<TcpStream>> {
+        let mut streams = Vec::new();
+        for _ in 0..count {
+            streams.push(TcpStream::connect(address).await);
+        }
+        streams
     }
 }

@@ -52,6 +52,12 @@ pub enum Allow {
     Ask,
 }
 
+/// Connector over TCP: dials `address` (`HOST:PORT`), then [`connect`].
+pub async fn dial(address: &str, identity: &PrivateIdentity, pin: &Pin) -> Result<Session> {
+    let stream = crate::client::dial(address).await?;
+    connect(stream, address, identity, pin).await
+}
+
 /// Connector: the handshake over `stream` to the listener at `address`.
 /// Nothing is sent after the ClientHello unless the listener's key passes
 /// `pin`.
