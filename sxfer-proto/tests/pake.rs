@@ -4,6 +4,8 @@
 //! application message. Hand-driven peers built from the spec check the
 //! implementation's TH', labels and SPAKE2 identities independently.
 
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+
 mod common;
 
 use std::sync::Arc;
@@ -58,14 +60,19 @@ fn run(
     server_password: &PakePassword,
     mut attacker: impl FnMut(Flight, Vec<u8>) -> Vec<u8>,
 ) -> Run {
-    let mut outcome =
-        Run { client: Err(Error::Truncated), server: Err(Error::Truncated), client_reply: vec![], server_reply: vec![] };
+    let mut outcome = Run {
+        client: Err(Error::Truncated),
+        server: Err(Error::Truncated),
+        client_reply: vec![],
+        server_reply: vec![],
+    };
     let mut client_rng = DangerTestRng::for_testing_only(1);
     let mut server_rng = DangerTestRng::for_testing_only(2);
     let (client, hello) = ExpectServerHello::start(x25519_client(), &mut client_rng).expect("start");
     let hello = attacker(Flight::ClientHello, hello);
     let Some(len) = frame_or(&hello, next_hello_frame, &mut outcome.server) else { return outcome };
-    let (server, hello) = ExpectClientHello::new(server_config()).read_client_hello(&hello[..len], &mut server_rng).expect("hello");
+    let (server, hello) =
+        ExpectClientHello::new(server_config()).read_client_hello(&hello[..len], &mut server_rng).expect("hello");
     let hello = attacker(Flight::ServerHello, hello);
     let Some(len) = frame_or(&hello, next_hello_frame, &mut outcome.client) else { return outcome };
     let verified = client.read_server_hello(&hello[..len]).and_then(|c| c.verify_identity(&ServerPin::PakeOnly));
@@ -98,7 +105,11 @@ fn run(
     outcome
 }
 
-fn frame_or<T>(wire: &[u8], next: fn(&[u8]) -> Result<Option<usize>, Error>, slot: &mut Result<T, Error>) -> Option<usize> {
+fn frame_or<T>(
+    wire: &[u8],
+    next: fn(&[u8]) -> Result<Option<usize>, Error>,
+    slot: &mut Result<T, Error>,
+) -> Option<usize> {
     match next(wire) {
         Ok(Some(len)) => Some(len),
         Ok(None) => {
@@ -152,7 +163,10 @@ fn the_right_code_confirms_both_sides_under_new_keys() {
 
     let mut wire = Vec::new();
     client.send_message(&Message::Ack { transfer: 1, offset: 2 }, &mut wire).unwrap();
-    assert_eq!(read_all(&mut server, &mut wire).unwrap(), vec![OwnedEvent::Message(Message::Ack { transfer: 1, offset: 2 })]);
+    assert_eq!(
+        read_all(&mut server, &mut wire).unwrap(),
+        vec![OwnedEvent::Message(Message::Ack { transfer: 1, offset: 2 })]
+    );
     let mut wire = Vec::new();
     server.send_message(&Message::Done { transfer: 1 }, &mut wire).unwrap();
     server.close(CloseCode::Normal, &mut wire).unwrap();
@@ -210,7 +224,8 @@ fn a_spec_server_is_confirmed_and_a_tampered_answer_is_not() {
         let (client, mut keys, msg_a) = client_opposite_hand_server(CODE);
         let (a, b) = spake_identities();
         let spake_pw = SpakePassword::new(CODE.as_bytes());
-        let (state, mut msg_b) = Spake2::<Ed25519Group>::start_b_with_rng(&spake_pw, &a, &b, DangerTestRng::for_testing_only(8));
+        let (state, mut msg_b) =
+            Spake2::<Ed25519Group>::start_b_with_rng(&spake_pw, &a, &b, DangerTestRng::for_testing_only(8));
         let k = state.finish(&msg_a).unwrap();
         let secrets = spec_secrets(&keys, &k, &msg_a, &msg_b);
         let mut confirm: [u8; 32] = secrets.server_confirm.expose().try_into().unwrap();
@@ -231,7 +246,10 @@ fn a_spec_server_is_confirmed_and_a_tampered_answer_is_not() {
             let mut new_keys = Sealer::new(keys.suite, secrets.secrets.server_to_client.clone()).unwrap();
             let mut wire = Vec::new();
             new_keys.seal(ContentType::Message, &Message::Done { transfer: 9 }.to_bytes(), &mut wire).unwrap();
-            assert_eq!(read_all(&mut connection, &mut wire).unwrap(), vec![OwnedEvent::Message(Message::Done { transfer: 9 })]);
+            assert_eq!(
+                read_all(&mut connection, &mut wire).unwrap(),
+                vec![OwnedEvent::Message(Message::Done { transfer: 9 })]
+            );
             continue;
         };
         let error = result.err().expect(what);
@@ -260,7 +278,8 @@ fn a_spec_client_is_confirmed_and_anything_else_in_its_place_is_not() {
         let (server, mut keys) = hand_client(server_config(), SuiteId::Aes256Gcm, 61);
         let (a, b) = spake_identities();
         let spake_pw = SpakePassword::new(CODE.as_bytes());
-        let (state, mut msg_a) = Spake2::<Ed25519Group>::start_a_with_rng(&spake_pw, &a, &b, DangerTestRng::for_testing_only(9));
+        let (state, mut msg_a) =
+            Spake2::<Ed25519Group>::start_a_with_rng(&spake_pw, &a, &b, DangerTestRng::for_testing_only(9));
         let sent_a = msg_a.clone();
         if instead == TamperedMessage {
             msg_a[7] ^= 0x04;
@@ -290,9 +309,10 @@ fn a_spec_client_is_confirmed_and_anything_else_in_its_place_is_not() {
         match instead {
             Nothing | TamperedMessage => {}
             WrongConfirm => client_confirm[31] ^= 1,
-            ApplicationMessage => {
-                keys.send.seal(ContentType::Message, &Message::Ack { transfer: 1, offset: 0 }.to_bytes(), &mut record).unwrap()
-            }
+            ApplicationMessage => keys
+                .send
+                .seal(ContentType::Message, &Message::Ack { transfer: 1, offset: 0 }.to_bytes(), &mut record)
+                .unwrap(),
             DataRecord => keys.send.seal(ContentType::Data, &client_confirm, &mut record).unwrap(),
         }
         if record.is_empty() {
@@ -307,7 +327,10 @@ fn a_spec_client_is_confirmed_and_anything_else_in_its_place_is_not() {
                 let mut new_keys = Sealer::new(keys.suite, secrets.secrets.client_to_server.clone()).unwrap();
                 let mut wire = Vec::new();
                 new_keys.seal(ContentType::Message, &Message::Done { transfer: 3 }.to_bytes(), &mut wire).unwrap();
-                assert_eq!(read_all(&mut connection, &mut wire).unwrap(), vec![OwnedEvent::Message(Message::Done { transfer: 3 })]);
+                assert_eq!(
+                    read_all(&mut connection, &mut wire).unwrap(),
+                    vec![OwnedEvent::Message(Message::Done { transfer: 3 })]
+                );
             }
             TamperedMessage | WrongConfirm => {
                 assert_eq!(result.err(), Some(Error::WrongCode), "{instead:?}");
@@ -392,7 +415,10 @@ fn a_server_without_pake_rejects_it_plainly() {
             assert!(out.is_empty(), "nothing sent");
             // A server that answers a PAKE with a plain acceptance is refused.
             let mut record = keys.seal(&AuthResult::Accepted { client_id: ClientId([1; 16]) }.to_bytes());
-            assert!(matches!(client.read_auth_result(&mut record, &mut Vec::new()).err(), Some(Error::PeerMisbehaved(_))));
+            assert!(matches!(
+                client.read_auth_result(&mut record, &mut Vec::new()).err(),
+                Some(Error::PeerMisbehaved(_))
+            ));
         }
     }
 }

@@ -21,10 +21,10 @@ use crate::kx::{ClientKex, KexId};
 use crate::msgs::auth::KeyProof;
 use crate::msgs::auth::MAX_INVITE;
 use crate::msgs::handshake::VERSION_1;
-use crate::pake::PakeCredential;
 use crate::msgs::{
     AuthResult, ClientAuth, ClientHello, ClientId, HelloRefusal, KexShare, Negotiated, ServerHello, Username,
 };
+use crate::pake::PakeCredential;
 use crate::record::suite::SuiteId;
 use crate::secret::{Password, SecretBytes};
 

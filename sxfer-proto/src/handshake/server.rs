@@ -26,8 +26,8 @@ use crate::key_schedule::{self, TrafficSecret, CONFIRM_LEN};
 use crate::kx::{self, KexId};
 use crate::msgs::auth::KeyProof;
 use crate::msgs::handshake::VERSION_1;
-use crate::pake::{self, PakePassword};
 use crate::msgs::{AuthResult, ClientAuth, ClientHello, ClientId, HelloRefusal, Negotiated, ServerHello, Username};
+use crate::pake::{self, PakePassword};
 use crate::record::suite::SuiteId;
 use crate::secret::{Password, SecretBytes};
 
@@ -227,7 +227,8 @@ impl AuthPending {
         rng: &mut impl CryptoRngCore,
         out: &mut Vec<u8>,
     ) -> Result<ExpectPakeConfirm> {
-        let client_message = self.pake_message.take().ok_or(Error::Misuse("accept_pake on a request without a PAKE"))?;
+        let client_message =
+            self.pake_message.take().ok_or(Error::Misuse("accept_pake on a request without a PAKE"))?;
         let (message, key) = pake::server_respond(password, &client_message, rng)?;
         let th = pake_transcript_hash(&self.transcript_hash, &client_message, &message);
         let derived = key_schedule::derive_pake(self.connection.exporter(), &key, &th)?;

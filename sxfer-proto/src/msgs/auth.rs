@@ -95,17 +95,26 @@ pub enum ClientAuth {
     /// Peer mode: no account; both sides rely on the exporter / pinned keys.
     Anonymous,
     /// Peer mode, short code (§4.6.3): SPAKE2 side A's message.
-    Pake { message: Vec<u8> },
+    Pake {
+        message: Vec<u8>,
+    },
 }
 
 /// The server's verdict. A rejection says nothing about which part was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthResult {
-    Accepted { client_id: ClientId },
-    Rejected { message: String },
+    Accepted {
+        client_id: ClientId,
+    },
+    Rejected {
+        message: String,
+    },
     /// The answer to a PAKE: SPAKE2 side B's message and the server's key
     /// confirmation (§4.6.3). Acceptance waits for the client's PakeConfirm.
-    Pake { message: Vec<u8>, confirm: [u8; CONFIRM_LEN] },
+    Pake {
+        message: Vec<u8>,
+        confirm: [u8; CONFIRM_LEN],
+    },
 }
 
 impl Codec for KeyProof {

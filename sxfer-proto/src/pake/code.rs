@@ -141,7 +141,9 @@ impl Code {
             if word.is_empty() {
                 return Err(Error::InvalidCode("a code is words joined by single '-', as in 7-amber-falcon-harbor"));
             }
-            let index = WORDS.binary_search(&word).map_err(|_| Error::InvalidCode("a word of the code is not in the word list"))?;
+            let index = WORDS
+                .binary_search(&word)
+                .map_err(|_| Error::InvalidCode("a word of the code is not in the word list"))?;
             if words.len() == MAX_WORDS {
                 return Err(Error::InvalidCode("a code has at most 8 words"));
             }
@@ -264,8 +266,20 @@ mod tests {
     fn malformed_codes_are_refused_without_echoing_them() {
         let nine = "1-acorn-acorn-acorn-acorn-acorn-acorn-acorn-acorn-acorn";
         for bad in [
-            "", "7", "7-", "-acorn", "07-acorn", "x-acorn", "7-acorn-", "7--acorn", "7-acorn-walrus", "0-acorn",
-            "1234567890-acorn", "7 acorn", "7-acörn", nine,
+            "",
+            "7",
+            "7-",
+            "-acorn",
+            "07-acorn",
+            "x-acorn",
+            "7-acorn-",
+            "7--acorn",
+            "7-acorn-walrus",
+            "0-acorn",
+            "1234567890-acorn",
+            "7 acorn",
+            "7-acörn",
+            nine,
         ] {
             let error = Code::parse(bad).unwrap_err();
             assert!(matches!(error, Error::InvalidCode(_)), "{bad:?}: {error}");

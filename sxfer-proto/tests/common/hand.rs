@@ -56,7 +56,13 @@ pub struct HandKeys {
 }
 
 impl HandKeys {
-    fn new(suite: SuiteId, transcript_hash: [u8; 32], send: TrafficSecret, receive: TrafficSecret, exporter: SecretBytes) -> Self {
+    fn new(
+        suite: SuiteId,
+        transcript_hash: [u8; 32],
+        send: TrafficSecret,
+        receive: TrafficSecret,
+        exporter: SecretBytes,
+    ) -> Self {
         HandKeys {
             suite,
             transcript_hash,
@@ -131,7 +137,8 @@ pub fn hand_client(config: Arc<ServerConfig>, suite: SuiteId, seed: u8) -> (Expe
         suites: vec![suite],
     };
     let client_body = hello.to_bytes();
-    let (server, server_frame) = ExpectClientHello::new(config).read_client_hello(&frame(&client_body), &mut rng).unwrap();
+    let (server, server_frame) =
+        ExpectClientHello::new(config).read_client_hello(&frame(&client_body), &mut rng).unwrap();
     let server_body = &server_frame[FRAME_HEADER_LEN..];
     let shared = kex.complete(&ServerHello::decode(server_body).unwrap().kex_share).unwrap();
     let secrets = derive(&shared, &client_body, server_body);
