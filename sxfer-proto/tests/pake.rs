@@ -422,3 +422,21 @@ fn a_server_without_pake_rejects_it_plainly() {
         }
     }
 }
+
+/// Golden bytes: the PAKE messages' layouts (§4.6.1-4.6.3), and side A's
+/// message for a fixed code and RNG, which pins the SPAKE2 variant (a
+/// change of the `spake2` crate's group, constants or password hash would
+/// show here first).
+#[test]
+fn pake_messages_have_the_specified_bytes() {
+    let auth = ClientAuth::Pake { message: vec![0x41; 33] };
+    assert_eq!(hex::encode(auth.to_bytes()), format!("0521{}", "41".repeat(33)));
+    let result = AuthResult::Pake { message: vec![0x42; 33], confirm: [0xcc; 32] };
+    assert_eq!(hex::encode(result.to_bytes()), format!("0221{}{}", "42".repeat(33), "cc".repeat(32)));
+    for bad in ["0500", "0200", &format!("0541{}", "41".repeat(65))] {
+        let bytes = hex::decode(bad).unwrap();
+        assert!(ClientAuth::decode(&bytes).is_err() && AuthResult::decode(&bytes).is_err(), "{bad}");
+    }
+    let credential = PakeCredential::new(&password(CODE), &mut DangerTestRng::for_testing_only(3));
+    assert_eq!(hex::encode(credential.message()), "419664e54ae1943ca6e9aed69fd2ee240e417ed3a9635381f8187165bf9d919e21");
+}
