@@ -22,7 +22,7 @@ use sxfer_proto::handshake::client::ExpectServerHello;
 use sxfer_proto::handshake::server::{refusal_frame, AuthPending, ExpectClientHello};
 use sxfer_proto::handshake::{
     next_auth_frame, next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Connection, Credential, Event,
-    ExpectPakeConfirm, ReceiveHalf, SendHalf, ServerConfig, ServerPin, PAKE_CLIENT_ID,
+    ReceiveHalf, SendHalf, ServerConfig, ServerPin, PAKE_CLIENT_ID,
 };
 use sxfer_proto::identity::PublicIdentity;
 use sxfer_proto::msgs::{ClientId, Message};
@@ -209,14 +209,12 @@ where
             (connection, client_id, user)
         }
         AuthDecision::AcceptPake(password, user) => {
-            let connection =
-                run_pake(pending, &password, &mut read, &mut write, &mut buffer, idle).await.map_err(|e| {
-                    if is_wrong_code(&e) {
-                        e
-                    } else {
-                        anyhow!(sxfer_proto::Error::WrongCode).context(format!("{e:#}"))
-                    }
-                })?;
+            // The peer may now test one guess: every failure burns the code.
+            let connection = match run_pake(pending, &password, &mut read, &mut write, &mut buffer, idle).await {
+                Ok(connection) => connection,
+                Err(e) if is_wrong_code(&e) => return Err(e),
+                Err(e) => return Err(anyhow!(sxfer_proto::Error::WrongCode).context(format!("{e:#}"))),
+            };
             (connection, PAKE_CLIENT_ID, user)
         }
         AuthDecision::Reject(message) => {
@@ -261,7 +259,7 @@ async fn run_pake(
     idle: Duration,
 ) -> Result<Connection> {
     let mut out = Vec::new();
-    let state: ExpectPakeConfirm = pending.accept_pake(password, &mut OsRng, &mut out)?;
+    let state = pending.accept_pake(password, &mut OsRng, &mut out)?;
     write.write_all(&out).await.context("sending the PAKE answer")?;
     let len = buffer.require(read, next_auth_frame, idle, "before confirming the code").await?;
     out.clear();
