@@ -16,6 +16,7 @@ pub mod kx;
 pub mod labels;
 pub mod msgs;
 pub mod names;
+pub mod pake;
 pub mod record;
 pub mod secret;
 pub mod transfer;

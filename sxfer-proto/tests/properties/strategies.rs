@@ -66,6 +66,7 @@ pub(crate) fn client_auth() -> impl Strategy<Value = ClientAuth> {
                 invite
             }),
         Just(ClientAuth::Anonymous),
+        vec(any::<u8>(), 1..=MAX_PAKE_MESSAGE).prop_map(|message| ClientAuth::Pake { message }),
     ]
 }
 
@@ -73,6 +74,8 @@ pub(crate) fn auth_result() -> impl Strategy<Value = AuthResult> {
     prop_oneof![
         any::<[u8; 16]>().prop_map(|id| AuthResult::Accepted { client_id: ClientId(id) }),
         text(0, MAX_AUTH_MESSAGE).prop_map(|message| AuthResult::Rejected { message }),
+        (vec(any::<u8>(), 1..=MAX_PAKE_MESSAGE), any::<[u8; 32]>())
+            .prop_map(|(message, confirm)| AuthResult::Pake { message, confirm }),
     ]
 }
 

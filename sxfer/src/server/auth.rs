@@ -57,7 +57,7 @@ pub async fn authorize(state: &ServerState, peer: SocketAddr, request: AuthReque
         AuthRequest::Password { username, .. }
         | AuthRequest::PublicKey { username, .. }
         | AuthRequest::Register { username, .. } => Some(username.clone()),
-        AuthRequest::Anonymous => None,
+        AuthRequest::Anonymous | AuthRequest::Pake => None,
     };
     let name = username.as_ref().map(Username::as_str);
     let throttled = match &request {
@@ -95,7 +95,10 @@ pub async fn authorize(state: &ServerState, peer: SocketAddr, request: AuthReque
                         Some(Err(e)) => (AuditKind::Register, Err(format!("registration failed: {e}"))),
                     }
                 }
-                AuthRequest::Anonymous => (AuditKind::Login, Err("this server needs an account".to_owned())),
+                // A peer's short code means nothing to the file server.
+                AuthRequest::Anonymous | AuthRequest::Pake => {
+                    (AuditKind::Login, Err("this server needs an account".to_owned()))
+                }
             })
         })
         .await??;

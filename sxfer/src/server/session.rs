@@ -188,6 +188,11 @@ async fn authorize(
             ticket.authenticated();
             AuthDecision::Accept(client_id, (user, slot))
         }
+        // auth::authorize never runs a PAKE; mapped for completeness.
+        AuthDecision::AcceptPake(password, user) => {
+            ticket.authenticated();
+            AuthDecision::AcceptPake(password, (user, slot))
+        }
         AuthDecision::Reject(message) => AuthDecision::Reject(message),
     })
 }
