@@ -34,8 +34,9 @@ pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
 impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> ByteStream for S {}
 
-type ReadStream = Box<dyn AsyncRead + Send + Unpin>;
-type WriteStream = Box<dyn AsyncWrite + Send + Unpin>;
+/// The halves a session runs over.
+pub type ReadStream = Box<dyn AsyncRead + Send + Unpin>;
+pub type WriteStream = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// What the reader saw next.
 #[derive(Debug)]
@@ -253,6 +254,21 @@ impl SessionReader {
 }
 
 impl SessionReader {
+    /// Give up the session and hand over its read half, with the bytes
+    /// already read from it past the last record returned: what follows the
+    /// session on the stream (a relayed stream, PROTOCOL.md §12) starts
+    /// with them.
+    pub fn into_stream(mut self) -> (ReadStream, Vec<u8>) {
+        self.buffer.consume(std::mem::take(&mut self.pending_consume));
+        let leftover = self.buffer.take_buffered();
+        (self.stream, leftover)
+    }
+
+    /// How long a read may wait for the peer from now on.
+    pub fn set_idle_timeout(&mut self, idle: Duration) {
+        self.idle = idle;
+    }
+
     /// True if the next record has already arrived (`next` will not wait
     /// for the network): a pipelined request can be handled together with
     /// the one before it.
@@ -325,6 +341,13 @@ impl SessionWriter {
         self.send.seal_data_in_place(buf, 0)?;
         write_all(&mut self.stream, buf, self.idle).await?;
         Ok(())
+    }
+
+    /// Give up the session and hand over its write half (after writing
+    /// anything still queued).
+    pub async fn into_stream(mut self) -> Result<WriteStream> {
+        self.flush().await?;
+        Ok(self.stream)
     }
 
     /// Send an authenticated Close and shut the write side.
