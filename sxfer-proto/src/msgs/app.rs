@@ -5,10 +5,10 @@
 //! Requests carry a client-chosen `transfer` id that every response about
 //! them echoes; the server handles them in order, so a client may pipeline.
 
+use super::relay::Relay;
 use crate::codec::{bounded_str, Codec, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::names::{RemoteName, MAX_NAME};
-use super::relay::Relay;
 
 pub const MAX_ERROR_MESSAGE: usize = 1024;
 /// Entries per Listing message (a listing may span several).

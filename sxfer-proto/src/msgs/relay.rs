@@ -97,9 +97,7 @@ impl Relay {
         Ok(Some(match kind {
             KIND_RELAY_CREATE => Relay::Create,
             KIND_RELAY_JOIN => Relay::Join { nameplate: read_nameplate(r)? },
-            KIND_RELAY_NAMEPLATE => {
-                Relay::Nameplate { nameplate: read_nameplate(r)?, expires_in_secs: r.u32()? }
-            }
+            KIND_RELAY_NAMEPLATE => Relay::Nameplate { nameplate: read_nameplate(r)?, expires_in_secs: r.u32()? },
             KIND_RELAY_START => Relay::Start,
             _ => return Ok(None),
         }))

@@ -433,6 +433,30 @@ mod tests {
         assert!(matches!(client.reader.next().await.unwrap(), Incoming::Closed(CloseCode::Normal)));
     }
 
+    /// Bytes that follow a session's last record on the stream, read ahead
+    /// with it into the receive buffer, come back with the stream.
+    #[tokio::test]
+    async fn a_handed_over_stream_keeps_the_bytes_read_past_the_last_record() {
+        let (server, client_io, pin) = spawn_server(|_| async { Ok(AuthDecision::Accept(ClientId([1; 16]), ())) });
+        let client =
+            client_handshake(client_io, ClientConfig::default(), |_| Ok(pin), || Ok(password("alice")), IDLE).await;
+        let ClientSession { mut reader, writer, .. } = client.unwrap();
+        let mut server = server.await.unwrap().unwrap();
+        // One write: a record, then raw bytes that are no record at all.
+        server.writer.queue(&Message::Done { transfer: 3 }).unwrap();
+        server.writer.out.extend_from_slice(b"\xff\xff\xff\xff raw bytes after the session");
+        server.writer.flush().await.unwrap();
+        assert!(matches!(reader.next().await.unwrap(), Incoming::Message(Message::Done { transfer: 3 })));
+        let (mut read, leftover) = reader.into_stream();
+        assert_eq!(leftover, b"\xff\xff\xff\xff raw bytes after the session", "read ahead, handed over");
+        let mut server_write = server.writer.into_stream().await.unwrap();
+        server_write.write_all(b"and more").await.unwrap();
+        let mut more = [0; 8];
+        tokio::io::AsyncReadExt::read_exact(&mut read, &mut more).await.unwrap();
+        assert_eq!(&more, b"and more");
+        drop(writer);
+    }
+
     #[tokio::test]
     async fn a_rejection_reaches_the_client_over_a_duplex_stream() {
         let (server, client_io, pin) = spawn_server(|_| async { Ok(AuthDecision::<()>::Reject("not today".into())) });

@@ -87,10 +87,19 @@ pub async fn run(
             Next::Message(Message::Relay { transfer, relay }) => {
                 pending.flush(&mut writer, &peer).await?;
                 let party = Party { address, user: Some(peer.user.name.clone()) };
-                let handled =
-                    relay::handle(state, relays, party, transfer, relay, reader, writer, &mut session_slot, &mut stopping);
+                let handled = relay::handle(
+                    state,
+                    relays,
+                    party,
+                    transfer,
+                    relay,
+                    reader,
+                    writer,
+                    &mut session_slot,
+                    &mut stopping,
+                );
                 match handled.await? {
-                    Handled::Refused(back, forth) => (reader, writer) = (back, forth),
+                    Handled::Refused(session) => (reader, writer) = *session,
                     Handled::Ended => return Ok(()),
                 }
             }

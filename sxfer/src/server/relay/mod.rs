@@ -31,8 +31,8 @@ use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{Message, Nameplate, Relay, Username};
 use sxfer_proto::CloseCode;
 
-pub use registry::{Refusal, Relays};
 use registry::Claim;
+pub use registry::{Refusal, Relays};
 use splice::{splice, SpliceLimits, Spliced};
 
 /// Who may use the relay.
@@ -121,7 +121,7 @@ pub struct Joiner {
 /// What became of the session after a relay request.
 pub enum Handled {
     /// Refused: the session goes on (an anonymous one is then closed).
-    Refused(SessionReader, SessionWriter),
+    Refused(Box<(SessionReader, SessionWriter)>),
     /// The session became (part of) a relay, which is over, or the
     /// connection ended.
     Ended,
@@ -163,7 +163,7 @@ pub async fn handle(
         }
         Ok(Granted::Join(pairing)) => {
             let nameplate = pairing.nameplate;
-            match pairing.hand_over(Joiner { reader, writer, party, transfer }) {
+            match pairing.hand_over(Box::new(Joiner { reader, writer, party, transfer })) {
                 Ok(()) => return Ok(Handled::Ended),
                 Err(joiner) => {
                     let Joiner { reader, writer: back, party, .. } = *joiner;
@@ -198,7 +198,8 @@ pub async fn anonymous(
             let party = Party { address, user: None };
             let handled =
                 handle(state, relays, party, transfer, relay, reader, writer, &mut session_slot, stopping).await?;
-            if let Handled::Refused(_, mut writer) = handled {
+            if let Handled::Refused(session) = handled {
+                let (_, mut writer) = *session;
                 writer.close(CloseCode::Application).await?;
             }
             return Ok(());
@@ -227,12 +228,12 @@ enum Granted {
 
 async fn refuse(transfer: u32, refusal: Refusal, reader: SessionReader, mut writer: SessionWriter) -> Result<Handled> {
     writer.send(&error(transfer, refusal.code, &refusal.message)).await?;
-    Ok(Handled::Refused(reader, writer))
+    Ok(Handled::Refused(Box::new((reader, writer))))
 }
 
 /// What ended the wait for a joiner.
 enum Waited {
-    Joined(Joiner),
+    Joined(Box<Joiner>),
     Expired,
     /// The creator closed (or sent something it must not).
     Left(Result<CloseCode>),
@@ -255,8 +256,9 @@ async fn create(
     let limits = &relays.limits;
     let nameplate = claim.nameplate;
     let expires_in_secs = u32::try_from(limits.nameplate_ttl.as_secs().max(1)).unwrap_or(u32::MAX);
-    writer.send(&Message::Relay { transfer, relay: Relay::Nameplate { nameplate, expires_in_secs } }).await?;
+    // From here on the relay slot counts, not the session slot.
     drop(session_slot.take());
+    writer.send(&Message::Relay { transfer, relay: Relay::Nameplate { nameplate, expires_in_secs } }).await?;
     tracing::info!(peer = %creator.address, %nameplate, relays = relays.active(), "rendezvous created");
     // The nameplate's lifetime bounds the wait, not the session's idle timeout.
     reader.set_idle_timeout(limits.nameplate_ttl + Duration::from_secs(30));
@@ -277,6 +279,8 @@ async fn create(
     let record = |joiner: Option<&Party>, spliced: Option<&Spliced>, outcome: &str| {
         audit(state, &creator, nameplate, joiner, spliced, outcome);
     };
+    // Unless paired, the nameplate and the relay slot are free before the
+    // creator hears why its wait ended.
     let joiner = match waited {
         Waited::Joined(joiner) => joiner,
         Waited::Expired => {
@@ -289,17 +293,20 @@ async fn create(
             return Ok(());
         }
         Waited::ShuttingDown => {
+            drop(claim);
             record(None, None, "shutting down");
             writer.send(&error(0, error_code::SHUTTING_DOWN, "the server is shutting down")).await?;
             writer.close(CloseCode::Normal).await?;
             return Ok(());
         }
         Waited::Left(Ok(_)) => {
+            drop(claim);
             record(None, None, "cancelled");
             writer.close(CloseCode::Normal).await.ok();
             return Ok(());
         }
         Waited::Left(Err(e)) => {
+            drop(claim);
             record(None, None, "cancelled");
             let violation = error(transfer, error_code::BAD_REQUEST, "nothing may be sent while waiting for a joiner");
             if writer.send(&violation).await.is_ok() {
@@ -308,7 +315,7 @@ async fn create(
             return Err(e);
         }
     };
-    let Joiner { reader: joiner_reader, writer: mut joiner_writer, party: joined, transfer: joiner_transfer } = joiner;
+    let Joiner { reader: joiner_reader, writer: mut joiner_writer, party: joined, transfer: joiner_transfer } = *joiner;
     let start = |transfer| Message::Relay { transfer, relay: Relay::Start };
     let (to_creator, to_joiner) = (start(transfer), start(joiner_transfer));
     let started = tokio::try_join!(writer.send(&to_creator), joiner_writer.send(&to_joiner));
@@ -319,9 +326,13 @@ async fn create(
     tracing::info!(creator = %creator.address, joiner = %joined.address, %nameplate, "relay started");
     let creator_stream = RawStream::after_session(reader, writer).await?;
     let joiner_stream = RawStream::after_session(joiner_reader, joiner_writer).await?;
-    let limits =
-        SpliceLimits { max_bytes: limits.max_bytes, idle_timeout: limits.idle_timeout, total_timeout: limits.total_timeout };
+    let limits = SpliceLimits {
+        max_bytes: limits.max_bytes,
+        idle_timeout: limits.idle_timeout,
+        total_timeout: limits.total_timeout,
+    };
     let spliced = splice(creator_stream, joiner_stream, limits, stopping).await;
+    drop(claim);
     record(Some(&joined), Some(&spliced), &spliced.end.as_outcome());
     Ok(())
 }

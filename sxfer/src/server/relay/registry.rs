@@ -49,7 +49,7 @@ pub struct Claim {
     pub nameplate: Nameplate,
     pub expires: Instant,
     /// Whoever joins arrives here.
-    pub joined: oneshot::Receiver<Joiner>,
+    pub joined: oneshot::Receiver<Box<Joiner>>,
     _slot: OwnedSemaphorePermit,
     expired: bool,
 }
@@ -57,7 +57,7 @@ pub struct Claim {
 /// The way to the creator of a nameplate, for its joiner.
 pub struct Pairing {
     pub nameplate: Nameplate,
-    creator: oneshot::Sender<Joiner>,
+    creator: oneshot::Sender<Box<Joiner>>,
 }
 
 #[derive(Default)]
@@ -69,7 +69,7 @@ struct Registry {
 }
 
 enum Plate {
-    Waiting(oneshot::Sender<Joiner>),
+    Waiting(oneshot::Sender<Box<Joiner>>),
     Paired,
     Expired,
 }
@@ -81,11 +81,7 @@ struct Window {
 
 impl Relays {
     pub fn new(limits: RelayLimits) -> Arc<Relays> {
-        Arc::new(Relays {
-            slots: Arc::new(Semaphore::new(limits.max_relays)),
-            limits,
-            inner: Mutex::default(),
-        })
+        Arc::new(Relays { slots: Arc::new(Semaphore::new(limits.max_relays)), limits, inner: Mutex::default() })
     }
 
     /// A nameplate and a relay slot for a creator at `address`.
@@ -165,8 +161,8 @@ impl Drop for Claim {
 impl Pairing {
     /// Hand the joiner's session to the creator; it comes back if the
     /// creator has gone meanwhile.
-    pub fn hand_over(self, joiner: Joiner) -> Result<(), Box<Joiner>> {
-        self.creator.send(joiner).map_err(Box::new)
+    pub fn hand_over(self, joiner: Box<Joiner>) -> Result<(), Box<Joiner>> {
+        self.creator.send(joiner)
     }
 }
 

@@ -90,12 +90,7 @@ pub async fn splice(
         () = tokio::time::sleep_until(start + limits.total_timeout) => End::TotalTimeout,
         _ = stopping.wait_for(|stopping| *stopping) => End::ShuttingDown,
     };
-    Spliced {
-        to_joiner: to_joiner.into_inner(),
-        to_creator: to_creator.into_inner(),
-        duration: start.elapsed(),
-        end,
-    }
+    Spliced { to_joiner: to_joiner.into_inner(), to_creator: to_creator.into_inner(), duration: start.elapsed(), end }
 }
 
 /// What both directions share: the byte budget and the last time a byte moved.
