@@ -359,3 +359,42 @@ async fn shutdown_ends_relays_and_waiting_rendezvous() {
     assert_eq!(outcomes.len(), 2);
     assert!(outcomes.iter().all(|o| o == "shutting down"), "{outcomes:?}");
 }
+
+/// What the relayed stream is for: the peers run SXFR/1 end to end over
+/// it (the creator as its server), and the relay in between only copies.
+#[tokio::test]
+async fn the_peers_run_their_own_sxfr_session_over_the_relay() {
+    use std::sync::Arc;
+
+    use rand_core::OsRng;
+    use sxfer::net::conn::{client_handshake, server_handshake, AuthDecision};
+    use sxfer::net::Incoming;
+    use sxfer_proto::handshake::{AuthRequest, ClientConfig, Credential, ServerConfig, ServerPin};
+    use sxfer_proto::identity::PrivateIdentity;
+    use sxfer_proto::msgs::ClientId;
+    use sxfer_proto::CloseCode;
+
+    let server = start(RelayLimits::default()).await;
+    let (alice, bob) = pair(&server).await;
+    let identity = Arc::new(PrivateIdentity::generate_ed25519(&mut OsRng).unwrap());
+    let pin = ServerPin::Fingerprint(identity.public().fingerprint());
+    let idle = Duration::from_secs(30);
+    let listener = tokio::spawn(server_handshake(
+        alice,
+        Arc::new(ServerConfig::new(identity)),
+        || async { Ok(()) },
+        |request| async move {
+            assert!(matches!(request, AuthRequest::Anonymous));
+            Ok(AuthDecision::Accept(ClientId([9; 16]), ()))
+        },
+        idle,
+    ));
+    let mut connector =
+        client_handshake(bob, ClientConfig::default(), |_| Ok(pin), || Ok(Credential::Anonymous), idle).await.unwrap();
+    let mut listener = listener.await.unwrap().unwrap();
+    assert_eq!(connector.client_id, ClientId([9; 16]));
+    connector.writer.send(&Message::Done { transfer: 5 }).await.unwrap();
+    assert!(matches!(listener.reader.next().await.unwrap(), Incoming::Message(Message::Done { transfer: 5 })));
+    connector.writer.close(CloseCode::Normal).await.unwrap();
+    assert!(matches!(listener.reader.next().await.unwrap(), Incoming::Closed(CloseCode::Normal)));
+}
