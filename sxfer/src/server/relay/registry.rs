@@ -31,6 +31,8 @@ const CLAIM_WINDOW: Duration = Duration::from_secs(60);
 /// The relay registry of one server.
 pub struct Relays {
     pub limits: RelayLimits,
+    /// `max_relays`, within what a semaphore can count.
+    capacity: usize,
     slots: Arc<Semaphore>,
     inner: Mutex<Registry>,
 }
@@ -81,7 +83,8 @@ struct Window {
 
 impl Relays {
     pub fn new(limits: RelayLimits) -> Arc<Relays> {
-        Arc::new(Relays { slots: Arc::new(Semaphore::new(limits.max_relays)), limits, inner: Mutex::default() })
+        let capacity = limits.max_relays.min(Semaphore::MAX_PERMITS);
+        Arc::new(Relays { capacity, slots: Arc::new(Semaphore::new(capacity)), limits, inner: Mutex::default() })
     }
 
     /// A nameplate and a relay slot for a creator at `address`.
@@ -129,7 +132,7 @@ impl Relays {
 
     /// Relays running or waiting.
     pub fn active(&self) -> usize {
-        self.limits.max_relays - self.slots.available_permits()
+        self.capacity - self.slots.available_permits()
     }
 
     fn lock(&self) -> MutexGuard<'_, Registry> {
