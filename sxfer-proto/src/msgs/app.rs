@@ -5,6 +5,7 @@
 //! Requests carry a client-chosen `transfer` id that every response about
 //! them echoes; the server handles them in order, so a client may pipeline.
 
+use super::relay::Relay;
 use crate::codec::{bounded_str, Codec, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::names::{RemoteName, MAX_NAME};
@@ -39,6 +40,13 @@ pub mod error_code {
     pub const INTERNAL: u16 = 0x0007;
     pub const BAD_REQUEST: u16 = 0x0008;
     pub const SHUTTING_DOWN: u16 = 0x0009;
+    /// A server limit was reached (concurrent relays, claims per address).
+    pub const LIMIT: u16 = 0x000a;
+    /// The nameplate expired before anyone joined it.
+    pub const EXPIRED: u16 = 0x000b;
+    /// The server does not offer this to this session (relay off, or an
+    /// anonymous session asking for anything but a relay).
+    pub const REFUSED: u16 = 0x000c;
 }
 
 /// What a file is besides its bytes.
@@ -143,6 +151,11 @@ pub enum Message {
     Done {
         transfer: u32,
     },
+    /// Rendezvous and relay (PROTOCOL.md §12).
+    Relay {
+        transfer: u32,
+        relay: Relay,
+    },
 }
 
 impl Codec for FileMeta {
@@ -199,7 +212,8 @@ impl Message {
             | Message::Stat { transfer, .. }
             | Message::Delete { transfer, .. }
             | Message::Rename { transfer, .. }
-            | Message::Done { transfer } => *transfer,
+            | Message::Done { transfer }
+            | Message::Relay { transfer, .. } => *transfer,
         }
     }
 }
@@ -271,6 +285,10 @@ impl Codec for Message {
                 put_name(out, to);
             }
             Message::Done { transfer } => head(out, KIND_DONE, *transfer),
+            Message::Relay { transfer, relay } => {
+                head(out, relay.kind(), *transfer);
+                relay.encode_body(out);
+            }
         }
     }
 
@@ -311,7 +329,10 @@ impl Codec for Message {
             KIND_DELETE => Message::Delete { transfer, name: read_name(r)? },
             KIND_RENAME => Message::Rename { transfer, from: read_name(r)?, to: read_name(r)? },
             KIND_DONE => Message::Done { transfer },
-            _ => return Err(Error::Malformed("unknown message kind")),
+            _ => match Relay::read_body(kind, r)? {
+                Some(relay) => Message::Relay { transfer, relay },
+                None => return Err(Error::Malformed("unknown message kind")),
+            },
         })
     }
 }

@@ -4,11 +4,14 @@
 //!   the HelloRefusal that replaces it).
 //! * `auth`: the client's first encrypted message and the server's verdict.
 //! * `app`: the envelope for everything after authentication.
+//! * `relay`: rendezvous and relay requests inside that envelope.
 
 pub mod app;
 pub mod auth;
 pub mod handshake;
+pub mod relay;
 
 pub use app::{FileEntry, FileMeta, Message};
 pub use auth::{AuthResult, ClientAuth, ClientId, Username};
 pub use handshake::{ClientHello, HelloRefusal, KexShare, Negotiated, ServerHello};
+pub use relay::{Nameplate, Relay};

@@ -41,6 +41,7 @@ use sxfer_proto::kx::{self, KexId};
 use sxfer_proto::msgs::app::{MAX_ERROR_MESSAGE, MAX_LISTING};
 use sxfer_proto::msgs::auth::{KeyProof, MAX_AUTH_MESSAGE, MAX_INVITE, MAX_PASSWORD, MAX_PUBLIC_KEY, MAX_USERNAME};
 use sxfer_proto::msgs::handshake::{MAX_IDENTITY, MAX_KEX_SHARE, MAX_SIGNATURE, MAX_VERSIONS, VERSION_1};
+use sxfer_proto::msgs::relay::{Nameplate, Relay, MAX_NAMEPLATE};
 use sxfer_proto::msgs::{
     AuthResult, ClientAuth, ClientHello, ClientId, FileEntry, FileMeta, KexShare, Message, ServerHello, Username,
 };

@@ -146,6 +146,18 @@ pub(crate) fn message() -> impl Strategy<Value = Message> {
         (t(), remote_name()).prop_map(|(transfer, name)| Message::Delete { transfer, name }),
         (t(), remote_name(), remote_name()).prop_map(|(transfer, from, to)| Message::Rename { transfer, from, to }),
         t().prop_map(|transfer| Message::Done { transfer }),
+        (t(), relay()).prop_map(|(transfer, relay)| Message::Relay { transfer, relay }),
+    ]
+}
+
+pub(crate) fn relay() -> impl Strategy<Value = Relay> {
+    let nameplate = || (1..=MAX_NAMEPLATE).prop_map(|n| Nameplate::new(n).unwrap());
+    prop_oneof![
+        Just(Relay::Create),
+        nameplate().prop_map(|nameplate| Relay::Join { nameplate }),
+        (nameplate(), any::<u32>())
+            .prop_map(|(nameplate, expires_in_secs)| Relay::Nameplate { nameplate, expires_in_secs }),
+        Just(Relay::Start),
     ]
 }
 

@@ -36,8 +36,9 @@ pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
 impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> ByteStream for S {}
 
-type ReadStream = Box<dyn AsyncRead + Send + Unpin>;
-type WriteStream = Box<dyn AsyncWrite + Send + Unpin>;
+/// The halves a session runs over.
+pub type ReadStream = Box<dyn AsyncRead + Send + Unpin>;
+pub type WriteStream = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// What the reader saw next.
 #[derive(Debug)]
@@ -329,6 +330,21 @@ impl SessionReader {
 }
 
 impl SessionReader {
+    /// Give up the session and hand over its read half, with the bytes
+    /// already read from it past the last record returned: what follows the
+    /// session on the stream (a relayed stream, PROTOCOL.md §12) starts
+    /// with them.
+    pub fn into_stream(mut self) -> (ReadStream, Vec<u8>) {
+        self.buffer.consume(std::mem::take(&mut self.pending_consume));
+        let leftover = self.buffer.take_buffered();
+        (self.stream, leftover)
+    }
+
+    /// How long a read may wait for the peer from now on.
+    pub fn set_idle_timeout(&mut self, idle: Duration) {
+        self.idle = idle;
+    }
+
     /// True if the next record has already arrived (`next` will not wait
     /// for the network): a pipelined request can be handled together with
     /// the one before it.
@@ -401,6 +417,13 @@ impl SessionWriter {
         self.send.seal_data_in_place(buf, 0)?;
         write_all(&mut self.stream, buf, self.idle).await?;
         Ok(())
+    }
+
+    /// Give up the session and hand over its write half (after writing
+    /// anything still queued).
+    pub async fn into_stream(mut self) -> Result<WriteStream> {
+        self.flush().await?;
+        Ok(self.stream)
     }
 
     /// Send an authenticated Close and shut the write side.
@@ -549,6 +572,30 @@ mod tests {
         drop(client_io);
         let error = server.await.unwrap().err().unwrap();
         assert!(is_wrong_code(&error), "{error:#}");
+    }
+
+    /// Bytes that follow a session's last record on the stream, read ahead
+    /// with it into the receive buffer, come back with the stream.
+    #[tokio::test]
+    async fn a_handed_over_stream_keeps_the_bytes_read_past_the_last_record() {
+        let (server, client_io, pin) = spawn_server(|_| async { Ok(AuthDecision::Accept(ClientId([1; 16]), ())) });
+        let client =
+            client_handshake(client_io, ClientConfig::default(), |_| Ok(pin), || Ok(password("alice")), IDLE).await;
+        let ClientSession { mut reader, writer, .. } = client.unwrap();
+        let mut server = server.await.unwrap().unwrap();
+        // One write: a record, then raw bytes that are no record at all.
+        server.writer.queue(&Message::Done { transfer: 3 }).unwrap();
+        server.writer.out.extend_from_slice(b"\xff\xff\xff\xff raw bytes after the session");
+        server.writer.flush().await.unwrap();
+        assert!(matches!(reader.next().await.unwrap(), Incoming::Message(Message::Done { transfer: 3 })));
+        let (mut read, leftover) = reader.into_stream();
+        assert_eq!(leftover, b"\xff\xff\xff\xff raw bytes after the session", "read ahead, handed over");
+        let mut server_write = server.writer.into_stream().await.unwrap();
+        server_write.write_all(b"and more").await.unwrap();
+        let mut more = [0; 8];
+        tokio::io::AsyncReadExt::read_exact(&mut read, &mut more).await.unwrap();
+        assert_eq!(&more, b"and more");
+        drop(writer);
     }
 
     #[tokio::test]

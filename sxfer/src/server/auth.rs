@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 
 use super::admission;
+use super::relay::RelayMode;
 use super::ServerState;
 use crate::net::conn::AuthDecision;
 use crate::store::{AuditEvent, AuditKind, UserInfo};
@@ -51,8 +52,20 @@ pub struct LoginLimiter {
     checkers: OnceLock<Checkers>,
 }
 
+/// Who a session is for.
+pub enum Client {
+    Account(UserInfo),
+    /// ClientAuth method anonymous, accepted only where the relay is open
+    /// (and then good for nothing but a relay request).
+    Anonymous,
+}
+
 /// The server's answer to one authentication request.
-pub async fn authorize(state: &ServerState, peer: SocketAddr, request: AuthRequest) -> Result<AuthDecision<UserInfo>> {
+pub async fn authorize(state: &ServerState, peer: SocketAddr, request: AuthRequest) -> Result<AuthDecision<Client>> {
+    if matches!(request, AuthRequest::Anonymous) && state.limits.relay.mode == RelayMode::Open {
+        audit(state, peer, None, AuditKind::Login, "ok (anonymous)").await;
+        return Ok(AuthDecision::Accept(ClientId([0; 16]), Client::Anonymous));
+    }
     let username = match &request {
         AuthRequest::Password { username, .. }
         | AuthRequest::PublicKey { username, .. }
@@ -108,7 +121,7 @@ pub async fn authorize(state: &ServerState, peer: SocketAddr, request: AuthReque
                 state.logins.forgive(user_at_source);
             }
             audit(state, peer, name, kind, "ok").await;
-            Ok(AuthDecision::Accept(ClientId(user.client_id.0), user))
+            Ok(AuthDecision::Accept(ClientId(user.client_id.0), Client::Account(user)))
         }
         Ok(None) => {
             if let Some(keys) = &throttled {
