@@ -25,6 +25,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 reps="${REPS:-5}"
 stalled="${STALLED:-500}"
@@ -60,23 +62,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "== date: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-echo "== cpu: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), nproc $(nproc); $("$sxfer" --version)"
-echo "== loadavg at start: $(cat /proc/loadavg)"
+bench_header
 
 mkdir -p "$work/home"
 export SXFER_HOME="$work/home" SXFER_PASSWORD="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 "$sxfer" user add bench --data-dir "$work/data" >/dev/null
-"$sxfer" serve --data-dir "$work/data" --listen 127.0.0.1:0 2>"$work/serve.log" &
-server_pid=$!
-for _ in $(seq 1 100); do
-    grep -q '^host key ' "$work/serve.log" 2>/dev/null && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-port="$(sed -n 's/^sxfer server listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$work/serve.log")"
-fingerprint="$(sed -n 's/^host key [^ ]* \(SHA256:[^ ]*\)$/\1/p' "$work/serve.log")"
-[[ -n "$port" && -n "$fingerprint" ]] || { cat "$work/serve.log" >&2; echo "sxfer serve did not start" >&2; exit 1; }
+start_server "$work/data" "$work/serve.log"
 remote="bench@127.0.0.1:$port"
 head -c "$((file_kib * 1024))" /dev/urandom >"$work/payload.bin"
 "$sxfer" ls "$remote" --fingerprint "$fingerprint" -q >/dev/null # pins the key

@@ -15,7 +15,7 @@ use sxfer_proto::handshake::ClientConfig;
 use sxfer_proto::identity::{PrivateIdentity, Signature, SignatureScheme};
 use sxfer_proto::kx::KexId;
 use sxfer_proto::msgs::auth::KeyProof;
-use sxfer_proto::msgs::{AuthResult, ClientAuth, ClientId, FileEntry, FileMeta, Message, Username};
+use sxfer_proto::msgs::{AuthResult, ClientAuth, ClientId, FileEntry, FileMeta, Message, Nameplate, Relay, Username};
 use sxfer_proto::names::RemoteName;
 use sxfer_proto::record::suite::SuiteId;
 use sxfer_proto::record::FRAME_HEADER_LEN;
@@ -82,6 +82,7 @@ fn main() {
             username: alice.clone(),
             password: Some(Password::new("hunter2".into())),
             key: Some(proof(&key)),
+            invite: None,
         },
         ClientAuth::Anonymous,
     ]
@@ -118,6 +119,13 @@ fn main() {
         Message::Delete { transfer: 1, name: name.clone() },
         Message::Rename { transfer: 1, from: name.clone(), to: RemoteName::parse("old/q3.pdf").expect("name") },
         Message::Done { transfer: 1 },
+        Message::Relay { transfer: 1, relay: Relay::Create },
+        Message::Relay { transfer: 2, relay: Relay::Join { nameplate: Nameplate::new(42).expect("nameplate") } },
+        Message::Relay {
+            transfer: 1,
+            relay: Relay::Nameplate { nameplate: Nameplate::new(42).expect("nameplate"), expires_in_secs: 600 },
+        },
+        Message::Relay { transfer: 2, relay: Relay::Start },
     ]
     .iter()
     .map(Codec::to_bytes)

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     let content = content_from(selector / 5);
     let mut record = Vec::new();
     server.seal(content, plaintext, &mut record).expect("seal");
-    if let Ok((_, client_id)) = client.read_auth_result(&mut record) {
+    if let Ok((_, client_id)) = client.read_auth_result(&mut record, &mut Vec::new()) {
         assert_eq!(content, ContentType::Message);
         assert_eq!(AuthResult::decode(plaintext), Ok(AuthResult::Accepted { client_id }));
     }

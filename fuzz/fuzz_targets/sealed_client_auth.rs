@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
         let proven = match pending.request() {
             AuthRequest::PublicKey { .. } => true,
             AuthRequest::Register { key, .. } => key.is_some(),
-            AuthRequest::Password { .. } | AuthRequest::Anonymous => false,
+            AuthRequest::Password { .. } | AuthRequest::Anonymous | AuthRequest::Pake => false,
         };
         assert!(!proven, "a forged key proof verified");
     }

@@ -39,6 +39,13 @@ pub enum Error {
     /// A key file or key could not be used.
     #[error("key: {0}")]
     Key(String),
+    /// The short-code PAKE did not confirm (PROTOCOL.md §4.6.3): the two
+    /// sides used different codes, or someone in the middle tried to guess.
+    #[error("wrong code (the peer's code does not match)")]
+    WrongCode,
+    /// What the user typed (or a flag) is not a valid short code.
+    #[error("invalid code: {0}")]
+    InvalidCode(&'static str),
 }
 
 impl Error {
@@ -48,9 +55,9 @@ impl Error {
             Error::Malformed(_) => CloseCode::DecodeError,
             Error::PeerMisbehaved(_) | Error::Truncated => CloseCode::ProtocolViolation,
             Error::Crypto => CloseCode::BadRecord,
-            Error::IdentityMismatch | Error::AuthRejected(_) => CloseCode::AuthFailed,
+            Error::IdentityMismatch | Error::AuthRejected(_) | Error::WrongCode => CloseCode::AuthFailed,
             Error::NoCommon(_) | Error::OffersRefused { .. } => CloseCode::HandshakeFailure,
-            Error::PeerClosed(_) | Error::Misuse(_) | Error::Key(_) => CloseCode::InternalError,
+            Error::PeerClosed(_) | Error::Misuse(_) | Error::Key(_) | Error::InvalidCode(_) => CloseCode::InternalError,
         }
     }
 }

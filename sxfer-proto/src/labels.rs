@@ -16,3 +16,14 @@ pub const KEY_UPDATE: &[u8] = b"SXFR/1 key update";
 /// Signature contexts: the signed message is context ‖ 0x00 ‖ hash.
 pub const SERVER_SIGNATURE_CONTEXT: &[u8] = b"SXFR/1 server handshake signature";
 pub const CLIENT_SIGNATURE_CONTEXT: &[u8] = b"SXFR/1 client authentication signature";
+
+/// Short-code PAKE (PROTOCOL.md §4.6.3). SPAKE2 identities of the two sides.
+pub const PAKE_CLIENT_IDENTITY: &[u8] = b"SXFR/1 pake client";
+pub const PAKE_SERVER_IDENTITY: &[u8] = b"SXFR/1 pake server";
+/// HKDF-Expand info prefixes under PRK' = HKDF-Extract(exporter, K); TH' follows the first three.
+pub const PAKE_CLIENT_TRAFFIC: &[u8] = b"SXFR/1 pake c2s traffic";
+pub const PAKE_SERVER_TRAFFIC: &[u8] = b"SXFR/1 pake s2c traffic";
+pub const PAKE_EXPORTER: &[u8] = b"SXFR/1 pake exporter";
+/// HMAC keys of the two key confirmations (each MACs TH').
+pub const PAKE_SERVER_CONFIRM: &[u8] = b"SXFR/1 pake server confirm";
+pub const PAKE_CLIENT_CONFIRM: &[u8] = b"SXFR/1 pake client confirm";

@@ -17,6 +17,7 @@ pub mod labels;
 pub mod manifest;
 pub mod msgs;
 pub mod names;
+pub mod pake;
 pub mod record;
 pub mod secret;
 pub mod transfer;

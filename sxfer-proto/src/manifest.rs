@@ -1,4 +1,4 @@
-//! A peer-mode manifest (PROTOCOL.md §12.3): the checked list of what a
+//! A peer-mode manifest (PROTOCOL.md §13.3): the checked list of what a
 //! sender offers, built once from the Offer parts (receiver) or the local
 //! files (sender), and the checks on the answer to it.
 //!

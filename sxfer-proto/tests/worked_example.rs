@@ -332,7 +332,8 @@ fn run_connection() -> Wire {
     }
     let mut auth_result = Vec::new();
     let mut server = pending.accept(ClientId(CLIENT_ID), &mut auth_result).expect("server accepts");
-    let (mut client, client_id) = client.read_auth_result(&mut auth_result.clone()).expect("client reads AuthResult");
+    let (mut client, client_id) =
+        client.read_auth_result(&mut auth_result.clone(), &mut Vec::new()).expect("client reads AuthResult");
     assert_eq!(client_id, ClientId(CLIENT_ID));
 
     let ack_message = Message::Ack { transfer: ACK_TRANSFER, offset: ACK_OFFSET };

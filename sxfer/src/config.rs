@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use crate::logging::LogFormat;
+use crate::server::{RelayLimits, RelayMode};
 use sxfer_proto::record::suite::SuiteId;
 
 pub const DEFAULT_DATA_DIR: &str = "sxfer-data";
@@ -34,6 +35,23 @@ pub struct FileConfig {
     pub log_file: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
+    pub relay: Option<RelayFileConfig>,
+}
+
+/// The `[relay]` table (rendezvous and relay, PROTOCOL.md §12).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayFileConfig {
+    /// `off`, `accounts` (logged-in users) or `open` (anonymous clients too).
+    pub mode: Option<RelayMode>,
+    pub max_relays: Option<usize>,
+    /// Per relay, both directions together (e.g. `64G`).
+    pub max_bytes: Option<String>,
+    pub idle_timeout_secs: Option<u64>,
+    pub total_timeout_secs: Option<u64>,
+    pub nameplate_ttl_secs: Option<u64>,
+    /// Nameplates one source may create or try to join per minute.
+    pub claims_per_minute: Option<u32>,
 }
 
 /// The effective server settings.
@@ -55,6 +73,7 @@ pub struct Settings {
     pub log_file: Option<PathBuf>,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub relay: RelayLimits,
 }
 
 impl Default for Settings {
@@ -76,6 +95,7 @@ impl Default for Settings {
             log_file: None,
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
+            relay: RelayLimits::default(),
         }
     }
 }
@@ -143,6 +163,9 @@ impl Settings {
         if let Some(v) = file.log_level {
             self.log_level = v;
         }
+        if let Some(relay) = file.relay {
+            self.apply_relay(relay)?;
+        }
         for (name, value) in [
             ("max_connections", self.max_connections),
             ("max_handshakes", self.max_handshakes),
@@ -150,6 +173,44 @@ impl Settings {
         ] {
             if value == 0 {
                 bail!("{name} must be at least 1");
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_relay(&mut self, file: RelayFileConfig) -> Result<()> {
+        let relay = &mut self.relay;
+        if let Some(v) = file.mode {
+            relay.mode = v;
+        }
+        if let Some(v) = file.max_relays {
+            relay.max_relays = v;
+        }
+        if let Some(v) = file.max_bytes {
+            relay.max_bytes = parse_size(&v)?;
+        }
+        for (value, setting) in [
+            (file.idle_timeout_secs, &mut relay.idle_timeout),
+            (file.total_timeout_secs, &mut relay.total_timeout),
+            (file.nameplate_ttl_secs, &mut relay.nameplate_ttl),
+        ] {
+            if let Some(v) = value {
+                *setting = Duration::from_secs(v);
+            }
+        }
+        if let Some(v) = file.claims_per_minute {
+            relay.claims_per_minute = v;
+        }
+        for (name, value) in [
+            ("relay.max_relays", relay.max_relays as u64),
+            ("relay.max_bytes", relay.max_bytes),
+            ("relay.idle_timeout_secs", relay.idle_timeout.as_secs()),
+            ("relay.total_timeout_secs", relay.total_timeout.as_secs()),
+            ("relay.nameplate_ttl_secs", relay.nameplate_ttl.as_secs()),
+            ("relay.claims_per_minute", u64::from(relay.claims_per_minute)),
+        ] {
+            if value == 0 {
+                bail!("{name} must be at least 1 (mode = \"off\" turns the relay off)");
             }
         }
         Ok(())
@@ -182,13 +243,25 @@ impl Settings {
             ("log_format", Some(format!("\"{log_format}\"")), ""),
             ("log_level", Some(format!("{:?}", self.log_level)), ""),
         ];
-        lines
+        let relay = &self.relay;
+        let relay_lines = [
+            ("mode", format!("\"{}\"", relay.mode.as_str())),
+            ("max_relays", relay.max_relays.to_string()),
+            ("max_bytes", format!("\"{}\"", relay.max_bytes)),
+            ("idle_timeout_secs", relay.idle_timeout.as_secs().to_string()),
+            ("total_timeout_secs", relay.total_timeout.as_secs().to_string()),
+            ("nameplate_ttl_secs", relay.nameplate_ttl.as_secs().to_string()),
+            ("claims_per_minute", relay.claims_per_minute.to_string()),
+        ];
+        let top: String = lines
             .iter()
             .map(|(key, value, unset)| match value {
                 Some(value) => format!("{key} = {value}\n"),
                 None => format!("# {key} ({unset})\n"),
             })
-            .collect()
+            .collect();
+        let table: String = relay_lines.iter().map(|(key, value)| format!("{key} = {value}\n")).collect();
+        format!("{top}\n[relay]\n{table}")
     }
 }
 
@@ -253,5 +326,28 @@ mod tests {
         assert_eq!((printed.max_handshakes, printed.max_handshakes_per_address), (Some(9), Some(3)));
         let zero: FileConfig = toml::from_str("max_handshakes_per_address = 0").unwrap();
         assert!(settings.apply(zero).is_err());
+    }
+
+    #[test]
+    fn the_relay_table() {
+        let mut settings = Settings::default();
+        assert_eq!(settings.relay.mode, RelayMode::Accounts, "accounts only unless told");
+        let text = "[relay]\nmode = \"open\"\nmax_relays = 3\nmax_bytes = \"1M\"\nidle_timeout_secs = 7\n\
+                    total_timeout_secs = 8\nnameplate_ttl_secs = 9\nclaims_per_minute = 4";
+        settings.apply(toml::from_str(text).unwrap()).unwrap();
+        let relay = &settings.relay;
+        assert_eq!((relay.mode, relay.max_relays, relay.max_bytes), (RelayMode::Open, 3, 1 << 20));
+        assert_eq!(
+            (relay.idle_timeout, relay.total_timeout, relay.nameplate_ttl, relay.claims_per_minute),
+            (Duration::from_secs(7), Duration::from_secs(8), Duration::from_secs(9), 4)
+        );
+        let printed: FileConfig = toml::from_str(&settings.to_toml()).unwrap();
+        let mut again = Settings::default();
+        again.apply(printed).unwrap();
+        assert_eq!(format!("{:?}", again.relay), format!("{:?}", settings.relay), "--print-config round-trips");
+        for bad in ["[relay]\nmode = \"public\"", "[relay]\nmax_relay = 1", "[relay]\nclaims_per_minute = 0"] {
+            let parsed = toml::from_str::<FileConfig>(bad).map_err(anyhow::Error::from);
+            assert!(parsed.and_then(|file| settings.apply(file)).is_err(), "{bad}");
+        }
     }
 }

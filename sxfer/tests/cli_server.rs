@@ -218,6 +218,28 @@ fn print_config_shows_flags_over_environment() {
 }
 
 #[test]
+fn print_config_shows_the_relay_table_and_the_relay_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sxfer.toml");
+    std::fs::write(&config, "[relay]\nmax_relays = 5\nidle_timeout_secs = 9\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--print-config", "--config"])
+        .arg(&config)
+        .env("SXFER_RELAY", "open")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let relay = text.split("\n[relay]\n").nth(1).unwrap_or_else(|| panic!("no [relay] table: {text}"));
+    for line in ["mode = \"open\"", "max_relays = 5", "idle_timeout_secs = 9", "nameplate_ttl_secs = 600"] {
+        assert!(relay.lines().any(|l| l == line), "{line} in {relay}");
+    }
+    let out = Command::new(BIN).args(["serve", "--print-config", "--relay", "public"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a bad flag value is a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown relay mode"));
+}
+
+#[test]
 fn a_closed_output_pipe_is_not_a_panic() {
     // Like `sxfer serve --print-config | head -0`: the reader is gone
     // before the first write.

@@ -285,6 +285,30 @@ async fn a_changed_server_key_is_a_loud_refusal() {
     server.shutdown().await;
 }
 
+/// A peer's short code (ClientAuth method 0x05) means nothing to the file
+/// server: a plain rejection, audited, and the server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_code_login_is_refused_plainly() {
+    use sxfer::net::conn::{client_handshake, is_wrong_code};
+    use sxfer_proto::handshake::{ClientConfig, Credential, ServerPin};
+    use sxfer_proto::pake::{Code, PakeCredential, PasswordScope};
+
+    let mut server = TestServer::start(Options::default()).await;
+    server.add_user("alice");
+    let audited = server.audit_count();
+    let stream = tokio::net::TcpStream::connect(server.address).await.unwrap();
+    let password = Code::parse("3-amber-falcon-harbor").unwrap().password(PasswordScope::WholeCode);
+    let credential = || Ok(Credential::Pake(PakeCredential::new(&password, &mut rand_core::OsRng)));
+    let pin = |_: &_| Ok(ServerPin::Fingerprint(server.fingerprint));
+    let idle = Duration::from_secs(30);
+    let err = client_handshake(stream, ClientConfig::default(), pin, credential, idle).await.err().unwrap();
+    assert!(format!("{err:#}").ends_with("authentication rejected: this server needs an account"), "{err:#}");
+    assert!(!is_wrong_code(&err), "a refusal, not a failed PAKE");
+    assert_eq!(server.audit_count(), audited + 1);
+    server.connect("alice").await.close().await.unwrap();
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_and_registration() {
     let server = TestServer::start(Options::default()).await;

@@ -3,12 +3,16 @@
 //! The only way to send a credential is [`IdentityVerified::authenticate`],
 //! and the only way to get an `IdentityVerified` is to check the server's
 //! identity against the caller's [`ServerPin`]: a wrong server never sees
-//! a password or a signature.
+//! a password or a signature. The one pin that checks nothing,
+//! [`ServerPin::PakeOnly`], admits only [`Credential::Pake`], whose SPAKE2
+//! authenticates the server instead (PROTOCOL.md §4.6.3).
 
 use rand_core::CryptoRngCore;
 
 use super::connection::{Connection, Side};
-use super::transcript::{client_signed_message, frame, frame_body, hash_of, server_signed_message};
+use super::transcript::{
+    client_signed_message, frame, frame_body, hash_of, pake_transcript_hash, server_signed_message,
+};
 use crate::codec::Codec;
 use crate::error::{CloseCode, Error, Result};
 use crate::identity::{Fingerprint, PrivateIdentity, PublicIdentity};
@@ -20,6 +24,7 @@ use crate::msgs::handshake::VERSION_1;
 use crate::msgs::{
     AuthResult, ClientAuth, ClientHello, ClientId, HelloRefusal, KexShare, Negotiated, ServerHello, Username,
 };
+use crate::pake::PakeCredential;
 use crate::record::suite::SuiteId;
 use crate::secret::{Password, SecretBytes};
 
@@ -43,6 +48,11 @@ pub enum ServerPin {
     Fingerprint(Fingerprint),
     /// The full public key (a known-hosts entry).
     Key(PublicIdentity),
+    /// No pin: any server identity, because the short-code PAKE will
+    /// authenticate the server (PROTOCOL.md §4.6.3). Only
+    /// [`Credential::Pake`] may follow it; any other credential is refused
+    /// before a byte of it is sent.
+    PakeOnly,
 }
 
 impl ServerPin {
@@ -50,6 +60,7 @@ impl ServerPin {
         match self {
             ServerPin::Fingerprint(pinned) => pinned.ct_eq(&identity.fingerprint()),
             ServerPin::Key(pinned) => pinned.fingerprint().ct_eq(&identity.fingerprint()),
+            ServerPin::PakeOnly => true,
         }
     }
 }
@@ -72,6 +83,8 @@ pub enum Credential<'a> {
         invite: Option<SecretBytes>,
     },
     Anonymous,
+    /// Peer mode, short code: the SPAKE2 started from the code's password.
+    Pake(PakeCredential),
 }
 
 /// Sent the ClientHello; waiting for the ServerHello.
@@ -92,14 +105,24 @@ pub struct ServerHelloChecked {
     connection: Connection,
 }
 
-/// The server is who the caller's pin says. Credentials may now be sent.
+/// The server is who the caller's pin says (or, with
+/// [`ServerPin::PakeOnly`], will be proven by the PAKE). Credentials may now
+/// be sent.
 pub struct IdentityVerified {
     inner: ServerHelloChecked,
+    pake_only: bool,
 }
 
 /// Sent our credential; waiting for the AuthResult.
 pub struct ExpectAuthResult {
     connection: Connection,
+    /// Set when the credential was a PAKE: the AuthResult must answer it.
+    pake: Option<ClientPake>,
+}
+
+struct ClientPake {
+    credential: PakeCredential,
+    transcript_hash: [u8; 32],
 }
 
 impl ExpectServerHello {
@@ -194,7 +217,7 @@ impl ServerHelloChecked {
         if !pin.matches(&self.identity) {
             return Err(Error::IdentityMismatch);
         }
-        Ok(IdentityVerified { inner: self })
+        Ok(IdentityVerified { inner: self, pake_only: matches!(pin, ServerPin::PakeOnly) })
     }
 }
 
@@ -205,7 +228,11 @@ impl IdentityVerified {
 
     /// Send our credential. Returns the next state and the record to send.
     pub fn authenticate(self, credential: Credential<'_>) -> Result<(ExpectAuthResult, Vec<u8>)> {
+        if self.pake_only && !matches!(credential, Credential::Pake(_)) {
+            return Err(Error::Misuse("an unpinned server (ServerPin::PakeOnly) gets only a PAKE credential"));
+        }
         let ServerHelloChecked { transcript_hash, mut connection, .. } = self.inner;
+        let mut pake = None;
         let prove = |username: &Username, key: &PrivateIdentity| -> Result<KeyProof> {
             let signature = key.sign(&client_signed_message(&transcript_hash, username))?;
             Ok(KeyProof { public_key: key.public().to_wire(), signature })
@@ -238,20 +265,56 @@ impl IdentityVerified {
                 ClientAuth::Register { username, password, key, invite }
             }
             Credential::Anonymous => ClientAuth::Anonymous,
+            Credential::Pake(credential) => {
+                let auth = ClientAuth::Pake { message: credential.message().to_vec() };
+                pake = Some(ClientPake { credential, transcript_hash });
+                auth
+            }
         };
         let mut out = Vec::new();
         connection.send_handshake_message(&auth.to_bytes(), &mut out)?;
-        Ok((ExpectAuthResult { connection }, out))
+        Ok((ExpectAuthResult { connection, pake }, out))
     }
 }
 
+/// The client id reported for a PAKE peer, which has no account.
+pub const PAKE_CLIENT_ID: ClientId = ClientId([0; 16]);
+
 impl ExpectAuthResult {
     /// Process the AuthResult record. On acceptance the connection is ready.
-    pub fn read_auth_result(mut self, record: &mut [u8]) -> Result<(Connection, ClientId)> {
+    ///
+    /// After a PAKE credential this also checks the server's key
+    /// confirmation and appends to `out` what must be sent next: on success
+    /// the PakeConfirm record (the connection is then ready, with the keys
+    /// of §4.6.3, and the id is [`PAKE_CLIENT_ID`]); on
+    /// [`Error::WrongCode`] a Close(0x0005) under the old key. Otherwise
+    /// `out` stays empty.
+    pub fn read_auth_result(mut self, record: &mut [u8], out: &mut Vec<u8>) -> Result<(Connection, ClientId)> {
         let bytes = self.connection.read_handshake_message(record)?;
-        match AuthResult::decode(bytes)? {
-            AuthResult::Accepted { client_id } => Ok((self.connection, client_id)),
-            AuthResult::Rejected { message } => Err(Error::AuthRejected(message)),
+        match (AuthResult::decode(bytes)?, self.pake) {
+            (AuthResult::Rejected { message }, _) => Err(Error::AuthRejected(message)),
+            (AuthResult::Accepted { client_id }, None) => Ok((self.connection, client_id)),
+            (AuthResult::Accepted { .. }, Some(_)) => {
+                Err(Error::PeerMisbehaved("server accepted a PAKE credential without running the PAKE"))
+            }
+            (AuthResult::Pake { .. }, None) => Err(Error::PeerMisbehaved("PAKE result for a credential without one")),
+            (AuthResult::Pake { message, confirm }, Some(pake)) => {
+                let mut connection = self.connection;
+                let client_message = pake.credential.message().to_vec();
+                let key = pake.credential.finish(&message)?;
+                let th = pake_transcript_hash(&pake.transcript_hash, &client_message, &message);
+                let derived = key_schedule::derive_pake(connection.exporter(), &key, &th)?;
+                if derived.server_confirm != SecretBytes::new(confirm.to_vec()) {
+                    connection.close(CloseCode::AuthFailed, out)?;
+                    return Err(Error::WrongCode);
+                }
+                let secrets = derived.secrets;
+                connection.switch_receive(secrets.server_to_client)?;
+                connection.send_handshake_message(derived.client_confirm.expose(), out)?;
+                connection.switch_send(secrets.client_to_server)?;
+                connection.switch_exporter(secrets.exporter);
+                Ok((connection, PAKE_CLIENT_ID))
+            }
         }
     }
 }

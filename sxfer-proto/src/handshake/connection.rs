@@ -2,7 +2,7 @@
 
 use crate::codec::Codec;
 use crate::error::{CloseCode, Error, Result};
-use crate::key_schedule::HandshakeSecrets;
+use crate::key_schedule::{HandshakeSecrets, TrafficSecret};
 use crate::msgs::Message;
 use crate::record::suite::SuiteId;
 use crate::record::{ContentType, Opened, Opener, Sealer};
@@ -59,6 +59,24 @@ impl Connection {
             Some(_) => Err(Error::PeerMisbehaved("unexpected record during authentication")),
             None => Err(Error::Misuse("incomplete frame")),
         }
+    }
+
+    /// PAKE key switch (§4.6.3): the sending direction moves to `secret`,
+    /// its sequence number back to 0.
+    pub(crate) fn switch_send(&mut self, secret: TrafficSecret) -> Result<()> {
+        self.send.inner = Sealer::new(self.suite(), secret)?;
+        Ok(())
+    }
+
+    /// PAKE key switch of the receiving direction.
+    pub(crate) fn switch_receive(&mut self, secret: TrafficSecret) -> Result<()> {
+        self.receive.inner = Opener::new(self.suite(), secret)?;
+        Ok(())
+    }
+
+    /// PAKE: the exporter' that replaces the handshake's.
+    pub(crate) fn switch_exporter(&mut self, exporter: SecretBytes) {
+        self.exporter = exporter;
     }
 
     pub fn suite(&self) -> SuiteId {

@@ -3,13 +3,16 @@
 //! Client: [`client::ExpectServerHello`] → [`client::ServerHelloChecked`] →
 //! (pin check) [`client::IdentityVerified`] → [`client::ExpectAuthResult`] →
 //! [`Connection`]. Server: [`server::ExpectClientHello`] →
-//! [`server::ExpectClientAuth`] → [`server::AuthPending`] → [`Connection`].
+//! [`server::ExpectClientAuth`] → [`server::AuthPending`] → [`Connection`],
+//! or, for a short-code PAKE (§4.6.3), [`server::AuthPending::accept_pake`]
+//! → [`server::ExpectPakeConfirm`] → [`Connection`]. A PAKE client reads its
+//! AuthResult like any other and sends the PakeConfirm that call produces.
 //!
 //! Every transition consumes `self`, so a state cannot be used twice. Each
 //! transition takes one *complete* frame; find frame boundaries with
 //! [`next_hello_frame`] (plaintext hellos), [`next_auth_frame`] (the
-//! ClientAuth and AuthResult records) and [`next_record_frame`] (every later
-//! record). The drive loop, for either side:
+//! ClientAuth, AuthResult and PakeConfirm records) and [`next_record_frame`]
+//! (every later record). The drive loop, for either side:
 //!
 //! ```text
 //! loop {
@@ -26,9 +29,9 @@ mod connection;
 pub mod server;
 mod transcript;
 
-pub use client::{ClientConfig, Credential, ServerPin};
+pub use client::{ClientConfig, Credential, ServerPin, PAKE_CLIENT_ID};
 pub use connection::{Connection, Event, ReceiveHalf, SendHalf, Side};
-pub use server::{AuthRequest, ServerConfig};
+pub use server::{AuthRequest, ExpectPakeConfirm, ServerConfig};
 
 use crate::error::Result;
 use crate::record::{frame_len, MAX_HANDSHAKE_BODY, MAX_RECORD_BODY};

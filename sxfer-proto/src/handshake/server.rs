@@ -4,21 +4,30 @@
 //! identity, signature), then reads the client's credential and hands it to
 //! the application as an [`AuthRequest`]: checking passwords and key
 //! authorizations needs the account store, which is not the protocol's.
+//!
+//! A short-code PAKE (PROTOCOL.md §4.6.3) adds one step: the application
+//! answers [`AuthRequest::Pake`] with [`AuthPending::accept_pake`] and the
+//! code's password, and the connection is ready only after
+//! [`ExpectPakeConfirm::read_pake_confirm`] has checked the client's key
+//! confirmation.
 
 use std::sync::Arc;
 
 use rand_core::CryptoRngCore;
 
 use super::connection::{Connection, Side};
-use super::transcript::{client_signed_message, frame, frame_body, hash_of, server_signed_message};
+use super::transcript::{
+    client_signed_message, frame, frame_body, hash_of, pake_transcript_hash, server_signed_message,
+};
 use crate::codec::Codec;
 use crate::error::{CloseCode, Error, Result};
 use crate::identity::{PrivateIdentity, PublicIdentity, Signature, SignatureScheme};
-use crate::key_schedule;
+use crate::key_schedule::{self, TrafficSecret, CONFIRM_LEN};
 use crate::kx::{self, KexId};
 use crate::msgs::auth::KeyProof;
 use crate::msgs::handshake::VERSION_1;
 use crate::msgs::{AuthResult, ClientAuth, ClientHello, ClientId, HelloRefusal, Negotiated, ServerHello, Username};
+use crate::pake::{self, PakePassword};
 use crate::record::suite::SuiteId;
 use crate::secret::{Password, SecretBytes};
 
@@ -57,6 +66,9 @@ pub enum AuthRequest {
         invite: Option<SecretBytes>,
     },
     Anonymous,
+    /// A peer with a short code. Answer with [`AuthPending::accept_pake`]
+    /// (or turn it away with [`AuthPending::reject`]).
+    Pake,
 }
 
 /// Waiting for the ClientHello.
@@ -73,7 +85,20 @@ pub struct ExpectClientAuth {
 /// The credential arrived; the application decides.
 pub struct AuthPending {
     request: AuthRequest,
+    /// SPAKE2 side A's message, for [`AuthRequest::Pake`].
+    pake_message: Option<Vec<u8>>,
+    transcript_hash: [u8; 32],
     connection: Connection,
+}
+
+/// Sent AuthResult(pake); waiting for the client's PakeConfirm. The client
+/// now holds what it needs to test one guess at the code offline, so any
+/// failure from here on burns the code.
+pub struct ExpectPakeConfirm {
+    connection: Connection,
+    client_confirm: SecretBytes,
+    client_to_server: TrafficSecret,
+    exporter: SecretBytes,
 }
 
 impl ExpectClientHello {
@@ -156,6 +181,7 @@ impl ExpectClientAuth {
             key.verify(&client_signed_message(&transcript_hash, username), &proof.signature)?;
             Ok(key)
         };
+        let mut pake_message = None;
         let request = match auth {
             ClientAuth::Password { username, password } => AuthRequest::Password { username, password },
             ClientAuth::PublicKey { username, proof } => {
@@ -167,8 +193,12 @@ impl ExpectClientAuth {
                 AuthRequest::Register { username, password, key, invite }
             }
             ClientAuth::Anonymous => AuthRequest::Anonymous,
+            ClientAuth::Pake { message } => {
+                pake_message = Some(message);
+                AuthRequest::Pake
+            }
         };
-        Ok(AuthPending { request, connection: self.connection })
+        Ok(AuthPending { request, pake_message, transcript_hash, connection: self.connection })
     }
 }
 
@@ -177,11 +207,43 @@ impl AuthPending {
         &self.request
     }
 
-    /// Let the client in. Appends the AuthResult record to `out`.
+    /// Let the client in. Appends the AuthResult record to `out`. A PAKE
+    /// request cannot be let in without running it: [`Self::accept_pake`].
     pub fn accept(mut self, client_id: ClientId, out: &mut Vec<u8>) -> Result<Connection> {
+        if self.pake_message.is_some() {
+            return Err(Error::Misuse("a PAKE request is accepted with accept_pake"));
+        }
         let result = AuthResult::Accepted { client_id };
         self.connection.send_handshake_message(&result.to_bytes(), out)?;
         Ok(self.connection)
+    }
+
+    /// Run the server side of the PAKE with `password` (the code, as the
+    /// listener holds it). Appends AuthResult(pake) to `out`; the sending
+    /// direction moves to the new key right after it.
+    pub fn accept_pake(
+        mut self,
+        password: &PakePassword,
+        rng: &mut impl CryptoRngCore,
+        out: &mut Vec<u8>,
+    ) -> Result<ExpectPakeConfirm> {
+        let client_message =
+            self.pake_message.take().ok_or(Error::Misuse("accept_pake on a request without a PAKE"))?;
+        let (message, key) = pake::server_respond(password, &client_message, rng)?;
+        let th = pake_transcript_hash(&self.transcript_hash, &client_message, &message);
+        let derived = key_schedule::derive_pake(self.connection.exporter(), &key, &th)?;
+        let mut confirm = [0u8; CONFIRM_LEN];
+        confirm.copy_from_slice(derived.server_confirm.expose());
+        let result = AuthResult::Pake { message, confirm };
+        self.connection.send_handshake_message(&result.to_bytes(), out)?;
+        let secrets = derived.secrets;
+        self.connection.switch_send(secrets.server_to_client)?;
+        Ok(ExpectPakeConfirm {
+            connection: self.connection,
+            client_confirm: derived.client_confirm,
+            client_to_server: secrets.client_to_server,
+            exporter: secrets.exporter,
+        })
     }
 
     /// Turn the client away with a message that must not say which part of
@@ -190,5 +252,30 @@ impl AuthPending {
         let result = AuthResult::Rejected { message: message.to_owned() };
         self.connection.send_handshake_message(&result.to_bytes(), out)?;
         self.connection.close(CloseCode::AuthFailed, out)
+    }
+}
+
+impl ExpectPakeConfirm {
+    /// Process the client's PakeConfirm record (one Message record holding
+    /// exactly the 32-byte confirmation). On success the connection is
+    /// ready. A wrong confirmation, or the client's Close(0x0005) in its
+    /// place, is [`Error::WrongCode`], and a Close(0x0005) for the client is
+    /// appended to `out`.
+    pub fn read_pake_confirm(mut self, record: &mut [u8], out: &mut Vec<u8>) -> Result<Connection> {
+        let confirmed = match self.connection.read_handshake_message(record) {
+            Ok(bytes) if bytes.len() != CONFIRM_LEN => Err(Error::PeerMisbehaved("expected a PakeConfirm")),
+            Ok(bytes) if SecretBytes::new(bytes.to_vec()) == self.client_confirm => Ok(()),
+            Ok(_) | Err(Error::PeerClosed(CloseCode::AuthFailed)) => Err(Error::WrongCode),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = confirmed {
+            if error == Error::WrongCode {
+                self.connection.close(CloseCode::AuthFailed, out)?;
+            }
+            return Err(error);
+        }
+        self.connection.switch_receive(self.client_to_server)?;
+        self.connection.switch_exporter(self.exporter);
+        Ok(self.connection)
     }
 }

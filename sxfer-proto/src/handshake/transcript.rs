@@ -6,6 +6,11 @@
 //! TH          = SHA-256(ClientHello body ‖ ServerHello body)
 //! client key proof signs "SXFR/1 client authentication signature" ‖ 0x00 ‖ TH ‖ len:u8 ‖ username
 //! ```
+//! After a short-code PAKE (§4.6.3) the key schedule absorbs
+//!
+//! ```text
+//! TH' = SHA-256(TH ‖ len(msgA):u8 ‖ msgA ‖ len(msgB):u8 ‖ msgB)
+//! ```
 //! Hashes are over the bytes as sent and received, never a re-encoding.
 
 use aws_lc_rs::digest::{Context, SHA256};
@@ -32,6 +37,18 @@ pub fn server_signed_message(signed_hash: &[u8; 32]) -> Vec<u8> {
 pub fn client_signed_message(transcript_hash: &[u8; 32], username: &Username) -> Vec<u8> {
     let name = username.as_str().as_bytes();
     [labels::CLIENT_SIGNATURE_CONTEXT, &[0x00], transcript_hash, &[name.len() as u8], name].concat()
+}
+
+/// TH' of a PAKE run: `client_message` and `server_message` are at most
+/// `MAX_PAKE_MESSAGE` (64) bytes, checked by their decoders.
+pub fn pake_transcript_hash(transcript_hash: &[u8; 32], client_message: &[u8], server_message: &[u8]) -> [u8; 32] {
+    hash_of(&[
+        transcript_hash,
+        &[client_message.len() as u8],
+        client_message,
+        &[server_message.len() as u8],
+        server_message,
+    ])
 }
 
 /// The body of a complete frame (its 4-byte length checked and stripped).

@@ -6,6 +6,7 @@
 //! them echoes; the server handles them in order, so a client may pipeline.
 
 use super::peer::{encode_offer, read_offer, OfferAnswer, OfferEntry};
+use super::relay::Relay;
 use crate::codec::{bounded_str, Codec, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::names::{RemoteName, MAX_NAME};
@@ -42,6 +43,13 @@ pub mod error_code {
     pub const INTERNAL: u16 = 0x0007;
     pub const BAD_REQUEST: u16 = 0x0008;
     pub const SHUTTING_DOWN: u16 = 0x0009;
+    /// A server limit was reached (concurrent relays, claims per address).
+    pub const LIMIT: u16 = 0x000a;
+    /// The nameplate expired before anyone joined it.
+    pub const EXPIRED: u16 = 0x000b;
+    /// The server does not offer this to this session (relay off, or an
+    /// anonymous session asking for anything but a relay).
+    pub const REFUSED: u16 = 0x000c;
 }
 
 /// What a file is besides its bytes.
@@ -146,7 +154,7 @@ pub enum Message {
     Done {
         transfer: u32,
     },
-    /// Peer mode (§12): part of the sender's manifest; the last part has
+    /// Peer mode (§13): part of the sender's manifest; the last part has
     /// `more == false`.
     Offer {
         transfer: u32,
@@ -158,6 +166,11 @@ pub enum Message {
     OfferReply {
         transfer: u32,
         answer: OfferAnswer,
+    },
+    /// Rendezvous and relay (PROTOCOL.md §12).
+    Relay {
+        transfer: u32,
+        relay: Relay,
     },
 }
 
@@ -217,7 +230,8 @@ impl Message {
             | Message::Rename { transfer, .. }
             | Message::Done { transfer }
             | Message::Offer { transfer, .. }
-            | Message::OfferReply { transfer, .. } => *transfer,
+            | Message::OfferReply { transfer, .. }
+            | Message::Relay { transfer, .. } => *transfer,
         }
     }
 }
@@ -297,6 +311,10 @@ impl Codec for Message {
                 head(out, KIND_OFFER_REPLY, *transfer);
                 answer.encode(out);
             }
+            Message::Relay { transfer, relay } => {
+                head(out, relay.kind(), *transfer);
+                relay.encode_body(out);
+            }
         }
     }
 
@@ -342,7 +360,10 @@ impl Codec for Message {
                 Message::Offer { transfer, entries, more }
             }
             KIND_OFFER_REPLY => Message::OfferReply { transfer, answer: OfferAnswer::read(r)? },
-            _ => return Err(Error::Malformed("unknown message kind")),
+            _ => match Relay::read_body(kind, r)? {
+                Some(relay) => Message::Relay { transfer, relay },
+                None => return Err(Error::Malformed("unknown message kind")),
+            },
         })
     }
 }

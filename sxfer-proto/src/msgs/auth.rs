@@ -4,6 +4,8 @@
 use crate::codec::{bounded_str, Codec, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::identity::Signature;
+use crate::key_schedule::CONFIRM_LEN;
+use crate::pake::MAX_PAKE_MESSAGE;
 use crate::secret::{Password, SecretBytes};
 
 pub const MAX_USERNAME: usize = 64;
@@ -16,6 +18,11 @@ const AUTH_PASSWORD: u8 = 0x01;
 const AUTH_PUBLIC_KEY: u8 = 0x02;
 const AUTH_REGISTER: u8 = 0x03;
 const AUTH_ANONYMOUS: u8 = 0x04;
+const AUTH_PAKE: u8 = 0x05;
+
+const RESULT_ACCEPTED: u8 = 0x00;
+const RESULT_REJECTED: u8 = 0x01;
+const RESULT_PAKE: u8 = 0x02;
 
 /// A user name: 1..=64 bytes of `[a-z0-9._-]`, starting with a letter or
 /// digit. Checked once here; everything downstream takes this type.
@@ -87,13 +94,27 @@ pub enum ClientAuth {
     },
     /// Peer mode: no account; both sides rely on the exporter / pinned keys.
     Anonymous,
+    /// Peer mode, short code (§4.6.3): SPAKE2 side A's message.
+    Pake {
+        message: Vec<u8>,
+    },
 }
 
 /// The server's verdict. A rejection says nothing about which part was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthResult {
-    Accepted { client_id: ClientId },
-    Rejected { message: String },
+    Accepted {
+        client_id: ClientId,
+    },
+    Rejected {
+        message: String,
+    },
+    /// The answer to a PAKE: SPAKE2 side B's message and the server's key
+    /// confirmation (§4.6.3). Acceptance waits for the client's PakeConfirm.
+    Pake {
+        message: Vec<u8>,
+        confirm: [u8; CONFIRM_LEN],
+    },
 }
 
 impl Codec for KeyProof {
@@ -148,6 +169,10 @@ impl Codec for ClientAuth {
                 }
             }
             ClientAuth::Anonymous => out.put_u8(AUTH_ANONYMOUS),
+            ClientAuth::Pake { message } => {
+                out.put_u8(AUTH_PAKE);
+                out.put_bytes_u8(message);
+            }
         }
     }
 
@@ -180,6 +205,7 @@ impl Codec for ClientAuth {
                 Ok(ClientAuth::Register { username, password, key, invite })
             }
             AUTH_ANONYMOUS => Ok(ClientAuth::Anonymous),
+            AUTH_PAKE => Ok(ClientAuth::Pake { message: read_pake_message(r)? }),
             _ => Err(Error::Malformed("unknown authentication method")),
         }
     }
@@ -189,20 +215,26 @@ impl Codec for AuthResult {
     fn encode(&self, out: &mut Vec<u8>) {
         match self {
             AuthResult::Accepted { client_id } => {
-                out.put_u8(0);
+                out.put_u8(RESULT_ACCEPTED);
                 out.extend_from_slice(&client_id.0);
             }
             AuthResult::Rejected { message } => {
-                out.put_u8(1);
+                out.put_u8(RESULT_REJECTED);
                 out.put_bytes_u16(bounded_str(message, MAX_AUTH_MESSAGE).as_bytes());
+            }
+            AuthResult::Pake { message, confirm } => {
+                out.put_u8(RESULT_PAKE);
+                out.put_bytes_u8(message);
+                out.extend_from_slice(confirm);
             }
         }
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         match r.u8()? {
-            0 => Ok(AuthResult::Accepted { client_id: ClientId(r.array()?) }),
-            1 => Ok(AuthResult::Rejected { message: r.str_u16(MAX_AUTH_MESSAGE)?.to_owned() }),
+            RESULT_ACCEPTED => Ok(AuthResult::Accepted { client_id: ClientId(r.array()?) }),
+            RESULT_REJECTED => Ok(AuthResult::Rejected { message: r.str_u16(MAX_AUTH_MESSAGE)?.to_owned() }),
+            RESULT_PAKE => Ok(AuthResult::Pake { message: read_pake_message(r)?, confirm: r.array()? }),
             _ => Err(Error::Malformed("unknown authentication result")),
         }
     }
@@ -218,6 +250,14 @@ fn read_password(r: &mut Reader<'_>) -> Result<Password> {
         return Err(Error::Malformed("empty password"));
     }
     Ok(Password::new(password.to_owned()))
+}
+
+fn read_pake_message(r: &mut Reader<'_>) -> Result<Vec<u8>> {
+    let message = r.bytes_u8(MAX_PAKE_MESSAGE)?;
+    if message.is_empty() {
+        return Err(Error::Malformed("empty PAKE message"));
+    }
+    Ok(message.to_vec())
 }
 
 fn read_optional<T>(r: &mut Reader<'_>, read: impl FnOnce(&mut Reader<'_>) -> Result<T>) -> Result<Option<T>> {

@@ -5,13 +5,16 @@
 //! * `auth`: the client's first encrypted message and the server's verdict.
 //! * `app`: the envelope for everything after authentication.
 //! * `peer`: the manifest and its answer in peer mode.
+//! * `relay`: rendezvous and relay requests inside that envelope.
 
 pub mod app;
 pub mod auth;
 pub mod handshake;
 pub mod peer;
+pub mod relay;
 
 pub use app::{FileEntry, FileMeta, Message};
 pub use auth::{AuthResult, ClientAuth, ClientId, Username};
 pub use handshake::{ClientHello, HelloRefusal, KexShare, Negotiated, ServerHello};
 pub use peer::{EntryKind, OfferAnswer, OfferEntry, Want};
+pub use relay::{Nameplate, Relay};

@@ -1,4 +1,4 @@
-//! The messages of peer mode (PROTOCOL.md §12): the sender's manifest
+//! The messages of peer mode (PROTOCOL.md §13): the sender's manifest
 //! (`Offer`, in one or more parts) and the receiver's answer
 //! (`OfferReply`). The file data then moves as uploads (§7.5.1, §7.5.2).
 //!

@@ -2,6 +2,8 @@
 //! optional attacker between them that sees and may rewrite every frame.
 #![allow(dead_code)]
 
+pub mod hand;
+
 use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::digest::{digest, SHA256};
@@ -85,6 +87,8 @@ pub enum Flight {
     ServerHello,
     ClientAuth,
     AuthResult,
+    /// The client's key confirmation after a PAKE (§4.6.3).
+    PakeConfirm,
 }
 
 pub struct Outcome {
@@ -102,6 +106,7 @@ pub fn default_decision(request: &AuthRequest) -> bool {
     match request {
         AuthRequest::Password { username, password: given } => username == &alice() && given == &password(),
         AuthRequest::PublicKey { .. } | AuthRequest::Register { .. } | AuthRequest::Anonymous => true,
+        AuthRequest::Pake => false,
     }
 }
 
@@ -209,7 +214,7 @@ pub fn handshake(
     let Some(frame) = one_frame(&wire, next_record_frame, &mut outcome.client) else {
         return outcome;
     };
-    outcome.client = client.read_auth_result(&mut wire[..frame]);
+    outcome.client = client.read_auth_result(&mut wire[..frame], &mut Vec::new());
     outcome
 }
 

@@ -20,7 +20,6 @@ mod strategies;
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use aws_lc_rs::digest::{digest, SHA256};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence, Index};
@@ -37,19 +36,19 @@ use sxfer_proto::handshake::{
     next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Connection, Credential, Event, ServerConfig,
     ServerPin,
 };
-use sxfer_proto::identity::{PrivateIdentity, PublicIdentity, Signature, SignatureScheme};
-use sxfer_proto::key_schedule::{self, HandshakeSecrets};
-use sxfer_proto::kx::{self, ClientKex, KexId};
-use sxfer_proto::labels;
+use sxfer_proto::identity::{PublicIdentity, Signature, SignatureScheme};
+use sxfer_proto::kx::{self, KexId};
 use sxfer_proto::msgs::app::{MAX_ERROR_MESSAGE, MAX_LISTING};
 use sxfer_proto::msgs::auth::{KeyProof, MAX_AUTH_MESSAGE, MAX_INVITE, MAX_PASSWORD, MAX_PUBLIC_KEY, MAX_USERNAME};
 use sxfer_proto::msgs::handshake::{MAX_IDENTITY, MAX_KEX_SHARE, MAX_SIGNATURE, MAX_VERSIONS, VERSION_1};
 use sxfer_proto::msgs::peer::{MAX_OFFER, MAX_OFFER_PART};
+use sxfer_proto::msgs::relay::{Nameplate, Relay, MAX_NAMEPLATE};
 use sxfer_proto::msgs::{
     AuthResult, ClientAuth, ClientHello, ClientId, EntryKind, FileEntry, FileMeta, KexShare, Message, OfferAnswer,
     OfferEntry, ServerHello, Username, Want,
 };
 use sxfer_proto::names::{RemoteName, MAX_NAME};
+use sxfer_proto::pake::MAX_PAKE_MESSAGE;
 use sxfer_proto::record::suite::SuiteId;
 use sxfer_proto::record::{frame_len, ContentType, Sealer, FRAME_HEADER_LEN, MAX_HANDSHAKE_BODY, MAX_RECORD_BODY};
 use sxfer_proto::secret::{Password, SecretBytes};
@@ -273,7 +272,7 @@ proptest! {
             let proven_key = match pending.request() {
                 AuthRequest::PublicKey { .. } => true,
                 AuthRequest::Register { key, .. } => key.is_some(),
-                AuthRequest::Password { .. } | AuthRequest::Anonymous => false,
+                AuthRequest::Password { .. } | AuthRequest::Anonymous | AuthRequest::Pake => false,
             };
             prop_assert!(!proven_key, "an arbitrary key proof verified");
         }
@@ -282,7 +281,7 @@ proptest! {
     #[test]
     fn client_never_panics_on_auth_result(mut record in record_input(), suite in select(SuiteId::ALL.to_vec())) {
         let (client, _) = client_awaiting_result(suite);
-        let _ = client.read_auth_result(&mut record);
+        let _ = client.read_auth_result(&mut record, &mut Vec::new());
     }
 
     #[test]
@@ -293,7 +292,7 @@ proptest! {
         let (client, mut evil) = client_awaiting_result(suite);
         let mut record = Vec::new();
         evil.seal(content, &payload, &mut record).map_err(fail)?;
-        let result = client.read_auth_result(&mut record);
+        let result = client.read_auth_result(&mut record, &mut Vec::new());
         if content != ContentType::Message {
             prop_assert!(result.is_err());
         } else {
@@ -301,6 +300,8 @@ proptest! {
             match (AuthResult::decode(&payload), result) {
                 (Ok(AuthResult::Accepted { client_id }), Ok((_, got))) => prop_assert_eq!(got, client_id),
                 (Ok(AuthResult::Rejected { message }), Err(Error::AuthRejected(got))) => prop_assert_eq!(got, message),
+                // This client sent no PAKE, so a PAKE answer is the server's fault.
+                (Ok(AuthResult::Pake { .. }), Err(Error::PeerMisbehaved(_))) => {}
                 (Err(expected), Err(got)) => prop_assert_eq!(got, expected),
                 (decoded, result) => {
                     prop_assert!(false, "payload {decoded:?}, client {:?}", result.map(|(_, id)| id));
@@ -488,7 +489,7 @@ proptest! {
                 prop_assert!(outcome.server.is_err());
                 prop_assert!(!outcome.request_seen);
             }
-            Flight::AuthResult => {}
+            Flight::AuthResult | Flight::PakeConfirm => {}
         }
     }
 

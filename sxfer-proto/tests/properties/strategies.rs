@@ -66,6 +66,7 @@ pub(crate) fn client_auth() -> impl Strategy<Value = ClientAuth> {
                 invite
             }),
         Just(ClientAuth::Anonymous),
+        vec(any::<u8>(), 1..=MAX_PAKE_MESSAGE).prop_map(|message| ClientAuth::Pake { message }),
     ]
 }
 
@@ -73,6 +74,8 @@ pub(crate) fn auth_result() -> impl Strategy<Value = AuthResult> {
     prop_oneof![
         any::<[u8; 16]>().prop_map(|id| AuthResult::Accepted { client_id: ClientId(id) }),
         text(0, MAX_AUTH_MESSAGE).prop_map(|message| AuthResult::Rejected { message }),
+        (vec(any::<u8>(), 1..=MAX_PAKE_MESSAGE), any::<[u8; 32]>())
+            .prop_map(|(message, confirm)| AuthResult::Pake { message, confirm }),
     ]
 }
 
@@ -149,6 +152,7 @@ pub(crate) fn message() -> impl Strategy<Value = Message> {
             more
         }),
         (t(), offer_answer()).prop_map(|(transfer, answer)| Message::OfferReply { transfer, answer }),
+        (t(), relay()).prop_map(|(transfer, relay)| Message::Relay { transfer, relay }),
     ]
 }
 
@@ -164,6 +168,17 @@ pub(crate) fn offer_answer() -> impl Strategy<Value = OfferAnswer> {
     prop_oneof![
         vec(want, 0..16).prop_map(OfferAnswer::Accept),
         text(0, MAX_ERROR_MESSAGE).prop_map(OfferAnswer::Decline),
+    ]
+}
+
+pub(crate) fn relay() -> impl Strategy<Value = Relay> {
+    let nameplate = || (1..=MAX_NAMEPLATE).prop_map(|n| Nameplate::new(n).unwrap());
+    prop_oneof![
+        Just(Relay::Create),
+        nameplate().prop_map(|nameplate| Relay::Join { nameplate }),
+        (nameplate(), any::<u32>())
+            .prop_map(|(nameplate, expires_in_secs)| Relay::Nameplate { nameplate, expires_in_secs }),
+        Just(Relay::Start),
     ]
 }
 

@@ -7,9 +7,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use tokio::net::TcpListener;
 
-use sxfer::config::{FileConfig, Settings};
+use sxfer::config::{FileConfig, RelayFileConfig, Settings};
 use sxfer::logging::{self, LogFormat};
-use sxfer::server::{self, Limits, LoginLimiter, ServerState};
+use sxfer::server::{self, Limits, LoginLimiter, RelayMode, ServerState};
 use sxfer::store::{self, Store};
 use sxfer_proto::handshake::ServerConfig;
 
@@ -68,6 +68,11 @@ pub struct ServeArgs {
     /// Log level or filter (info, debug, sxfer=debug).
     #[arg(long, env = "SXFER_LOG_LEVEL")]
     log_level: Option<String>,
+    /// Who may use the relay: off, accounts (logged-in users) or open
+    /// (anonymous clients too) [default: accounts]. The other relay
+    /// settings are in the config file's [relay] table.
+    #[arg(long, env = "SXFER_RELAY")]
+    relay: Option<RelayMode>,
     /// Print the effective configuration and exit.
     #[arg(long)]
     print_config: bool,
@@ -107,6 +112,7 @@ fn settings(args: ServeArgs) -> Result<Settings> {
             log_file: args.log_file,
             log_format: args.log_format,
             log_level: args.log_level,
+            relay: args.relay.map(|mode| RelayFileConfig { mode: Some(mode), ..RelayFileConfig::default() }),
         })
         .context("command-line settings")?;
     Ok(settings)
@@ -144,6 +150,7 @@ pub async fn serve(settings: Settings) -> Result<()> {
             idle_timeout: settings.idle_timeout,
             shutdown_grace: settings.shutdown_grace,
             allow_registration: settings.allow_registration,
+            relay: settings.relay.clone(),
         },
         logins: LoginLimiter::default(),
     });

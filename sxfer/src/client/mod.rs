@@ -8,6 +8,7 @@ pub mod commands;
 pub mod download;
 pub mod known_hosts;
 pub mod password;
+pub mod relay;
 pub mod target;
 pub mod upload;
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::engine::{BufferPool, Chunk, Record, Records};
 use crate::net::conn::{client_handshake, Incoming, SessionReader, SessionWriter};
@@ -50,6 +51,9 @@ pub enum Purpose {
         with_password: bool,
         invite: Option<sxfer_proto::secret::SecretBytes>,
     },
+    /// No account (ClientAuth anonymous): for a relay on a server whose
+    /// relay is open; such a session may do nothing else.
+    Anonymous,
 }
 
 #[derive(Debug)]
@@ -67,33 +71,39 @@ pub struct Remote {
     inbound: Inbound,
     buffers: BufferPool,
     next_transfer: u32,
+    reader: ReaderTask,
 }
 
 pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose) -> Result<Remote> {
     let address = target.address();
-    let username = match &target.user {
-        Some(user) => user.clone(),
-        None => default_username()?,
+    let username = match (&purpose, &target.user) {
+        (Purpose::Anonymous, _) => None,
+        (_, Some(user)) => Some(user.clone()),
+        (_, None) => Some(default_username()?),
     };
     let key = match &options.identity_file {
         Some(path) => Some(load_identity(path)?),
         None => None,
     };
-    let prompt = format!("Password for {username}@{address}: ");
     let credential = || -> Result<Credential<'_>> {
+        let Some(username) = username.clone() else { return Ok(Credential::Anonymous) };
         let password = match (&purpose, &key) {
             (Purpose::Login, Some(_)) | (Purpose::Register { with_password: false, .. }, _) => None,
-            _ => Some(password::obtain(options.password_file.as_deref(), &prompt)?),
+            _ => {
+                let prompt = format!("Password for {username}@{address}: ");
+                Some(password::obtain(options.password_file.as_deref(), &prompt)?)
+            }
         };
         Ok(match purpose {
             Purpose::Login => match (&key, password) {
-                (Some(key), _) => Credential::PublicKey { username: username.clone(), key },
-                (None, Some(password)) => Credential::Password { username: username.clone(), password },
+                (Some(key), _) => Credential::PublicKey { username, key },
+                (None, Some(password)) => Credential::Password { username, password },
                 (None, None) => bail!("no credential: give -i KEY or a password"),
             },
             Purpose::Register { invite, .. } => {
-                Credential::Register { username: username.clone(), password, key: key.as_ref(), invite: invite.clone() }
+                Credential::Register { username, password, key: key.as_ref(), invite: invite.clone() }
             }
+            Purpose::Anonymous => Credential::Anonymous,
         })
     };
     let stream = dial(&address).await?;
@@ -112,7 +122,8 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
     )
     .await
     .map_err(|error| handshake_error(error, &address))?;
-    tracing::info!(server = %address, user = %username, suite = session.suite.name(), "authenticated");
+    let user = username.as_ref().map_or("(anonymous)", Username::as_str);
+    tracing::info!(server = %address, user, suite = session.suite.name(), "authenticated");
     Ok(Remote::start(session.reader, session.writer, session.client_id, address))
 }
 
@@ -124,6 +135,43 @@ pub async fn dial(address: &str) -> Result<TcpStream> {
         .with_context(|| format!("connecting to {address}"))?;
     stream.set_nodelay(true).ok();
     Ok(stream)
+}
+
+/// The reader task: records to events until the connection ends (`None`),
+/// or until told to stop between records: then the reader, with whatever
+/// it has read ahead still in its buffer.
+async fn read_events(
+    mut reader: SessionReader,
+    tx: mpsc::Sender<Result<Event, String>>,
+    pool: BufferPool,
+    mut stop: oneshot::Receiver<()>,
+) -> Option<SessionReader> {
+    loop {
+        let next = async {
+            match reader.next().await {
+                Ok(Incoming::Message(message)) => Ok(Event::Message(message)),
+                Ok(Incoming::Data(bytes)) => Ok(Event::Data(pool.filled_with(bytes))),
+                Ok(Incoming::Closed(code)) => Ok(Event::Closed(code)),
+                Err(e) => Err(format!("{e:#}")),
+            }
+        };
+        let event = tokio::select! {
+            biased;
+            // `next` is cancel-safe: a record half read stays in the buffer.
+            _ = &mut stop => return Some(reader),
+            event = next => event,
+        };
+        let last = !matches!(event, Ok(Event::Message(_)) | Ok(Event::Data(_)));
+        if tx.send(event).await.is_err() || last {
+            return None;
+        }
+    }
+}
+
+/// The reader task's handle, and the way to stop it.
+struct ReaderTask {
+    stop: oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<Option<SessionReader>>,
 }
 
 /// Events queued from the reader task ahead of the command.
@@ -213,28 +261,15 @@ impl Records for Inbound {
 impl Remote {
     /// The client's end of an authenticated session (from [`connect`], or
     /// a peer session whose sender uploads): starts the reader task.
-    pub fn start(mut reader: SessionReader, writer: SessionWriter, client_id: ClientId, address: String) -> Remote {
+    pub fn start(reader: SessionReader, writer: SessionWriter, client_id: ClientId, address: String) -> Remote {
         // One bounded queue from the reader task: a server cannot grow the
         // client's memory (at most EVENT_QUEUE events, each at most one 1 MiB
         // record). A pipelining client keeps reading replies while it writes
         // (PROTOCOL.md §7.2): `Remote::flush` drains them.
         let (tx, events) = mpsc::channel(EVENT_QUEUE);
         let buffers = BufferPool::default();
-        let pool = buffers.clone();
-        tokio::spawn(async move {
-            loop {
-                let event = match reader.next().await {
-                    Ok(Incoming::Message(message)) => Ok(Event::Message(message)),
-                    Ok(Incoming::Data(bytes)) => Ok(Event::Data(pool.filled_with(bytes))),
-                    Ok(Incoming::Closed(code)) => Ok(Event::Closed(code)),
-                    Err(e) => Err(format!("{e:#}")),
-                };
-                let last = !matches!(event, Ok(Event::Message(_)) | Ok(Event::Data(_)));
-                if tx.send(event).await.is_err() || last {
-                    return;
-                }
-            }
-        });
+        let (stop, stopped) = oneshot::channel();
+        let reader = tokio::spawn(read_events(reader, tx, buffers.clone(), stopped));
         Remote {
             writer,
             client_id,
@@ -242,6 +277,7 @@ impl Remote {
             address,
             buffers,
             next_transfer: 1,
+            reader: ReaderTask { stop, handle: reader },
         }
     }
 
@@ -329,6 +365,41 @@ impl Remote {
             }
         }
         error
+    }
+
+    /// Give up the reader task and take the session back, to drive it
+    /// directly (a relay request, whose reply is followed by raw bytes).
+    /// Nothing the task read is lost: it stops between records, its read
+    /// buffer comes back with it, and a reply it had already delivered but
+    /// nobody read is an error (the session was not idle).
+    pub async fn into_session(self) -> Result<(SessionReader, SessionWriter)> {
+        let Remote { writer, mut inbound, reader: ReaderTask { stop, mut handle }, .. } = self;
+        stop.send(()).ok();
+        let mut unread = None;
+        let mut ended = false;
+        let stopped = loop {
+            tokio::select! {
+                biased;
+                event = inbound.events.recv(), if !ended => match event {
+                    Some(event) => drop(unread.get_or_insert(event)),
+                    None => ended = true,
+                },
+                stopped = &mut handle => break stopped,
+            }
+        };
+        while let Ok(event) = inbound.events.try_recv() {
+            unread.get_or_insert(event);
+        }
+        if let Some(event) = unread {
+            // The connection's end, or the server's reason for it, if that is what it was.
+            inbound.settle(Ok(event))?;
+            bail!("the server sent a reply nobody asked for");
+        }
+        match stopped {
+            Ok(Some(reader)) => Ok((reader, writer)),
+            Ok(None) => Err(anyhow!("the connection to {} is gone", inbound.address)),
+            Err(e) => Err(anyhow!("the reader task failed: {e}")),
+        }
     }
 
     /// Close cleanly: our Close, then the server's.

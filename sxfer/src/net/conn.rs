@@ -19,14 +19,16 @@ use tokio::net::TcpStream;
 
 use super::frames::FrameBuffer;
 use sxfer_proto::handshake::client::ExpectServerHello;
-use sxfer_proto::handshake::server::{refusal_frame, ExpectClientHello};
+use sxfer_proto::handshake::server::{refusal_frame, AuthPending, ExpectClientHello};
 use sxfer_proto::handshake::{
-    next_auth_frame, next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Credential, Event, ReceiveHalf,
-    SendHalf, ServerConfig, ServerPin,
+    next_auth_frame, next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Connection, Credential, Event,
+    ReceiveHalf, SendHalf, ServerConfig, ServerPin, PAKE_CLIENT_ID,
 };
 use sxfer_proto::identity::PublicIdentity;
 use sxfer_proto::msgs::{ClientId, Message};
+use sxfer_proto::pake::PakePassword;
 use sxfer_proto::record::suite::SuiteId;
+use sxfer_proto::secret::SecretBytes;
 use sxfer_proto::CloseCode;
 
 /// What a session can run over.
@@ -34,8 +36,9 @@ pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
 impl<S: AsyncRead + AsyncWrite + Send + Unpin + 'static> ByteStream for S {}
 
-type ReadStream = Box<dyn AsyncRead + Send + Unpin>;
-type WriteStream = Box<dyn AsyncWrite + Send + Unpin>;
+/// The halves a session runs over.
+pub type ReadStream = Box<dyn AsyncRead + Send + Unpin>;
+pub type WriteStream = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// What the reader saw next.
 #[derive(Debug)]
@@ -67,9 +70,13 @@ pub struct SessionWriter {
 pub struct ClientSession {
     pub reader: SessionReader,
     pub writer: SessionWriter,
+    /// [`PAKE_CLIENT_ID`] after a short-code PAKE (a peer has no account).
     pub client_id: ClientId,
     pub server_identity: PublicIdentity,
     pub suite: SuiteId,
+    /// The secret both ends share for channel binding (PROTOCOL.md §4.5;
+    /// after a PAKE, exporter' of §4.6.3).
+    pub exporter: SecretBytes,
 }
 
 /// An authenticated connection on the server, with what `authorize`
@@ -77,8 +84,19 @@ pub struct ClientSession {
 pub struct ServerSession<T> {
     pub reader: SessionReader,
     pub writer: SessionWriter,
+    /// [`PAKE_CLIENT_ID`] after a short-code PAKE.
     pub client_id: ClientId,
     pub user: T,
+    /// As [`ClientSession::exporter`].
+    pub exporter: SecretBytes,
+}
+
+/// True if `error` is a short code that did not confirm
+/// ([`sxfer_proto::Error::WrongCode`]). On the server (listener) side it is
+/// true for every failure after the PAKE answer went out, because from then
+/// on the peer could test one guess at the code: the code is burnt.
+pub fn is_wrong_code(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.downcast_ref::<sxfer_proto::Error>() == Some(&sxfer_proto::Error::WrongCode))
 }
 
 /// Run the client handshake. `decide_pin` sees the server's (already
@@ -86,6 +104,12 @@ pub struct ServerSession<T> {
 /// error to stop before any credential is sent. `credential` is asked for
 /// only after the pin check, so a password prompt follows the host-key
 /// question, as in ssh.
+///
+/// Short-code mode: `decide_pin` returns [`ServerPin::PakeOnly`] (or a real
+/// pin) and `credential` a `Credential::Pake`; the session is returned only
+/// after the server's key confirmation checked out and the client's was
+/// sent. A wrong code is an error for which [`is_wrong_code`] holds; the
+/// server has then been sent Close(0x0005).
 pub async fn client_handshake<'k>(
     stream: impl ByteStream,
     config: ClientConfig,
@@ -107,21 +131,25 @@ pub async fn client_handshake<'k>(
     let (state, auth) = verified.authenticate(credential()?)?;
     write.write_all(&auth).await.context("sending credentials")?;
     let len = buffer.require(&mut read, next_auth_frame, idle, "during authentication").await?;
-    let (connection, client_id) = state.read_auth_result(buffer.frame_mut(len))?;
+    // After a PAKE: the PakeConfirm, or the Close for a wrong code.
+    let mut reply = Vec::new();
+    let result = state.read_auth_result(buffer.frame_mut(len), &mut reply);
     buffer.consume(len);
-    let (send, receive, _exporter) = connection.split();
-    Ok(ClientSession {
-        reader: SessionReader { stream: read, receive, buffer, pending_consume: 0, idle },
-        writer: SessionWriter { stream: write, send, out: Vec::new(), idle },
-        client_id,
-        server_identity,
-        suite,
-    })
+    if result.is_err() && !reply.is_empty() {
+        last_words(&mut write, &reply).await;
+    }
+    let (connection, client_id) = result?;
+    write.write_all(&reply).await.context("sending the key confirmation")?;
+    let (reader, writer, exporter) = session_halves(connection, read, write, buffer, idle);
+    Ok(ClientSession { reader, writer, client_id, server_identity, suite, exporter })
 }
 
 /// How the server application answered an authentication request.
 pub enum AuthDecision<T> {
     Accept(ClientId, T),
+    /// Run the short-code PAKE of an [`AuthRequest::Pake`] with this
+    /// password; the session exists only if the client confirms.
+    AcceptPake(PakePassword, T),
     Reject(String),
 }
 
@@ -133,7 +161,8 @@ pub enum AuthDecision<T> {
 /// permit) is held until the ServerHello is made, on a blocking thread.
 /// `authorize` checks the credential against the account store; what it
 /// accepts with comes back in the [`ServerSession`]. A rejection is sent to
-/// the client and returned as an error.
+/// the client and returned as an error. After [`AuthDecision::AcceptPake`]
+/// any failure is one for which [`is_wrong_code`] holds (burn the code).
 pub async fn server_handshake<T, Permit, Hello, Authorize, Decided>(
     stream: impl ByteStream,
     config: Arc<ServerConfig>,
@@ -174,25 +203,73 @@ where
     buffer.consume(len);
     let request = pending.request().clone();
     let mut out = Vec::new();
-    match authorize(request).await? {
+    let (connection, client_id, user) = match authorize(request).await? {
         AuthDecision::Accept(client_id, user) => {
             let connection = pending.accept(client_id, &mut out)?;
             write.write_all(&out).await?;
-            let (send, receive, _exporter) = connection.split();
-            Ok(ServerSession {
-                reader: SessionReader { stream: read, receive, buffer, pending_consume: 0, idle },
-                writer: SessionWriter { stream: write, send, out: Vec::new(), idle },
-                client_id,
-                user,
-            })
+            (connection, client_id, user)
+        }
+        AuthDecision::AcceptPake(password, user) => {
+            // The peer may now test one guess: every failure burns the code.
+            let connection = match run_pake(pending, &password, &mut read, &mut write, &mut buffer, idle).await {
+                Ok(connection) => connection,
+                Err(e) if is_wrong_code(&e) => return Err(e),
+                Err(e) => return Err(anyhow!(sxfer_proto::Error::WrongCode).context(format!("{e:#}"))),
+            };
+            (connection, PAKE_CLIENT_ID, user)
         }
         AuthDecision::Reject(message) => {
             pending.reject(&message, &mut out)?;
-            write.write_all(&out).await.ok();
-            write.shutdown().await.ok();
+            last_words(&mut write, &out).await;
             bail!("authentication rejected: {message}")
         }
+    };
+    let (reader, writer, exporter) = session_halves(connection, read, write, buffer, idle);
+    Ok(ServerSession { reader, writer, client_id, user, exporter })
+}
+
+/// The session's reader and writer over an established connection, and
+/// its exporter.
+fn session_halves(
+    connection: Connection,
+    read: ReadStream,
+    write: WriteStream,
+    buffer: FrameBuffer,
+    idle: Duration,
+) -> (SessionReader, SessionWriter, SecretBytes) {
+    let (send, receive, exporter) = connection.split();
+    let reader = SessionReader { stream: read, receive, buffer, pending_consume: 0, idle };
+    (reader, SessionWriter { stream: write, send, out: Vec::new(), idle }, exporter)
+}
+
+/// Best effort: send what ends the connection (a Close) and shut the write
+/// side; the error that ended it is what gets reported.
+async fn last_words(write: &mut WriteStream, bytes: &[u8]) {
+    write.write_all(bytes).await.ok();
+    write.shutdown().await.ok();
+}
+
+/// The server's PAKE round trip: AuthResult(pake) out, PakeConfirm in. On a
+/// wrong code the client is sent Close(0x0005).
+async fn run_pake(
+    pending: AuthPending,
+    password: &PakePassword,
+    read: &mut ReadStream,
+    write: &mut WriteStream,
+    buffer: &mut FrameBuffer,
+    idle: Duration,
+) -> Result<Connection> {
+    let mut out = Vec::new();
+    let state = pending.accept_pake(password, &mut OsRng, &mut out)?;
+    write.write_all(&out).await.context("sending the PAKE answer")?;
+    let len = buffer.require(read, next_auth_frame, idle, "before confirming the code").await?;
+    out.clear();
+    let confirmed = state.read_pake_confirm(buffer.frame_mut(len), &mut out);
+    buffer.consume(len);
+    if confirmed.is_err() && !out.is_empty() {
+        last_words(write, &out).await;
     }
+    Ok(confirmed?)
 }
 
 /// Split `stream` into boxed halves: a `TcpStream` without a lock, any
@@ -253,6 +330,21 @@ impl SessionReader {
 }
 
 impl SessionReader {
+    /// Give up the session and hand over its read half, with the bytes
+    /// already read from it past the last record returned: what follows the
+    /// session on the stream (a relayed stream, PROTOCOL.md §12) starts
+    /// with them.
+    pub fn into_stream(mut self) -> (ReadStream, Vec<u8>) {
+        self.buffer.consume(std::mem::take(&mut self.pending_consume));
+        let leftover = self.buffer.take_buffered();
+        (self.stream, leftover)
+    }
+
+    /// How long a read may wait for the peer from now on.
+    pub fn set_idle_timeout(&mut self, idle: Duration) {
+        self.idle = idle;
+    }
+
     /// True if the next record has already arrived (`next` will not wait
     /// for the network): a pipelined request can be handled together with
     /// the one before it.
@@ -332,6 +424,13 @@ impl SessionWriter {
         self.send.seal_data_in_place(buf, 0)?;
         write_all(&mut self.stream, buf, self.idle).await?;
         Ok(())
+    }
+
+    /// Give up the session and hand over its write half (after writing
+    /// anything still queued).
+    pub async fn into_stream(mut self) -> Result<WriteStream> {
+        self.flush().await?;
+        Ok(self.stream)
     }
 
     /// Send an authenticated Close and shut the write side.
@@ -415,6 +514,95 @@ mod tests {
         assert!(matches!(server.reader.next().await.unwrap(), Incoming::Closed(CloseCode::Normal)));
         server.writer.close(CloseCode::Normal).await.unwrap();
         assert!(matches!(client.reader.next().await.unwrap(), Incoming::Closed(CloseCode::Normal)));
+    }
+
+    fn code_password(code: &str) -> PakePassword {
+        sxfer_proto::pake::Code::parse(code).unwrap().password(sxfer_proto::pake::PasswordScope::WholeCode)
+    }
+
+    /// An unpinned client with `code` against a listener holding `listener_code`.
+    async fn pake_sessions(code: &str, listener_code: &str) -> (Result<ClientSession>, Result<ServerSession<()>>) {
+        let listener_password = code_password(listener_code);
+        let (server, client_io, _pin) = spawn_server(move |request| async move {
+            let AuthRequest::Pake = request else { bail!("expected a PAKE") };
+            Ok(AuthDecision::AcceptPake(listener_password, ()))
+        });
+        let password = code_password(code);
+        let credential = move || Ok(Credential::Pake(sxfer_proto::pake::PakeCredential::new(&password, &mut OsRng)));
+        let client =
+            client_handshake(client_io, ClientConfig::default(), |_| Ok(ServerPin::PakeOnly), credential, IDLE);
+        let client = client.await;
+        (client, server.await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_right_code_gives_both_sides_a_ready_session_over_duplex() {
+        let (client, server) = pake_sessions("12-amber-falcon-harbor", "12-amber-falcon-harbor").await;
+        let (mut client, mut server) = (client.unwrap(), server.unwrap());
+        assert_eq!(client.exporter, server.exporter);
+        assert_eq!((client.client_id, server.client_id), (PAKE_CLIENT_ID, PAKE_CLIENT_ID));
+        client.writer.send(&Message::Ack { transfer: 1, offset: 2 }).await.unwrap();
+        assert!(matches!(
+            server.reader.next().await.unwrap(),
+            Incoming::Message(Message::Ack { transfer: 1, offset: 2 })
+        ));
+        server.writer.send(&Message::Done { transfer: 1 }).await.unwrap();
+        assert!(matches!(client.reader.next().await.unwrap(), Incoming::Message(Message::Done { transfer: 1 })));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_code_is_reported_as_such_on_both_sides() {
+        let (client, server) = pake_sessions("12-amber-falcon-harbor", "12-amber-falcon-heart").await;
+        let (client, server) = (client.err().unwrap(), server.err().unwrap());
+        assert!(is_wrong_code(&client), "{client:#}");
+        assert!(is_wrong_code(&server), "{server:#}");
+        assert!(format!("{client:#}").contains("wrong code"), "{client:#}");
+    }
+
+    /// A peer that takes the PAKE answer and leaves (it can now test one
+    /// guess offline) burns the code as surely as a wrong confirm.
+    #[tokio::test]
+    async fn a_peer_that_leaves_after_the_pake_answer_burns_the_code() {
+        let listener_password = code_password("5-acorn-acorn-acorn");
+        let (server, mut client_io, _pin) =
+            spawn_server(move |_| async move { Ok(AuthDecision::AcceptPake(listener_password, ())) });
+        let (state, hello) = ExpectServerHello::start(ClientConfig::default(), &mut OsRng).unwrap();
+        client_io.write_all(&hello).await.unwrap();
+        let mut buffer = FrameBuffer::default();
+        let len = buffer.require(&mut client_io, next_hello_frame, IDLE, "test").await.unwrap();
+        let verified = state.read_server_hello(buffer.frame_mut(len)).unwrap().verify_identity(&ServerPin::PakeOnly);
+        buffer.consume(len);
+        let guess = sxfer_proto::pake::PakeCredential::new(&code_password("5-acorn-acorn-agent"), &mut OsRng);
+        let (_state, auth) = verified.unwrap().authenticate(Credential::Pake(guess)).unwrap();
+        client_io.write_all(&auth).await.unwrap();
+        buffer.require(&mut client_io, next_auth_frame, IDLE, "test").await.unwrap();
+        drop(client_io);
+        let error = server.await.unwrap().err().unwrap();
+        assert!(is_wrong_code(&error), "{error:#}");
+    }
+
+    /// Bytes that follow a session's last record on the stream, read ahead
+    /// with it into the receive buffer, come back with the stream.
+    #[tokio::test]
+    async fn a_handed_over_stream_keeps_the_bytes_read_past_the_last_record() {
+        let (server, client_io, pin) = spawn_server(|_| async { Ok(AuthDecision::Accept(ClientId([1; 16]), ())) });
+        let client =
+            client_handshake(client_io, ClientConfig::default(), |_| Ok(pin), || Ok(password("alice")), IDLE).await;
+        let ClientSession { mut reader, writer, .. } = client.unwrap();
+        let mut server = server.await.unwrap().unwrap();
+        // One write: a record, then raw bytes that are no record at all.
+        server.writer.queue(&Message::Done { transfer: 3 }).unwrap();
+        server.writer.out.extend_from_slice(b"\xff\xff\xff\xff raw bytes after the session");
+        server.writer.flush().await.unwrap();
+        assert!(matches!(reader.next().await.unwrap(), Incoming::Message(Message::Done { transfer: 3 })));
+        let (mut read, leftover) = reader.into_stream();
+        assert_eq!(leftover, b"\xff\xff\xff\xff raw bytes after the session", "read ahead, handed over");
+        let mut server_write = server.writer.into_stream().await.unwrap();
+        server_write.write_all(b"and more").await.unwrap();
+        let mut more = [0; 8];
+        tokio::io::AsyncReadExt::read_exact(&mut read, &mut more).await.unwrap();
+        assert_eq!(&more, b"and more");
+        drop(writer);
     }
 
     #[tokio::test]

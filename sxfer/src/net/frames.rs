@@ -92,6 +92,15 @@ impl FrameBuffer {
         }
     }
 
+    /// Everything buffered and not consumed, taken out: the buffer is
+    /// empty afterwards.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        let taken = self.buf[self.start..self.end].to_vec();
+        self.start = 0;
+        self.end = 0;
+        taken
+    }
+
     /// Bytes the buffer holds (its allocation), for tests and measurements.
     pub fn capacity(&self) -> usize {
         self.buf.len()

@@ -2,6 +2,7 @@
 
 pub mod conn;
 pub mod frames;
+pub mod raw;
 
 use sxfer_proto::record::{Sealer, PAYLOAD_OFFSET};
 

@@ -1,4 +1,4 @@
-//! Where an accepted offer lands (PROTOCOL.md §12.5): every entry under
+//! Where an accepted offer lands (PROTOCOL.md §13.5): every entry under
 //! `--out`, decided before anything is accepted.
 //!
 //! A [`Manifest`] already holds only relative names without `..`, empty

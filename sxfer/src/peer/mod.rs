@@ -1,5 +1,5 @@
 //! Peer mode: one person sends files straight to another (PROTOCOL.md
-//! §12), `sxfer send` and `sxfer receive`, either side listening.
+//! §13), `sxfer send` and `sxfer receive`, either side listening.
 //!
 //! Three steps, each its own piece, so that other ways of pairing plug in:
 //!

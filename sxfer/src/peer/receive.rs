@@ -1,4 +1,4 @@
-//! The receiving side of a peer session (PROTOCOL.md §12.4): read the
+//! The receiving side of a peer session (PROTOCOL.md §13.4): read the
 //! whole offer, plan where it lands, let the user decide, then take each
 //! upload as the server would, but into a `PartialFile` under `--out`,
 //! verified (the whole file's BLAKE3) before it takes its final name.
@@ -52,7 +52,7 @@ pub async fn receive(
     let manifest = match offer.map_err(|_| anyhow!("no offer within {} s", OFFER_WAIT.as_secs())).and_then(|m| m) {
         Ok(manifest) => Arc::new(manifest),
         Err(e) => {
-            // A manifest that breaks §12.3 is a protocol violation; bytes
+            // A manifest that breaks §13.3 is a protocol violation; bytes
             // that do not decode end the connection without a Close.
             if let Some(sxfer_proto::Error::PeerMisbehaved(_)) = e.downcast_ref() {
                 writer.close(CloseCode::ProtocolViolation).await.ok();

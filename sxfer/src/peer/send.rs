@@ -1,4 +1,4 @@
-//! The sending side of a peer session (PROTOCOL.md §12.4): offer the
+//! The sending side of a peer session (PROTOCOL.md §13.4): offer the
 //! manifest, read the answer, then upload each wanted file exactly as
 //! `sxfer upload` does to a server (`client::upload::run`: small files
 //! pipelined from 0, large ones resumed from the receiver's UploadReady).

@@ -1,4 +1,4 @@
-//! Fingerprint mode (PROTOCOL.md §12.2): making a [`Session`] over any
+//! Fingerprint mode (PROTOCOL.md §13.2): making a [`Session`] over any
 //! byte stream.
 //!
 //! The listener is the SXFR/1 server and shows its identity key; the

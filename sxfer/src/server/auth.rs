@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 
 use super::admission;
+use super::relay::RelayMode;
 use super::ServerState;
 use crate::net::conn::AuthDecision;
 use crate::store::{AuditEvent, AuditKind, UserInfo};
@@ -51,13 +52,25 @@ pub struct LoginLimiter {
     checkers: OnceLock<Checkers>,
 }
 
+/// Who a session is for.
+pub enum Client {
+    Account(UserInfo),
+    /// ClientAuth method anonymous, accepted only where the relay is open
+    /// (and then good for nothing but a relay request).
+    Anonymous,
+}
+
 /// The server's answer to one authentication request.
-pub async fn authorize(state: &ServerState, peer: SocketAddr, request: AuthRequest) -> Result<AuthDecision<UserInfo>> {
+pub async fn authorize(state: &ServerState, peer: SocketAddr, request: AuthRequest) -> Result<AuthDecision<Client>> {
+    if matches!(request, AuthRequest::Anonymous) && state.limits.relay.mode == RelayMode::Open {
+        audit(state, peer, None, AuditKind::Login, "ok (anonymous)").await;
+        return Ok(AuthDecision::Accept(ClientId([0; 16]), Client::Anonymous));
+    }
     let username = match &request {
         AuthRequest::Password { username, .. }
         | AuthRequest::PublicKey { username, .. }
         | AuthRequest::Register { username, .. } => Some(username.clone()),
-        AuthRequest::Anonymous => None,
+        AuthRequest::Anonymous | AuthRequest::Pake => None,
     };
     let name = username.as_ref().map(Username::as_str);
     let throttled = match &request {
@@ -95,7 +108,10 @@ pub async fn authorize(state: &ServerState, peer: SocketAddr, request: AuthReque
                         Some(Err(e)) => (AuditKind::Register, Err(format!("registration failed: {e}"))),
                     }
                 }
-                AuthRequest::Anonymous => (AuditKind::Login, Err("this server needs an account".to_owned())),
+                // A peer's short code means nothing to the file server.
+                AuthRequest::Anonymous | AuthRequest::Pake => {
+                    (AuditKind::Login, Err("this server needs an account".to_owned()))
+                }
             })
         })
         .await??;
@@ -105,7 +121,7 @@ pub async fn authorize(state: &ServerState, peer: SocketAddr, request: AuthReque
                 state.logins.forgive(user_at_source);
             }
             audit(state, peer, name, kind, "ok").await;
-            Ok(AuthDecision::Accept(ClientId(user.client_id.0), user))
+            Ok(AuthDecision::Accept(ClientId(user.client_id.0), Client::Account(user)))
         }
         Ok(None) => {
             if let Some(keys) = &throttled {

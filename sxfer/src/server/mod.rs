@@ -12,6 +12,7 @@ mod auth;
 mod batch;
 mod blob_io;
 mod context;
+mod relay;
 mod session;
 mod transfer;
 
@@ -27,9 +28,11 @@ use tokio::task::JoinSet;
 
 use crate::store::Store;
 use admission::{Admission, Ticket};
+use relay::Relays;
 use sxfer_proto::handshake::ServerConfig;
 
 pub use auth::LoginLimiter;
+pub use relay::{RelayLimits, RelayMode};
 
 /// Limits and switches that shape how the server treats clients.
 #[derive(Debug, Clone)]
@@ -46,6 +49,7 @@ pub struct Limits {
     pub idle_timeout: Duration,
     pub shutdown_grace: Duration,
     pub allow_registration: bool,
+    pub relay: RelayLimits,
 }
 
 impl Default for Limits {
@@ -58,6 +62,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
             allow_registration: false,
+            relay: RelayLimits::default(),
         }
     }
 }
@@ -73,6 +78,7 @@ pub struct ServerState {
 /// Serve until `shutdown` resolves, then drain gracefully.
 pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl Future<Output = ()>) -> Result<()> {
     let admission = Admission::new(&state.limits);
+    let relays = Relays::new(state.limits.relay.clone());
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let mut sessions = JoinSet::new();
     tokio::pin!(shutdown);
@@ -92,7 +98,8 @@ pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl 
                 };
                 stream.set_nodelay(true).ok();
                 let ticket = admission.admit(peer.ip());
-                sessions.spawn(serve_connection(stream, peer, state.clone(), ticket, stopping_rx.clone()));
+                let relays = relays.clone();
+                sessions.spawn(serve_connection(stream, peer, state.clone(), relays, ticket, stopping_rx.clone()));
             }
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
             () = &mut shutdown => break,
@@ -114,10 +121,11 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     state: Arc<ServerState>,
+    relays: Arc<Relays>,
     ticket: Ticket,
     stopping: watch::Receiver<bool>,
 ) {
-    match session::run(stream, peer, &state, ticket, stopping).await {
+    match session::run(stream, peer, &state, &relays, ticket, stopping).await {
         Ok(()) => tracing::debug!(%peer, "connection closed"),
         Err(e) => tracing::info!(%peer, error = format!("{e:#}"), "connection ended with an error"),
     }

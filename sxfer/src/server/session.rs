@@ -7,14 +7,16 @@ use anyhow::{anyhow, bail, Result};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use super::admission::Ticket;
+use super::auth::Client;
 use super::batch::{self, Pending};
 use super::context::{blocking, error, reply_outcome, store_error, Connection};
+use super::relay::{self, Handled, Party, Relays};
 use super::{auth, transfer, ServerState};
 use crate::engine::ClosedMidTransfer;
 use crate::net::conn::{
     server_handshake, AuthDecision, ByteStream, Incoming, ServerSession, SessionReader, SessionWriter,
 };
-use crate::store::{AuditEvent, AuditKind, UserInfo};
+use crate::store::{AuditEvent, AuditKind};
 use sxfer_proto::codec::Codec;
 use sxfer_proto::handshake::AuthRequest;
 use sxfer_proto::msgs::app::{error_code, MAX_LISTING};
@@ -27,6 +29,7 @@ pub async fn run(
     stream: impl ByteStream,
     address: SocketAddr,
     state: &Arc<ServerState>,
+    relays: &Arc<Relays>,
     ticket: Ticket,
     mut stopping: watch::Receiver<bool>,
 ) -> Result<()> {
@@ -44,7 +47,15 @@ pub async fn run(
         () = ticket.dropped() => bail!("dropped before authenticating, to make room for a newer connection"),
     };
     drop(ticket);
-    let ServerSession { mut reader, mut writer, user: (user, _session_slot), .. } = session;
+    let ServerSession { mut reader, mut writer, user: (client, slot), .. } = session;
+    // Held while this is a session; a relay gives it up for a relay slot.
+    let mut session_slot = Some(slot);
+    let user = match client {
+        Client::Account(user) => user,
+        Client::Anonymous => {
+            return relay::anonymous(state, relays, address, reader, writer, session_slot, &mut stopping).await;
+        }
+    };
     let peer = Connection { state: Arc::clone(state), address, user };
     tracing::debug!(peer = %peer.address, user = %peer.user.name, "session started");
     let mut pending = Pending::new();
@@ -73,6 +84,25 @@ pub async fn run(
             },
         };
         match incoming {
+            Next::Message(Message::Relay { transfer, relay }) => {
+                pending.flush(&mut writer, &peer).await?;
+                let party = Party { address, user: Some(peer.user.name.clone()) };
+                let handled = relay::handle(
+                    state,
+                    relays,
+                    party,
+                    transfer,
+                    relay,
+                    reader,
+                    writer,
+                    &mut session_slot,
+                    &mut stopping,
+                );
+                match handled.await? {
+                    Handled::Refused(session) => (reader, writer) = *session,
+                    Handled::Ended => return Ok(()),
+                }
+            }
             Next::Message(message) => {
                 let handled = match message {
                     // Pipelined small uploads are group-committed (batch.rs).
@@ -178,7 +208,7 @@ async fn authorize(
     address: SocketAddr,
     ticket: &Ticket,
     request: AuthRequest,
-) -> Result<AuthDecision<(UserInfo, OwnedSemaphorePermit)>> {
+) -> Result<AuthDecision<(Client, OwnedSemaphorePermit)>> {
     let Some(slot) = ticket.authenticating() else {
         tracing::info!(peer = %address, "refused: at the connection limit");
         return Ok(AuthDecision::Reject(AT_CONNECTION_LIMIT.to_owned()));
@@ -187,6 +217,11 @@ async fn authorize(
         AuthDecision::Accept(client_id, user) => {
             ticket.authenticated();
             AuthDecision::Accept(client_id, (user, slot))
+        }
+        // auth::authorize never runs a PAKE; mapped for completeness.
+        AuthDecision::AcceptPake(password, user) => {
+            ticket.authenticated();
+            AuthDecision::AcceptPake(password, (user, slot))
         }
         AuthDecision::Reject(message) => AuthDecision::Reject(message),
     })

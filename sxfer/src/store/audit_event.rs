@@ -16,6 +16,8 @@ pub enum AuditKind {
     Download,
     Delete,
     Rename,
+    /// A rendezvous: relayed, or expired or cancelled before a joiner came.
+    Relay,
     /// Written by the audit writer itself: events that could not be recorded.
     Lost,
 }
@@ -31,6 +33,7 @@ impl AuditKind {
             AuditKind::Download => "download",
             AuditKind::Delete => "delete",
             AuditKind::Rename => "rename",
+            AuditKind::Relay => "relay",
             AuditKind::Lost => "audit_lost",
         }
     }
@@ -45,6 +48,7 @@ impl AuditKind {
             AuditKind::Download,
             AuditKind::Delete,
             AuditKind::Rename,
+            AuditKind::Relay,
             AuditKind::Lost,
         ]
         .into_iter()
