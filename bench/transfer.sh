@@ -118,6 +118,14 @@ ref="$(label A)"
 # ---------------------------------------------------------------- work dir
 base="${BENCH_TMPDIR:-${TMPDIR:-/tmp}}"
 work="$(mktemp -d "$base/sxfer-bench.XXXXXX")"
+# ext4 without a journal scans recently deleted inodes on every file
+# creation (docs/PERFORMANCE.md, "Small-file downloads"): say so, since it
+# dominates the small-file rows.
+work_dev="$(findmnt -no SOURCE -T "$work" 2>/dev/null || true)"
+if [[ "$(findmnt -no FSTYPE -T "$work" 2>/dev/null)" == ext4 && -n "$work_dev" ]] \
+    && ! ls /proc/fs/jbd2 2>/dev/null | grep -q "^$(basename "$work_dev")-"; then
+    echo "== note: $work is on ext4 without a journal ($work_dev); small-file rows measure its inode allocator"
+fi
 declare -A sx_bin sx_home sx_data sx_pid sx_port sx_fp px_pid px_port
 sshd_pid=""
 cleanup() {
