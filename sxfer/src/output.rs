@@ -82,6 +82,16 @@ impl Output {
         }
     }
 
+    /// Peer mode: the one-time code a listener waits for, on stderr
+    /// (stdout with `--json`), whatever `quiet` says.
+    pub fn code(&self, code: &str) {
+        if self.json {
+            crate::say!("{{\"event\":\"code\",\"code\":{}}}", json_string(code));
+        } else {
+            eprintln!("code {code}");
+        }
+    }
+
     /// Peer mode: a connection to a listener failed or was refused; it
     /// goes on waiting.
     pub fn connection_failed(&self, peer: &str, message: &str) {
