@@ -127,7 +127,14 @@ impl Output {
             }
             return;
         }
-        eprintln!("{} offers {files} files in {directories} directories, {total} bytes:", display_safe(peer));
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        eprintln!(
+            "{} offers {} and {}, {} ({total} bytes):",
+            display_safe(peer),
+            plural(files, "file", "files"),
+            plural(directories, "directory", "directories"),
+            indicatif::HumanBytes(total)
+        );
         for entry in manifest.entries().iter().take(OFFER_SHOWN) {
             eprintln!("  {:<9} {:>12}  {}", kind_name(entry.kind), entry.meta.size, entry.name);
         }
