@@ -37,6 +37,9 @@ macro_rules! say {
 pub struct Output {
     pub quiet: bool,
     pub json: bool,
+    /// Peer mode: a file the upload path moved was *sent* to a person, not
+    /// uploaded to a server (the words and JSON events say so).
+    pub peer: bool,
 }
 
 pub struct Progress(Option<ProgressBar>);
@@ -58,7 +61,7 @@ impl Output {
     }
 
     pub fn uploaded(&self, entry: &FileEntry) {
-        self.entry_line("uploaded", entry, None);
+        self.entry_line(if self.peer { "sent" } else { "uploaded" }, entry, None);
     }
 
     pub fn downloaded(&self, entry: &FileEntry, local: &Path) {

@@ -583,7 +583,7 @@ async fn a_declined_offer_writes_nothing() {
         seen.store(manifest.file_count(), std::sync::atomic::Ordering::SeqCst);
         Ok(false)
     };
-    let quiet = Output { quiet: true, json: false };
+    let quiet = Output { quiet: true, ..Output::default() };
     let error = receive::receive(session, &options, decide, &quiet).await.unwrap_err();
     assert!(error.downcast_ref::<Refused>().is_some(), "{error:#}");
     assert_eq!(shown.load(std::sync::atomic::Ordering::SeqCst), 3, "the receiver saw the manifest first");

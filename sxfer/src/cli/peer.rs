@@ -196,7 +196,7 @@ fn setup(flags: &PeerFlags) -> Output {
     if let Ok(home) = client::home() {
         logging::init("info", LogFormat::Text, false, Some(&home.join("client.log"))).ok();
     }
-    Output { quiet: false, json: flags.json }
+    Output { quiet: false, json: flags.json, peer: true }
 }
 
 async fn listener(
