@@ -228,6 +228,7 @@ fn a_listening_receiver_gets_a_tree_byte_identical_with_modes_and_mtimes() {
         &args(&[&"send", &src.join("notes.txt"), &src.join("tree"), &address, &"--fingerprint", &fingerprint]),
     );
     assert!(status.success(), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("sent notes.txt")), "a person is sent files: {lines:#?}");
     let (status, lines) = receiver.finish();
     assert!(status.success(), "a successful transfer ends the listener: {lines:#?}");
     assert!(lines.iter().any(|l| l.starts_with("received tree/sub/data.bin (5242883 bytes)")), "{lines:#?}");
