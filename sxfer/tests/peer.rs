@@ -422,6 +422,35 @@ fn a_wrong_code_fails_on_both_sides_before_any_metadata_and_burns_the_code() {
 }
 
 #[test]
+fn failures_before_the_pake_answer_do_not_burn_the_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, out) = (dir.path().join("src"), dir.path().join("out"));
+    make_tree(&src);
+    let notes = src.join("notes.txt");
+    // `--code FILE`: clap takes the file for the code's value; a listener
+    // makes its own code, so an existing path is sent.
+    let mut sender = Peer::spawn(dir.path(), &args(&[&"send", &"--listen", &"127.0.0.1:0", &"--code", &notes]));
+    let (fingerprint, address) = sender.listening();
+    let code = sender.code();
+    let failed = |l: &str| l.contains("failed") && l.contains("still listening");
+    // A bare TCP connection that closes before its hello.
+    drop(std::net::TcpStream::connect(&address).unwrap());
+    sender.wait_for("about the closed connection", failed);
+    // A fingerprint-mode connector: refused before any PAKE answer.
+    let receive = [&"receive" as &dyn AsRef<OsStr>, &address, &"--fingerprint", &fingerprint, &"--out", &out, &"--yes"];
+    let (status, lines) = run(dir.path(), &args(&receive));
+    assert_eq!(status.code(), Some(1), "{lines:#?}");
+    assert!(error_line(&lines).contains("takes a code"), "{lines:#?}");
+    sender.wait_for("about the refused connector", failed);
+    assert!(sender.is_running(), "no guess was spent");
+    // The code still works.
+    let (status, lines) = run(dir.path(), &args(&[&"receive", &address, &"--code", &code, &"--out", &out, &"--yes"]));
+    assert!(status.success(), "{lines:#?}");
+    assert!(sender.finish().0.success());
+    assert_eq!(fs::read(out.join("notes.txt")).unwrap(), fs::read(&notes).unwrap());
+}
+
+#[test]
 fn bad_codes_and_code_flags_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("f");
@@ -436,10 +465,19 @@ fn bad_codes_and_code_flags_are_one_line_errors() {
             vec!["receive", "127.0.0.1:9", "--code", "7-amber-falcon-harbor", "--code-words", "4", "--yes"],
             "listening side",
         ),
+        (vec!["send", "--listen", "127.0.0.1:0", "--code", "--code-words", "0", f], "bad --code-words"),
+        (vec!["send", "--listen", "127.0.0.1:0", "--code"], "give the files"),
+        (
+            vec!["send", f, "127.0.0.1:9", "--code", "7-amber-falcon-harbor", "--fingerprint", "SHA256:x"],
+            "cannot be used",
+        ),
     ] {
         let argv: Vec<&OsStr> = argv.iter().map(OsStr::new).collect();
         let (status, lines) = run(dir.path(), &argv);
-        assert_eq!(status.code(), Some(1), "{argv:?}: {lines:#?}");
+        // 2 is clap's exit status for flags that do not go together.
+        let usage = expected == "cannot be used";
+        assert_eq!(status.code(), Some(if usage { 2 } else { 1 }), "{argv:?}: {lines:#?}");
+        assert_eq!(lines.len(), 1, "one line: {argv:?}: {lines:#?}");
         assert!(error_line(&lines).contains(expected), "{argv:?}: {lines:#?}");
     }
 }

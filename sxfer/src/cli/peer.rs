@@ -26,7 +26,9 @@ const DEFAULT_LISTEN: &str = "0.0.0.0:7273";
 #[derive(Args, Debug)]
 pub struct SendArgs {
     /// Files and directories to send, then (without --listen) the receiver's HOST:PORT.
-    #[arg(required = true, num_args = 1.., value_name = "FILE|DIR")]
+    // Not required by clap: in `--listen --code FILE` the first path is
+    // parsed as the value of --code and moved back here.
+    #[arg(value_name = "FILE|DIR")]
     paths: Vec<String>,
     /// Wait on ADDR:PORT for the receiver to connect, instead of connecting.
     #[arg(long, value_name = "ADDR:PORT")]
@@ -99,9 +101,11 @@ pub struct PeerFlags {
     json: bool,
 }
 
-pub fn send(args: SendArgs) -> Result<()> {
+pub fn send(mut args: SendArgs) -> Result<()> {
     let output = setup(&args.common);
+    take_code_value_as_path(&mut args);
     let (sources, address) = match &args.listen {
+        Some(_) if args.paths.is_empty() => bail!("give the files to send (sxfer send --listen ADDR:PORT FILE…)"),
         Some(listen) => (&args.paths[..], listen.clone()),
         None => match args.paths.split_last() {
             Some((address, sources)) if !sources.is_empty() => (sources, peer::address(address)?),
@@ -235,6 +239,22 @@ fn pairing(flags: &CodeFlags, listening: bool) -> Result<Option<Pairing>> {
         .map_err(|e| anyhow::anyhow!("bad --code-words: {e}"))?;
     let code = Code::generate(None, words, &mut rand_core::OsRng);
     Ok(Some(Pairing { shown: Some(code.expose().to_string()), password: code.password(PasswordScope::WholeCode) }))
+}
+
+/// `send --listen ADDR --code FILE…`: clap hands the first path to
+/// `--code` (it takes an optional value). A listener makes its own code,
+/// so a value that names an existing file or directory is a path to send.
+fn take_code_value_as_path(args: &mut SendArgs) {
+    if args.listen.is_none() {
+        return;
+    }
+    if let Some(Some(value)) = &args.code.code {
+        if std::path::Path::new(value).symlink_metadata().is_ok() {
+            let path = value.clone();
+            args.paths.insert(0, path);
+            args.code.code = Some(None);
+        }
+    }
 }
 
 fn announce(pairing: &Option<Pairing>, output: &Output) {
