@@ -13,6 +13,7 @@
 //! authenticates both sides. A relay (§12) only supplies the stream.
 //! Everything after the [`Session`] is shared.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,19 +121,31 @@ pub async fn accept_code(
     config: Arc<ServerConfig>,
     password: &PakePassword,
 ) -> Result<Session> {
+    // Set once the connector's PAKE message is in: from then on a timeout
+    // (a connector that got our answer, tested its guess and stalls) spends
+    // the code like any other failure.
+    let guessing = AtomicBool::new(false);
     let authorize = |request: AuthRequest| {
         let password = password.clone();
+        let guessing = &guessing;
         async move {
             Ok(match request {
-                AuthRequest::Pake => AuthDecision::AcceptPake(password, ()),
+                AuthRequest::Pake => {
+                    guessing.store(true, Ordering::SeqCst);
+                    AuthDecision::AcceptPake(password, ())
+                }
                 _ => AuthDecision::Reject("this peer takes a code (sxfer … --code CODE)".into()),
             })
         }
     };
     let handshake = server_handshake(stream, config, || async { Ok(()) }, authorize, IDLE);
-    let session = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
-        .await
-        .map_err(|_| anyhow::anyhow!("no handshake within {} s", HANDSHAKE_TIMEOUT.as_secs()))??;
+    let session = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await.map_err(|_| {
+        let timeout = format!("no handshake within {} s", HANDSHAKE_TIMEOUT.as_secs());
+        match guessing.load(Ordering::SeqCst) {
+            true => anyhow::anyhow!(sxfer_proto::Error::WrongCode).context(timeout),
+            false => anyhow::anyhow!(timeout),
+        }
+    })??;
     Ok(Session { reader: session.reader, writer: session.writer, peer: format!("{address} (code)") })
 }
 
