@@ -121,6 +121,16 @@ pub async fn accept_code(
     config: Arc<ServerConfig>,
     password: &PakePassword,
 ) -> Result<Session> {
+    accept_code_within(stream, address, config, password, HANDSHAKE_TIMEOUT).await
+}
+
+async fn accept_code_within(
+    stream: impl ByteStream,
+    address: &str,
+    config: Arc<ServerConfig>,
+    password: &PakePassword,
+    deadline: Duration,
+) -> Result<Session> {
     // Set once the connector's PAKE message is in: from then on a timeout
     // (a connector that got our answer, tested its guess and stalls) spends
     // the code like any other failure.
@@ -139,8 +149,8 @@ pub async fn accept_code(
         }
     };
     let handshake = server_handshake(stream, config, || async { Ok(()) }, authorize, IDLE);
-    let session = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await.map_err(|_| {
-        let timeout = format!("no handshake within {} s", HANDSHAKE_TIMEOUT.as_secs());
+    let session = tokio::time::timeout(deadline, handshake).await.map_err(|_| {
+        let timeout = format!("no handshake within {} s", deadline.as_secs());
         match guessing.load(Ordering::SeqCst) {
             true => anyhow::anyhow!(sxfer_proto::Error::WrongCode).context(timeout),
             false => anyhow::anyhow!(timeout),
@@ -199,4 +209,82 @@ async fn admit(request: AuthRequest, address: String, allow: Allow) -> Result<Au
     let mut client_id = [0; 16];
     client_id.copy_from_slice(&fingerprint.as_bytes()[..16]);
     Ok(AuthDecision::Accept(ClientId(client_id), fingerprint))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio::io::{AsyncRead, AsyncWrite, DuplexStream, ReadBuf};
+
+    use super::*;
+    use crate::net::conn::is_wrong_code;
+    use sxfer_proto::pake::{Code, CodeWords, PasswordScope};
+
+    /// A connector's stream whose third write (the PakeConfirm, after the
+    /// ClientHello and the ClientAuth) never goes out: a connector that
+    /// read the listener's PAKE answer, tested its guess, and stalls.
+    struct StallsThirdWrite {
+        inner: DuplexStream,
+        writes: usize,
+    }
+
+    impl AsyncRead for StallsThirdWrite {
+        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        }
+    }
+
+    impl AsyncWrite for StallsThirdWrite {
+        fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+            if self.writes == 2 {
+                return Poll::Pending;
+            }
+            self.writes += 1;
+            Pin::new(&mut self.inner).poll_write(cx, buf)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.inner).poll_shutdown(cx)
+        }
+    }
+
+    fn listener_config() -> Arc<ServerConfig> {
+        let identity = PrivateIdentity::generate_ed25519(&mut rand_core::OsRng).unwrap();
+        Arc::new(ServerConfig::new(Arc::new(identity)))
+    }
+
+    fn new_password() -> PakePassword {
+        let code = Code::generate(None, CodeWords::new(3).unwrap(), &mut rand_core::OsRng);
+        code.password(PasswordScope::WholeCode)
+    }
+
+    #[tokio::test]
+    async fn a_connector_stalling_after_the_pake_answer_spends_the_code() {
+        let password = new_password();
+        let (near, far) = tokio::io::duplex(1 << 20);
+        let stalling = StallsThirdWrite { inner: near, writes: 0 };
+        let connector = connect_code(stalling, "listener", &password);
+        let listener = accept_code_within(far, "connector", listener_config(), &password, Duration::from_secs(2));
+        tokio::pin!(connector);
+        let accepted = tokio::select! {
+            accepted = listener => accepted,
+            connected = &mut connector => panic!("the connector finished without its confirm: {:?}", connected.err()),
+        };
+        let error = accepted.err().expect("the listener cannot finish without the connector's confirm");
+        assert!(format!("{error:#}").contains("no handshake within"), "{error:#}");
+        assert!(is_wrong_code(&error), "the deadline after a guess burns the code: {error:#}");
+    }
+
+    #[tokio::test]
+    async fn a_deadline_before_any_pake_message_does_not_spend_the_code() {
+        let (_near, far) = tokio::io::duplex(1 << 20);
+        let deadline = Duration::from_millis(200);
+        let error = accept_code_within(far, "silent", listener_config(), &new_password(), deadline).await.err();
+        let error = error.expect("nothing was said");
+        assert!(!is_wrong_code(&error), "{error:#}");
+    }
 }
