@@ -82,6 +82,26 @@ impl Output {
         }
     }
 
+    /// Relay: the code the other side types (the creator shows it once),
+    /// on stderr (stdout with `--json`), whatever `quiet` says.
+    pub fn code(&self, code: &str, expires_in_secs: u64) {
+        if self.json {
+            crate::say!("{{\"event\":\"code\",\"code\":{},\"expires_in\":{expires_in_secs}}}", json_string(code));
+        } else {
+            eprintln!("code {code}");
+        }
+    }
+
+    /// Peer mode: how the session runs, `direct` or `relayed via HOST`.
+    pub fn path(&self, via: Option<&str>) {
+        match (self.json, via) {
+            (true, Some(host)) => crate::say!("{{\"event\":\"relayed\",\"via\":{}}}", json_string(host)),
+            (true, None) => crate::say!("{{\"event\":\"direct\"}}"),
+            (false, Some(host)) => eprintln!("relayed via {}", display_safe(host)),
+            (false, None) => eprintln!("direct"),
+        }
+    }
+
     /// Peer mode: a connection to a listener failed or was refused; it
     /// goes on waiting.
     pub fn connection_failed(&self, peer: &str, message: &str) {
