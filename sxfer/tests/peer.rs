@@ -685,7 +685,8 @@ mod via {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_owned();
         let server = serve(&root.join("data"));
-        let data = random_bytes(3 << 20, 11);
+        // Above the 4 MiB bound under which files are sent whole, not resumed.
+        let data = random_bytes(6 << 20, 11);
         let file = root.join("big.bin");
         fs::write(&file, &data).unwrap();
         fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
@@ -775,7 +776,7 @@ mod via {
     #[test]
     fn a_flipped_relayed_byte_fails_the_receiver_with_nothing_under_the_final_name() {
         let s = setup();
-        let sender_proxy = proxy(&s.server.address, Some(2 << 20));
+        let sender_proxy = proxy(&s.server.address, Some(3 << 20));
         let send = line(&[&"send", &s.file], &s, &sender_proxy.address);
         let mut sender = start(&s.root.join("a"), &send);
         let code = code_of(&mut sender);
@@ -786,6 +787,7 @@ mod via {
         let error = error_line(&lines);
         assert!(error.contains("record") || error.contains("integrity") || error.contains("authent"), "{error}");
         assert!(!s.out.join("big.bin").exists());
+        assert!(s.out.join(".big.bin.sxfer-part").exists(), "the verified prefix is kept");
         drop(sender);
         // The cut transfer resumes: the pair runs again and completes.
         let send = line(&[&"send", &s.file], &s, &host);
@@ -794,6 +796,7 @@ mod via {
         let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &host);
         let (status, lines) = start(&s.root.join("b"), &receive).finish();
         assert!(status.success(), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.starts_with("resuming big.bin at byte ")), "{lines:#?}");
         assert_landed(&s);
     }
 }
