@@ -174,6 +174,11 @@ impl Settings {
             if value == 0 {
                 bail!("{name} must be at least 1");
             }
+            // Each is a semaphore's permit count, which has a ceiling; far
+            // below it, more than a million sessions is a typo.
+            if value > MAX_LIMIT {
+                bail!("{name} must be at most {MAX_LIMIT}");
+            }
         }
         Ok(())
     }
@@ -297,6 +302,9 @@ pub fn parse_suites(text: &str) -> Result<Vec<SuiteId>> {
     Ok(suites)
 }
 
+/// The largest connection or handshake limit accepted.
+const MAX_LIMIT: usize = 1_000_000;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +334,10 @@ mod tests {
         assert_eq!((printed.max_handshakes, printed.max_handshakes_per_address), (Some(9), Some(3)));
         let zero: FileConfig = toml::from_str("max_handshakes_per_address = 0").unwrap();
         assert!(settings.apply(zero).is_err());
+        // A semaphore of this many permits would panic at startup.
+        let huge: FileConfig = toml::from_str("max_connections = 9223372036854775807").unwrap();
+        let error = settings.apply(huge).unwrap_err().to_string();
+        assert!(error.contains("max_connections must be at most"), "{error}");
     }
 
     #[test]

@@ -37,6 +37,9 @@ macro_rules! say {
 pub struct Output {
     pub quiet: bool,
     pub json: bool,
+    /// Peer mode: a file the upload path moved was *sent* to a person, not
+    /// uploaded to a server (the words and JSON events say so).
+    pub peer: bool,
 }
 
 pub struct Progress(Option<ProgressBar>);
@@ -58,7 +61,7 @@ impl Output {
     }
 
     pub fn uploaded(&self, entry: &FileEntry) {
-        self.entry_line("uploaded", entry, None);
+        self.entry_line(if self.peer { "sent" } else { "uploaded" }, entry, None);
     }
 
     pub fn downloaded(&self, entry: &FileEntry, local: &Path) {
@@ -82,11 +85,11 @@ impl Output {
         }
     }
 
-    /// Relay: the code the other side types (the creator shows it once),
-    /// on stderr (stdout with `--json`), whatever `quiet` says.
-    pub fn code(&self, code: &str, expires_in_secs: u64) {
+    /// Peer mode: the one-time code a listener waits for, on stderr
+    /// (stdout with `--json`), whatever `quiet` says.
+    pub fn code(&self, code: &str) {
         if self.json {
-            crate::say!("{{\"event\":\"code\",\"code\":{},\"expires_in\":{expires_in_secs}}}", json_string(code));
+            crate::say!("{{\"event\":\"code\",\"code\":{}}}", json_string(code));
         } else {
             eprintln!("code {code}");
         }
@@ -137,7 +140,14 @@ impl Output {
             }
             return;
         }
-        eprintln!("{} offers {files} files in {directories} directories, {total} bytes:", display_safe(peer));
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        eprintln!(
+            "{} offers {} and {}, {} ({total} bytes):",
+            display_safe(peer),
+            plural(files, "file", "files"),
+            plural(directories, "directory", "directories"),
+            indicatif::HumanBytes(total)
+        );
         for entry in manifest.entries().iter().take(OFFER_SHOWN) {
             eprintln!("  {:<9} {:>12}  {}", kind_name(entry.kind), entry.meta.size, entry.name);
         }

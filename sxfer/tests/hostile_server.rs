@@ -26,7 +26,7 @@ use sxfer_proto::names::RemoteName;
 use sxfer_proto::CloseCode;
 
 fn quiet() -> Output {
-    Output { quiet: true, json: false }
+    Output { quiet: true, ..Output::default() }
 }
 
 /// What the hostile server does with each request.

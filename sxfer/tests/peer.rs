@@ -39,8 +39,13 @@ struct Peer {
 
 impl Peer {
     fn spawn(home: &Path, args: &[&OsStr]) -> Peer {
+        Peer::spawn_with(home, args, &[])
+    }
+
+    fn spawn_with(home: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Peer {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .env("HOME", home)
             .env("SXFER_HOME", home.join(".sxfer"))
             .stdin(Stdio::null())
@@ -223,6 +228,7 @@ fn a_listening_receiver_gets_a_tree_byte_identical_with_modes_and_mtimes() {
         &args(&[&"send", &src.join("notes.txt"), &src.join("tree"), &address, &"--fingerprint", &fingerprint]),
     );
     assert!(status.success(), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.starts_with("sent notes.txt")), "a person is sent files: {lines:#?}");
     let (status, lines) = receiver.finish();
     assert!(status.success(), "a successful transfer ends the listener: {lines:#?}");
     assert!(lines.iter().any(|l| l.starts_with("received tree/sub/data.bin (5242883 bytes)")), "{lines:#?}");
@@ -337,6 +343,105 @@ fn a_wrong_fingerprint_fails_before_any_metadata_and_the_listener_keeps_waiting(
     assert!(status.success(), "{lines:#?}");
     assert!(sender.finish().0.success());
     assert_eq!(fs::read(out.join("notes.txt")).unwrap(), fs::read(&file).unwrap());
+}
+
+// ---------------------------------------------------------------------------
+// Code mode
+
+impl Peer {
+    /// A code-mode listener's one-time code, in either output form.
+    fn code(&mut self) -> String {
+        let line = self.wait_for("with the code", |l| l.starts_with("code ") || l.contains("\"event\":\"code\""));
+        json_field(&line, "code").unwrap_or_else(|| line["code ".len()..].to_owned())
+    }
+}
+
+#[test]
+fn a_code_pairs_the_peers_in_both_arrangements() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, out) = (dir.path().join("src"), dir.path().join("out"));
+    let paths = make_tree(&src);
+    let tree = src.join("tree");
+    let notes = src.join("notes.txt");
+
+    // Receiver listening with a code; the sender types it (argv).
+    let mut receiver =
+        Peer::spawn(dir.path(), &args(&[&"receive", &"--listen", &"127.0.0.1:0", &"--code", &"--out", &out, &"--yes"]));
+    let (_, address) = receiver.listening();
+    let code = receiver.code();
+    assert_eq!(code.split('-').count(), 4, "a nameplate and three words by default: {code}");
+    let (status, lines) = run(dir.path(), &args(&[&"send", &notes, &tree, &address, &"--code", &code]));
+    assert!(status.success(), "{lines:#?}");
+    assert!(receiver.finish().0.success());
+    assert_same_tree(&src, &out, &paths);
+
+    // Sender listening with a five-word code and no --allow (the code is
+    // the authorization); the receiver takes it from $SXFER_CODE.
+    let out = dir.path().join("out2");
+    let mut sender = Peer::spawn(
+        dir.path(),
+        &args(&[&"send", &"--listen", &"127.0.0.1:0", &"--code", &"--code-words", &"5", &tree, &notes, &"--json"]),
+    );
+    let (_, address) = sender.listening();
+    let code = sender.code();
+    assert_eq!(code.split('-').count(), 6, "--code-words 5: {code}");
+    let receive = ["receive", &address, "--code", "--out", out.to_str().unwrap(), "--yes"];
+    let receive: Vec<&OsStr> = receive.iter().map(OsStr::new).collect();
+    let (status, lines) = Peer::spawn_with(dir.path(), &receive, &[("SXFER_CODE", &code)]).finish();
+    assert!(status.success(), "{lines:#?}");
+    assert!(sender.finish().0.success());
+    assert_same_tree(&src, &out, &paths);
+}
+
+#[test]
+fn a_wrong_code_fails_on_both_sides_before_any_metadata_and_burns_the_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, out) = (dir.path().join("src"), dir.path().join("out"));
+    make_tree(&src);
+    let notes = src.join("notes.txt");
+    let mut receiver =
+        Peer::spawn(dir.path(), &args(&[&"receive", &"--listen", &"127.0.0.1:0", &"--code", &"--out", &out, &"--yes"]));
+    let (_, address) = receiver.listening();
+    let code = receiver.code();
+    // The same nameplate and words but the last, which is another word.
+    let (rest, last) = code.rsplit_once('-').unwrap();
+    let other = if last == "amber" { "harbor" } else { "amber" };
+    let wrong = format!("{rest}-{other}");
+    let (status, lines) = run(dir.path(), &args(&[&"send", &notes, &address, &"--code", &wrong]));
+    assert_eq!(status.code(), Some(1));
+    assert!(error_line(&lines).contains("wrong code"), "{lines:#?}");
+    let (status, lines) = receiver.finish();
+    assert_eq!(status.code(), Some(1), "a spent guess ends the listener: {lines:#?}");
+    assert!(error_line(&lines).contains("the code is burnt"), "{lines:#?}");
+    assert!(!lines.iter().any(|l| l.contains("offers")), "no metadata reached the receiver: {lines:#?}");
+    assert!(names_under(&out).is_empty(), "nothing written");
+    // The right code now finds nobody listening.
+    let (status, lines) = run(dir.path(), &args(&[&"send", &notes, &address, &"--code", &code]));
+    assert_eq!(status.code(), Some(1), "{lines:#?}");
+    assert!(names_under(&out).is_empty(), "nothing written");
+}
+
+#[test]
+fn bad_codes_and_code_flags_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    fs::write(&file, b"x").unwrap();
+    let f = file.to_str().unwrap();
+    for (argv, expected) in [
+        (vec!["send", f, "127.0.0.1:9", "--code", "7-notaword-amber-harbor"], "bad --code"),
+        (vec!["send", f, "127.0.0.1:9", "--code", "amber"], "bad --code"),
+        (vec!["send", "--listen", "127.0.0.1:0", "--code", "--code-words", "9", f], "bad --code-words"),
+        (vec!["send", "--listen", "127.0.0.1:0", "--code", "7-amber-falcon-harbor", f], "makes its own code"),
+        (
+            vec!["receive", "127.0.0.1:9", "--code", "7-amber-falcon-harbor", "--code-words", "4", "--yes"],
+            "listening side",
+        ),
+    ] {
+        let argv: Vec<&OsStr> = argv.iter().map(OsStr::new).collect();
+        let (status, lines) = run(dir.path(), &argv);
+        assert_eq!(status.code(), Some(1), "{argv:?}: {lines:#?}");
+        assert!(error_line(&lines).contains(expected), "{argv:?}: {lines:#?}");
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -479,7 +584,7 @@ async fn a_declined_offer_writes_nothing() {
         seen.store(manifest.file_count(), std::sync::atomic::Ordering::SeqCst);
         Ok(false)
     };
-    let quiet = Output { quiet: true, json: false };
+    let quiet = Output { quiet: true, ..Output::default() };
     let error = receive::receive(session, &options, decide, &quiet).await.unwrap_err();
     assert!(error.downcast_ref::<Refused>().is_some(), "{error:#}");
     assert_eq!(shown.load(std::sync::atomic::Ordering::SeqCst), 3, "the receiver saw the manifest first");

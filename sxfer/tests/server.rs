@@ -17,7 +17,7 @@ use sxfer_proto::identity::PrivateIdentity;
 use sxfer_proto::names::RemoteName;
 
 fn quiet() -> Output {
-    Output { quiet: true, json: false }
+    Output { quiet: true, ..Output::default() }
 }
 
 fn write_file(path: &Path, bytes: &[u8], mode: u32, mtime: SystemTime) {

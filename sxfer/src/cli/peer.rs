@@ -12,11 +12,11 @@ use sxfer::output::Output;
 use sxfer::peer::identity::{self, Origin};
 use sxfer::peer::receive::ReceiveOptions;
 use sxfer::peer::session::{self, Allow, Pin};
-use sxfer::peer::{self, listen, offer, receive, send, via};
+use sxfer::peer::{self, code, listen, offer, receive, send, via};
 use sxfer::{client, prompt};
 use sxfer_proto::handshake::ServerConfig;
 use sxfer_proto::identity::{Fingerprint, PrivateIdentity};
-use sxfer_proto::pake::{Code, CodeWords, DEFAULT_WORDS};
+use sxfer_proto::pake::{Code, CodeWords, PakePassword, PasswordScope, DEFAULT_WORDS};
 
 use super::remote::block_on;
 
@@ -38,6 +38,8 @@ pub struct SendArgs {
     /// repeatable). Without it each connecting key is asked about on the terminal.
     #[arg(long, value_name = "FP", requires = "listen")]
     allow: Vec<String>,
+    #[command(flatten)]
+    code: CodeFlags,
     #[command(flatten)]
     common: PeerFlags,
 }
@@ -66,7 +68,23 @@ pub struct ReceiveArgs {
     #[arg(long, value_name = "FP")]
     allow: Vec<String>,
     #[command(flatten)]
+    code: CodeFlags,
+    #[command(flatten)]
     common: PeerFlags,
+}
+
+/// Short-code pairing (instead of fingerprints).
+#[derive(Args, Debug)]
+pub struct CodeFlags {
+    /// Pair by a one-time code instead of a fingerprint. Listening: print a
+    /// new code (one wrong guess burns it). Connecting: --code CODE, or
+    /// --code alone to read it from $SXFER_CODE or a prompt (argv is visible
+    /// to other local users).
+    #[arg(long, value_name = "CODE", num_args = 0..=1, conflicts_with_all = ["fingerprint", "allow"])]
+    code: Option<Option<String>>,
+    /// Words in a new code, 8 bits of secret each [default: 3, 24 bits].
+    #[arg(long, value_name = "N", requires = "code")]
+    code_words: Option<usize>,
 }
 
 /// Options both sides take.
@@ -93,9 +111,9 @@ pub struct PeerFlags {
 pub fn send(args: SendArgs) -> Result<()> {
     let output = setup(&args.common);
     if let Some(host) = args.common.via.clone() {
-        let (sources, code) = via_sources(&args.paths)?;
+        let (sources, code) = via_sources(&args.paths, &args.code)?;
         let plan = Arc::new(offer::plan(&sources)?);
-        let session = via_session(&args.common, &host, code, &output)?;
+        let session = via_session(&args.common, &args.code, &host, code, &output)?;
         return block_on(async move { send::send(session.await?, &plan, &output).await });
     }
     let (sources, address) = match &args.listen {
@@ -108,22 +126,29 @@ pub fn send(args: SendArgs) -> Result<()> {
     let sources: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
     let plan = Arc::new(offer::plan(&sources)?);
     let allow = allow_list(&args.allow)?;
-    if args.listen.is_some() && allow.is_empty() && !prompt::is_interactive() {
+    let pairing = pairing(&args.code, args.listen.is_some())?;
+    if args.listen.is_some() && allow.is_empty() && pairing.is_none() && !prompt::is_interactive() {
         bail!("a listening sender needs --allow SHA256:… (the receiver's key) when there is no terminal to ask on");
     }
     let (identity, origin) = identity::load(args.common.identity.as_deref())?;
-    note_identity(&origin, &identity, &output);
+    if pairing.is_none() || args.listen.is_some() {
+        note_identity(&origin, &identity, &output);
+    }
     block_on(async move {
         if args.listen.is_none() {
-            let session = session::dial(&address, &identity, &pin(args.fingerprint.as_deref())?).await?;
+            let session = match &pairing {
+                Some(password) => dial_code(&address, password).await?,
+                None => session::dial(&address, &identity, &pin(args.fingerprint.as_deref())?).await?,
+            };
             return send::send(session, &plan, &output).await;
         }
         let allow = if allow.is_empty() { Allow::Ask } else { Allow::Only(allow) };
         let (config, listener) = listener(identity, &address, &output).await?;
+        announce(&pairing, &output);
         listen::serve(&listener, &output, |stream, from| {
-            let (config, allow, plan) = (config.clone(), allow.clone(), plan.clone());
+            let (config, allow, plan, pairing) = (config.clone(), allow.clone(), plan.clone(), pairing.clone());
             async move {
-                let session = session::accept(stream, &from.to_string(), config, &allow).await?;
+                let session = accept(stream, &from.to_string(), config, &allow, &pairing).await?;
                 send::send(session, &plan, &output).await
             }
         })
@@ -140,8 +165,11 @@ pub fn receive(args: ReceiveArgs) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let options = ReceiveOptions { out, force: args.force };
     let allow = allow_list(&args.allow)?;
+    let pairing = pairing(&args.code, args.peer.is_none())?;
     let (identity, origin) = identity::load(args.common.identity.as_deref())?;
-    note_identity(&origin, &identity, &output);
+    if pairing.is_none() || args.peer.is_none() {
+        note_identity(&origin, &identity, &output);
+    }
     let yes = args.yes;
     let decide = move |manifest: &sxfer_proto::manifest::Manifest, peer: &str| -> Result<bool> {
         if yes {
@@ -156,23 +184,28 @@ pub fn receive(args: ReceiveArgs) -> Result<()> {
         Ok(prompt::confirm(&question)?.unwrap_or(false))
     };
     if let Some(host) = args.common.via.clone() {
-        let code = via::code(args.peer.as_deref())?;
-        let session = via_session(&args.common, &host, code, &output)?;
+        let given = args.peer.as_deref().or(args.code.code.as_ref().and_then(|c| c.as_deref()));
+        let code = via::code(given)?;
+        let session = via_session(&args.common, &args.code, &host, code, &output)?;
         return block_on(async move { receive::receive(session.await?, &options, decide, &output).await });
     }
     block_on(async move {
         if let Some(address) = &args.peer {
             let address = peer::address(address)?;
-            let session = session::dial(&address, &identity, &pin(args.fingerprint.as_deref())?).await?;
+            let session = match &pairing {
+                Some(password) => dial_code(&address, password).await?,
+                None => session::dial(&address, &identity, &pin(args.fingerprint.as_deref())?).await?,
+            };
             return receive::receive(session, &options, decide, &output).await;
         }
         let allow = if allow.is_empty() { Allow::Anyone } else { Allow::Only(allow) };
         let address = args.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
         let (config, listener) = listener(identity, &address, &output).await?;
+        announce(&pairing, &output);
         listen::serve(&listener, &output, |stream, from| {
-            let (config, allow, options) = (config.clone(), allow.clone(), options.clone());
+            let (config, allow, options, pairing) = (config.clone(), allow.clone(), options.clone(), pairing.clone());
             async move {
-                let session = session::accept(stream, &from.to_string(), config, &allow).await?;
+                let session = accept(stream, &from.to_string(), config, &allow, &pairing).await?;
                 receive::receive(session, &options, decide, &output).await
             }
         })
@@ -182,7 +215,7 @@ pub fn receive(args: ReceiveArgs) -> Result<()> {
 
 /// `--via`: the files, and the code to join with if the last argument is
 /// one (and not a file) or SXFER_CODE is set.
-fn via_sources(paths: &[String]) -> Result<(Vec<PathBuf>, Option<Code>)> {
+fn via_sources(paths: &[String], flags: &CodeFlags) -> Result<(Vec<PathBuf>, Option<Code>)> {
     let (sources, code) = match paths.split_last() {
         Some((last, rest)) if !rest.is_empty() && !std::path::Path::new(last).exists() => match Code::parse(last) {
             Ok(code) => (rest, Some(code)),
@@ -192,7 +225,7 @@ fn via_sources(paths: &[String]) -> Result<(Vec<PathBuf>, Option<Code>)> {
     };
     let code = match code {
         Some(code) => Some(code),
-        None => via::code(None)?,
+        None => via::code(flags.code.as_ref().and_then(|c| c.as_deref()))?,
     };
     Ok((sources.iter().map(PathBuf::from).collect(), code))
 }
@@ -201,10 +234,13 @@ fn via_sources(paths: &[String]) -> Result<(Vec<PathBuf>, Option<Code>)> {
 /// rendezvous; the future yields the PAKE-authenticated session.
 fn via_session(
     flags: &PeerFlags,
+    code_flags: &CodeFlags,
     host: &str,
     code: Option<Code>,
     output: &Output,
 ) -> Result<impl std::future::Future<Output = Result<peer::Session>>> {
+    let words = CodeWords::new(code_flags.code_words.unwrap_or(DEFAULT_WORDS))
+        .map_err(|e| anyhow::anyhow!("bad --code-words: {e}"))?;
     let (identity, origin) = identity::load(flags.identity.as_deref())?;
     if code.is_none() {
         note_identity(&origin, &identity, output);
@@ -216,7 +252,7 @@ fn via_session(
             Some(code) => via::join(remote, &host, &code, &output).await,
             None => {
                 let config = Arc::new(ServerConfig::new(Arc::new(identity)));
-                via::create(remote, &host, CodeWords::new(DEFAULT_WORDS)?, config, &output).await
+                via::create(remote, &host, words, config, &output).await
             }
         }
     })
@@ -226,7 +262,7 @@ fn setup(flags: &PeerFlags) -> Output {
     if let Ok(home) = client::home() {
         logging::init("info", LogFormat::Text, false, Some(&home.join("client.log"))).ok();
     }
-    Output { quiet: false, json: flags.json }
+    Output { quiet: false, json: flags.json, peer: true }
 }
 
 async fn listener(
@@ -238,6 +274,61 @@ async fn listener(
     let config = Arc::new(ServerConfig::new(Arc::new(identity)));
     let listener = listen::bind(address, &fingerprint, output).await?;
     Ok((config, listener))
+}
+
+/// Code mode (`--code`): a listener's new code, to show, or the code a
+/// connector was given; either way the PAKE password (the whole code,
+/// direct).
+#[derive(Clone)]
+struct Pairing {
+    shown: Option<String>,
+    password: PakePassword,
+}
+
+fn pairing(flags: &CodeFlags, listening: bool) -> Result<Option<Pairing>> {
+    let Some(given) = &flags.code else { return Ok(None) };
+    if !listening {
+        if flags.code_words.is_some() {
+            bail!("--code-words is for the listening side, which makes the code");
+        }
+        let code = code::from_user(given.as_deref())?;
+        return Ok(Some(Pairing { shown: None, password: code.password(PasswordScope::WholeCode) }));
+    }
+    if given.is_some() {
+        bail!("a listener makes its own code: pass --code without a value (the value would be taken for a file)");
+    }
+    let words = CodeWords::new(flags.code_words.unwrap_or(sxfer_proto::pake::DEFAULT_WORDS))
+        .map_err(|e| anyhow::anyhow!("bad --code-words: {e}"))?;
+    let code = Code::generate(None, words, &mut rand_core::OsRng);
+    Ok(Some(Pairing { shown: Some(code.expose().to_string()), password: code.password(PasswordScope::WholeCode) }))
+}
+
+fn announce(pairing: &Option<Pairing>, output: &Output) {
+    if let Some(Pairing { shown: Some(code), .. }) = pairing {
+        output.code(code);
+    }
+}
+
+async fn dial_code(address: &str, pairing: &Pairing) -> Result<peer::Session> {
+    let stream = client::dial(address).await?;
+    session::connect_code(stream, address, &pairing.password).await
+}
+
+/// The listener's handshake with one connection: code mode burns the
+/// code on a spent guess, fingerprint mode lets `allow` decide.
+async fn accept(
+    stream: tokio::net::TcpStream,
+    from: &str,
+    config: Arc<ServerConfig>,
+    allow: &Allow,
+    pairing: &Option<Pairing>,
+) -> Result<peer::Session> {
+    match pairing {
+        Some(pairing) => session::accept_code(stream, from, config, &pairing.password)
+            .await
+            .map_err(|e| code::burn_on_guess(e, from)),
+        None => session::accept(stream, from, config, allow).await,
+    }
 }
 
 fn pin(fingerprint: Option<&str>) -> Result<Pin> {

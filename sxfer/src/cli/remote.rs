@@ -363,7 +363,7 @@ fn setup(target: &str, flags: &ClientFlags) -> Result<(Target, ClientOptions, Ou
         idle_timeout: None,
         suites: flags.suites.as_deref().map(sxfer::config::parse_suites).transpose().context("--suites")?,
     };
-    Ok((target, options, Output { quiet: flags.quiet, json: flags.json }))
+    Ok((target, options, Output { quiet: flags.quiet, json: flags.json, peer: false }))
 }
 
 /// Logging in to a relay server for peer mode (`--via [user@]host[:port]`):

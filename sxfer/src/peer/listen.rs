@@ -74,7 +74,7 @@ mod tests {
         let connections: Vec<TcpStream> =
             connect_many(address, 3).await.into_iter().collect::<std::io::Result<_>>().unwrap();
         let mut attempts = 0;
-        let quiet = Output { quiet: true, json: false };
+        let quiet = Output { quiet: true, ..Output::default() };
         let served = serve(&listener, &quiet, |_, _| {
             attempts += 1;
             let attempt = attempts;

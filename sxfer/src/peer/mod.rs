@@ -21,6 +21,7 @@
 //!
 //! [`ByteStream`]: crate::net::conn::ByteStream
 
+pub mod code;
 pub mod identity;
 pub mod landing;
 pub mod listen;

@@ -7,8 +7,11 @@
 //! public key as user `peer` with its own key, which the listener may hold
 //! to an allow list (`--allow`) or ask about.
 //!
-//! Other modes (a short code, a relay) make the same [`Session`] in their
-//! own way; everything after it is shared.
+//! Code mode (PROTOCOL.md §4.6.3, §13.2): [`connect_code`] and
+//! [`accept_code`] run the SPAKE2 exchange inside the handshake instead;
+//! the listener's key is not pinned (it may be a one-time key), the code
+//! authenticates both sides. A relay (§12) only supplies the stream.
+//! Everything after the [`Session`] is shared.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +24,7 @@ use crate::prompt;
 use sxfer_proto::handshake::{AuthRequest, ClientConfig, Credential, ServerConfig, ServerPin};
 use sxfer_proto::identity::{Fingerprint, PrivateIdentity, PublicIdentity};
 use sxfer_proto::msgs::{ClientId, Username};
+use sxfer_proto::pake::{PakeCredential, PakePassword};
 
 /// The user name a connector logs in with.
 pub const PEER_USER: &str = "peer";
@@ -94,6 +98,42 @@ pub async fn accept(
         .map_err(|_| anyhow::anyhow!("no handshake within {} s", limit.as_secs()))??;
     let peer = format!("{address} ({})", session.user);
     Ok(Session { reader: session.reader, writer: session.writer, peer })
+}
+
+/// Connector in code mode: the handshake over `stream` with the PAKE over
+/// `password` (the whole code direct, the words through a relay). A wrong
+/// code fails here ([`crate::net::conn::is_wrong_code`]), before any
+/// application message.
+pub async fn connect_code(stream: impl ByteStream, address: &str, password: &PakePassword) -> Result<Session> {
+    let credential = || Ok(Credential::Pake(PakeCredential::new(password, &mut rand_core::OsRng)));
+    let session =
+        client_handshake(stream, ClientConfig::default(), |_| Ok(ServerPin::PakeOnly), credential, IDLE).await?;
+    Ok(Session { reader: session.reader, writer: session.writer, peer: format!("{address} (code)") })
+}
+
+/// Listener in code mode: takes only a PAKE login over `password`. Any
+/// failure after the listener's PAKE answer went out is a spent guess
+/// ([`crate::net::conn::is_wrong_code`]): the caller burns the code.
+pub async fn accept_code(
+    stream: impl ByteStream,
+    address: &str,
+    config: Arc<ServerConfig>,
+    password: &PakePassword,
+) -> Result<Session> {
+    let authorize = |request: AuthRequest| {
+        let password = password.clone();
+        async move {
+            Ok(match request {
+                AuthRequest::Pake => AuthDecision::AcceptPake(password, ()),
+                _ => AuthDecision::Reject("this peer takes a code (sxfer … --code CODE)".into()),
+            })
+        }
+    };
+    let handshake = server_handshake(stream, config, || async { Ok(()) }, authorize, IDLE);
+    let session = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+        .await
+        .map_err(|_| anyhow::anyhow!("no handshake within {} s", HANDSHAKE_TIMEOUT.as_secs()))??;
+    Ok(Session { reader: session.reader, writer: session.writer, peer: format!("{address} (code)") })
 }
 
 fn check_pin(address: &str, fingerprint: &Fingerprint, pin: &Pin) -> Result<ServerPin> {
