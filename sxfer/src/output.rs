@@ -95,6 +95,16 @@ impl Output {
         }
     }
 
+    /// Peer mode: how the session runs, `direct` or `relayed via HOST`.
+    pub fn path(&self, via: Option<&str>) {
+        match (self.json, via) {
+            (true, Some(host)) => crate::say!("{{\"event\":\"relayed\",\"via\":{}}}", json_string(host)),
+            (true, None) => crate::say!("{{\"event\":\"direct\"}}"),
+            (false, Some(host)) => eprintln!("relayed via {}", display_safe(host)),
+            (false, None) => eprintln!("direct"),
+        }
+    }
+
     /// Peer mode: a connection to a listener failed or was refused; it
     /// goes on waiting.
     pub fn connection_failed(&self, peer: &str, message: &str) {

@@ -723,3 +723,223 @@ async fn a_partial_that_does_not_match_is_discarded_and_nothing_is_placed() {
     assert!(receiver.finish().0.success());
     assert!(fs::read(out.join("big.bin")).unwrap() == fs::read(&big).unwrap());
 }
+
+/// Relayed peer mode (`--via`) through a real `sxfer serve` with an open
+/// relay, each peer behind a test proxy that records (and may corrupt)
+/// every byte it forwards.
+mod via {
+    use super::*;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    struct Server {
+        child: Child,
+        address: String,
+        fingerprint: String,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            self.child.kill().ok();
+            self.child.wait().ok();
+        }
+    }
+
+    fn serve(data: &Path) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--relay", "open", "--data-dir"])
+            .arg(data)
+            .env("SXFER_LOG_LEVEL", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (mut address, mut fingerprint) = (None, None);
+        while address.is_none() || fingerprint.is_none() {
+            let line = lines.next().expect("server output").unwrap();
+            if let Some(rest) = line.strip_prefix("sxfer server listening on ") {
+                address = Some(rest.trim().to_owned());
+            }
+            if let Some(rest) = line.strip_prefix("host key ") {
+                fingerprint = rest.split_whitespace().nth(1).map(str::to_owned);
+            }
+        }
+        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+        Server { child, address: address.unwrap(), fingerprint: fingerprint.unwrap() }
+    }
+
+    /// A TCP proxy to `upstream`: every byte it forwards either way goes
+    /// into `recording`; with `flip`, the byte at that offset of the
+    /// client-to-server direction is inverted.
+    struct Proxy {
+        address: String,
+        recording: Arc<Mutex<Vec<u8>>>,
+    }
+
+    fn proxy(upstream: &str, flip: Option<usize>) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let recording = Arc::new(Mutex::new(Vec::new()));
+        let (upstream, record) = (upstream.to_owned(), recording.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(server) = TcpStream::connect(&upstream) else { return };
+                let pairs = [(client.try_clone().unwrap(), server.try_clone().unwrap(), flip), (server, client, None)];
+                for (mut from, mut to, flip) in pairs {
+                    let record = record.clone();
+                    std::thread::spawn(move || {
+                        let (mut buf, mut offset) = (vec![0u8; 16384], 0usize);
+                        while let Ok(n @ 1..) = from.read(&mut buf) {
+                            if let Some(at) = flip.filter(|at| (offset..offset + n).contains(at)) {
+                                buf[at - offset] ^= 0xff;
+                            }
+                            offset += n;
+                            record.lock().unwrap().extend_from_slice(&buf[..n]);
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        to.shutdown(std::net::Shutdown::Both).ok();
+                    });
+                }
+            }
+        });
+        Proxy { address, recording }
+    }
+
+    fn code_of(peer: &mut Peer) -> String {
+        let line = peer.wait_for("with the code", |l| l.starts_with("code "));
+        line["code ".len()..].to_owned()
+    }
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+        server: Server,
+        data: Vec<u8>,
+        file: PathBuf,
+        out: PathBuf,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_owned();
+        let server = serve(&root.join("data"));
+        // Above the 4 MiB bound under which files are sent whole, not resumed.
+        let data = random_bytes(6 << 20, 11);
+        let file = root.join("big.bin");
+        fs::write(&file, &data).unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
+        set_mtime(&file, 1_234_567_890, 42);
+        let out = root.join("out");
+        Setup { _dir: dir, root, server, data, file, out }
+    }
+
+    /// A command line: `list`, then `--via host` and the server's pin.
+    fn line(list: &[&dyn AsRef<OsStr>], s: &Setup, host: &str) -> Vec<std::ffi::OsString> {
+        let mut all: Vec<std::ffi::OsString> = list.iter().map(|a| a.as_ref().to_owned()).collect();
+        all.extend(["--via", host, "--server-fingerprint", &s.server.fingerprint].map(Into::into));
+        all
+    }
+
+    fn start(home: &Path, line: &[std::ffi::OsString]) -> Peer {
+        Peer::spawn(home, &line.iter().map(|a| a.as_os_str()).collect::<Vec<_>>())
+    }
+
+    fn assert_landed(s: &Setup) {
+        let landed = s.out.join("big.bin");
+        assert!(fs::read(&landed).unwrap() == s.data, "the file differs");
+        let meta = fs::metadata(&landed).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o640);
+        assert_eq!((meta.mtime(), meta.mtime_nsec()), (1_234_567_890, 42));
+    }
+
+    #[test]
+    fn a_creating_sender_and_a_joining_receiver_move_the_file_and_the_relay_sees_no_plaintext() {
+        let s = setup();
+        let (sender_proxy, receiver_proxy) = (proxy(&s.server.address, None), proxy(&s.server.address, None));
+        let send = line(&[&"send", &s.file], &s, &sender_proxy.address);
+        let mut sender = start(&s.root.join("a"), &send);
+        let code = code_of(&mut sender);
+        let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &receiver_proxy.address);
+        let (status, lines) = start(&s.root.join("b"), &receive).finish();
+        assert!(status.success(), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.starts_with("relayed via ")), "{lines:#?}");
+        let (status, lines) = sender.finish();
+        assert!(status.success(), "{lines:#?}");
+        assert_landed(&s);
+        let window = &s.data[1_000_000..1_000_064];
+        for recording in [&sender_proxy.recording, &receiver_proxy.recording] {
+            let recording = recording.lock().unwrap();
+            assert!(recording.len() > s.data.len(), "the proxy saw the transfer");
+            assert!(!recording.windows(64).any(|w| w == window), "plaintext crossed the relay");
+        }
+    }
+
+    #[test]
+    fn a_creating_receiver_and_a_joining_sender_move_the_file() {
+        let s = setup();
+        let host = s.server.address.clone();
+        let receive = line(&[&"receive", &"--yes", &"--out", &s.out, &"--json"], &s, &host);
+        let mut receiver = start(&s.root.join("b"), &receive);
+        let shown = receiver.wait_for("with the code", |l| l.contains("\"event\":\"code\""));
+        let code = json_field(&shown, "code").unwrap();
+        let send = line(&[&"send", &s.file, &code], &s, &host);
+        let (status, lines) = start(&s.root.join("a"), &send).finish();
+        assert!(status.success(), "{lines:#?}");
+        let (status, lines) = receiver.finish();
+        assert!(status.success(), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.contains("\"event\":\"relayed\"")), "{lines:#?}");
+        assert_landed(&s);
+    }
+
+    #[test]
+    fn a_wrong_code_fails_both_sides_and_writes_nothing() {
+        let s = setup();
+        let host = s.server.address.clone();
+        let send = line(&[&"send", &s.file], &s, &host);
+        let mut sender = start(&s.root.join("a"), &send);
+        let code = code_of(&mut sender);
+        let (nameplate, words) = code.split_once('-').unwrap();
+        let wrong = if words.starts_with("acorn-") { "agent-agent-agent" } else { "acorn-acorn-acorn" };
+        let wrong = format!("{nameplate}-{wrong}");
+        let receive = line(&[&"receive", &wrong, &"--yes", &"--out", &s.out], &s, &host);
+        let (status, lines) = start(&s.root.join("b"), &receive).finish();
+        assert!(!status.success(), "{lines:#?}");
+        assert!(error_line(&lines).contains("wrong code"), "{lines:#?}");
+        let (status, lines) = sender.finish();
+        assert!(!status.success(), "{lines:#?}");
+        assert!(error_line(&lines).contains("wrong code"), "{lines:#?}");
+        assert!(!s.out.exists() || names_under(&s.out).is_empty(), "{:?}", names_under(&s.out));
+    }
+
+    #[test]
+    fn a_flipped_relayed_byte_fails_the_receiver_with_nothing_under_the_final_name() {
+        let s = setup();
+        let sender_proxy = proxy(&s.server.address, Some(3 << 20));
+        let send = line(&[&"send", &s.file], &s, &sender_proxy.address);
+        let mut sender = start(&s.root.join("a"), &send);
+        let code = code_of(&mut sender);
+        let host = s.server.address.clone();
+        let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &host);
+        let (status, lines) = start(&s.root.join("b"), &receive).finish();
+        assert!(!status.success(), "{lines:#?}");
+        let error = error_line(&lines);
+        assert!(error.contains("record") || error.contains("integrity") || error.contains("authent"), "{error}");
+        assert!(!s.out.join("big.bin").exists());
+        assert!(s.out.join(".big.bin.sxfer-part").exists(), "the verified prefix is kept");
+        drop(sender);
+        // The cut transfer resumes: the pair runs again and completes.
+        let send = line(&[&"send", &s.file], &s, &host);
+        let mut sender = start(&s.root.join("a"), &send);
+        let code = code_of(&mut sender);
+        let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &host);
+        let (status, lines) = start(&s.root.join("b"), &receive).finish();
+        assert!(status.success(), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.starts_with("resuming big.bin at byte ")), "{lines:#?}");
+        assert_landed(&s);
+    }
+}

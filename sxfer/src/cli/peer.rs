@@ -12,11 +12,11 @@ use sxfer::output::Output;
 use sxfer::peer::identity::{self, Origin};
 use sxfer::peer::receive::ReceiveOptions;
 use sxfer::peer::session::{self, Allow, Pin};
-use sxfer::peer::{self, code, listen, offer, receive, send};
+use sxfer::peer::{self, code, listen, offer, receive, send, via};
 use sxfer::{client, prompt};
 use sxfer_proto::handshake::ServerConfig;
 use sxfer_proto::identity::{Fingerprint, PrivateIdentity};
-use sxfer_proto::pake::{Code, CodeWords, PakePassword, PasswordScope};
+use sxfer_proto::pake::{Code, CodeWords, PakePassword, PasswordScope, DEFAULT_WORDS};
 
 use super::remote::block_on;
 
@@ -99,10 +99,25 @@ pub struct PeerFlags {
     /// One JSON object per line on stdout.
     #[arg(long)]
     json: bool,
+    /// Pair through the relay of the sxfer server [user@]host[:port] with a
+    /// short code instead of connecting directly: without a code this side
+    /// shows one; with one (`receive CODE`, `send FILE... CODE`, or
+    /// SXFER_CODE) it joins.
+    #[arg(long, value_name = "[USER@]HOST[:PORT]", conflicts_with_all = ["listen", "fingerprint", "allow"])]
+    via: Option<String>,
+    /// With --via: the relay server's fingerprint (SHA256:…) for first contact.
+    #[arg(long, value_name = "FP", requires = "via")]
+    server_fingerprint: Option<String>,
 }
 
 pub fn send(mut args: SendArgs) -> Result<()> {
     let output = setup(&args.common);
+    if let Some(host) = args.common.via.clone() {
+        let (sources, code) = via_sources(&args.paths, &args.code)?;
+        let plan = Arc::new(offer::plan(&sources)?);
+        let session = via_session(&args.common, &args.code, &host, code, &output)?;
+        return block_on(async move { send::send(session.await?, &plan, &output).await });
+    }
     take_code_value_as_path(&mut args);
     let (sources, address) = match &args.listen {
         Some(_) if args.paths.is_empty() => bail!("give the files to send (sxfer send --listen ADDR:PORT FILE…)"),
@@ -172,6 +187,12 @@ pub fn receive(args: ReceiveArgs) -> Result<()> {
         );
         Ok(prompt::confirm(&question)?.unwrap_or(false))
     };
+    if let Some(host) = args.common.via.clone() {
+        let given = args.peer.as_deref().or(args.code.code.as_ref().and_then(|c| c.as_deref()));
+        let code = via::code(given)?;
+        let session = via_session(&args.common, &args.code, &host, code, &output)?;
+        return block_on(async move { receive::receive(session.await?, &options, decide, &output).await });
+    }
     block_on(async move {
         if let Some(address) = &args.peer {
             let address = peer::address(address)?;
@@ -193,6 +214,51 @@ pub fn receive(args: ReceiveArgs) -> Result<()> {
             }
         })
         .await
+    })
+}
+
+/// `--via`: the files, and the code to join with if the last argument is
+/// one (and not a file) or SXFER_CODE is set.
+fn via_sources(paths: &[String], flags: &CodeFlags) -> Result<(Vec<PathBuf>, Option<Code>)> {
+    let (sources, code) = match paths.split_last() {
+        Some((last, rest)) if !rest.is_empty() && !std::path::Path::new(last).exists() => match Code::parse(last) {
+            Ok(code) => (rest, Some(code)),
+            Err(_) => (paths, None),
+        },
+        _ => (paths, None),
+    };
+    let code = match code {
+        Some(code) => Some(code),
+        None => via::code(flags.code.as_ref().and_then(|c| c.as_deref()))?,
+    };
+    Ok((sources.iter().map(PathBuf::from).collect(), code))
+}
+
+/// Log in to the relay server and create (no code) or join (a code) a
+/// rendezvous; the future yields the PAKE-authenticated session.
+fn via_session(
+    flags: &PeerFlags,
+    code_flags: &CodeFlags,
+    host: &str,
+    code: Option<Code>,
+    output: &Output,
+) -> Result<impl std::future::Future<Output = Result<peer::Session>>> {
+    let words = CodeWords::new(code_flags.code_words.unwrap_or(DEFAULT_WORDS))
+        .map_err(|e| anyhow::anyhow!("bad --code-words: {e}"))?;
+    let (identity, origin) = identity::load(flags.identity.as_deref())?;
+    if code.is_none() {
+        note_identity(&origin, &identity, output);
+    }
+    let (host, fingerprint, json, output) = (host.to_owned(), flags.server_fingerprint.clone(), flags.json, *output);
+    Ok(async move {
+        let remote = super::remote::relay_login(&host, fingerprint, json).await?;
+        match code {
+            Some(code) => via::join(remote, &host, &code, &output).await,
+            None => {
+                let config = Arc::new(ServerConfig::new(Arc::new(identity)));
+                via::create(remote, &host, words, config, &output).await
+            }
+        }
     })
 }
 

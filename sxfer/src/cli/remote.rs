@@ -366,6 +366,24 @@ fn setup(target: &str, flags: &ClientFlags) -> Result<(Target, ClientOptions, Ou
     Ok((target, options, Output { quiet: flags.quiet, json: flags.json, peer: false }))
 }
 
+/// Logging in to a relay server for peer mode (`--via [user@]host[:port]`):
+/// the same options and known_hosts pinning as every server command. A
+/// target without a user logs in anonymously (a server with an open relay).
+pub(super) async fn relay_login(text: &str, fingerprint: Option<String>, json: bool) -> Result<client::Remote> {
+    let flags = ClientFlags {
+        identity: None,
+        password_file: None,
+        fingerprint,
+        json,
+        quiet: false,
+        suites: None,
+        log_file: None,
+    };
+    let (target, options, _) = setup(text, &flags)?;
+    let purpose = if target.user.is_some() { Purpose::Login } else { Purpose::Anonymous };
+    client::connect(&target, &options, purpose).await
+}
+
 fn remote_name(target: &Target) -> Result<RemoteName> {
     let path = target.path.as_deref().unwrap_or("");
     RemoteName::parse(path).with_context(|| format!("bad remote name {path:?} (expected host:NAME)"))

@@ -29,6 +29,7 @@ pub mod offer;
 pub mod receive;
 pub mod send;
 pub mod session;
+pub mod via;
 
 use anyhow::{bail, Context, Result};
 
