@@ -114,6 +114,16 @@ pub fn derive_pake(
     })
 }
 
+/// Peer mode's direct upgrade (PROTOCOL.md §13.10): the secret both peers
+/// run the direct connection's PAKE over, `HKDF-Expand(exporter,
+/// "SXFR/1 direct password", 32)` with the relayed session's exporter as
+/// the PRK. 256 bits: a stranger who reaches the direct listener cannot
+/// guess it, and it differs for every relayed session.
+pub fn direct_password(exporter: &SecretBytes) -> Result<SecretBytes> {
+    let prk = Prk::new_less_safe(HKDF_SHA256, exporter.expose());
+    expand(&prk, &[labels::DIRECT_PASSWORD], SECRET_LEN)
+}
+
 struct Len(usize);
 
 impl hkdf::KeyType for Len {

@@ -27,3 +27,7 @@ pub const PAKE_EXPORTER: &[u8] = b"SXFR/1 pake exporter";
 /// HMAC keys of the two key confirmations (each MACs TH').
 pub const PAKE_SERVER_CONFIRM: &[u8] = b"SXFR/1 pake server confirm";
 pub const PAKE_CLIENT_CONFIRM: &[u8] = b"SXFR/1 pake client confirm";
+
+/// Peer mode's direct upgrade (PROTOCOL.md §13.10): the PAKE password of
+/// the direct connection, from the relayed session's exporter.
+pub const DIRECT_PASSWORD: &[u8] = b"SXFR/1 direct password";

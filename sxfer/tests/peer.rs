@@ -861,7 +861,7 @@ mod via {
     fn a_creating_sender_and_a_joining_receiver_move_the_file_and_the_relay_sees_no_plaintext() {
         let s = setup();
         let (sender_proxy, receiver_proxy) = (proxy(&s.server.address, None), proxy(&s.server.address, None));
-        let send = line(&[&"send", &s.file], &s, &sender_proxy.address);
+        let send = line(&[&"send", &s.file, &"--relay-only"], &s, &sender_proxy.address);
         let mut sender = start(&s.root.join("a"), &send);
         let code = code_of(&mut sender);
         let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &receiver_proxy.address);
@@ -887,12 +887,55 @@ mod via {
         let mut receiver = start(&s.root.join("b"), &receive);
         let shown = receiver.wait_for("with the code", |l| l.contains("\"event\":\"code\""));
         let code = json_field(&shown, "code").unwrap();
-        let send = line(&[&"send", &s.file, &code], &s, &host);
+        let send = line(&[&"send", &s.file, &code, &"--relay-only"], &s, &host);
         let (status, lines) = start(&s.root.join("a"), &send).finish();
         assert!(status.success(), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.starts_with("relayed via ")), "{lines:#?}");
         let (status, lines) = receiver.finish();
         assert!(status.success(), "{lines:#?}");
         assert!(lines.iter().any(|l| l.contains("\"event\":\"relayed\"")), "{lines:#?}");
+        assert_landed(&s);
+    }
+
+    /// Without --relay-only peers that can reach each other meet at the
+    /// relay and move the file directly: the relay carries only the two
+    /// handshakes and the path choice, far less than the file.
+    #[test]
+    fn a_creating_sender_and_a_joining_receiver_go_direct_past_the_relay() {
+        let s = setup();
+        let (sender_proxy, receiver_proxy) = (proxy(&s.server.address, None), proxy(&s.server.address, None));
+        let send = line(&[&"send", &s.file], &s, &sender_proxy.address);
+        let mut sender = start(&s.root.join("a"), &send);
+        let code = code_of(&mut sender);
+        let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &receiver_proxy.address);
+        let (status, lines) = start(&s.root.join("b"), &receive).finish();
+        assert!(status.success(), "{lines:#?}");
+        assert!(lines.iter().any(|l| l == "direct"), "{lines:#?}");
+        let (status, lines) = sender.finish();
+        assert!(status.success(), "{lines:#?}");
+        assert!(lines.iter().any(|l| l == "direct"), "{lines:#?}");
+        assert_landed(&s);
+        for recording in [&sender_proxy.recording, &receiver_proxy.recording] {
+            let relayed = recording.lock().unwrap().len();
+            assert!(relayed > 0 && relayed < 256 << 10, "the relay carried {relayed} bytes");
+        }
+    }
+
+    #[test]
+    fn a_creating_receiver_and_a_joining_sender_go_direct() {
+        let s = setup();
+        let host = s.server.address.clone();
+        let receive = line(&[&"receive", &"--yes", &"--out", &s.out, &"--json"], &s, &host);
+        let mut receiver = start(&s.root.join("b"), &receive);
+        let shown = receiver.wait_for("with the code", |l| l.contains("\"event\":\"code\""));
+        let code = json_field(&shown, "code").unwrap();
+        let send = line(&[&"send", &s.file, &code], &s, &host);
+        let (status, lines) = start(&s.root.join("a"), &send).finish();
+        assert!(status.success(), "{lines:#?}");
+        assert!(lines.iter().any(|l| l == "direct"), "{lines:#?}");
+        let (status, lines) = receiver.finish();
+        assert!(status.success(), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.contains("\"event\":\"direct\"")), "{lines:#?}");
         assert_landed(&s);
     }
 
@@ -920,7 +963,7 @@ mod via {
     fn a_flipped_relayed_byte_fails_the_receiver_with_nothing_under_the_final_name() {
         let s = setup();
         let sender_proxy = proxy(&s.server.address, Some(3 << 20));
-        let send = line(&[&"send", &s.file], &s, &sender_proxy.address);
+        let send = line(&[&"send", &s.file, &"--relay-only"], &s, &sender_proxy.address);
         let mut sender = start(&s.root.join("a"), &send);
         let code = code_of(&mut sender);
         let host = s.server.address.clone();
@@ -932,13 +975,14 @@ mod via {
         assert!(!s.out.join("big.bin").exists());
         assert!(s.out.join(".big.bin.sxfer-part").exists(), "the verified prefix is kept");
         drop(sender);
-        // The cut transfer resumes: the pair runs again and completes.
+        // The cut transfer resumes: the pair runs again, relayed, and completes.
         let send = line(&[&"send", &s.file], &s, &host);
         let mut sender = start(&s.root.join("a"), &send);
         let code = code_of(&mut sender);
-        let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &host);
+        let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out, &"--relay-only"], &s, &host);
         let (status, lines) = start(&s.root.join("b"), &receive).finish();
         assert!(status.success(), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.starts_with("relayed via ")), "{lines:#?}");
         assert!(lines.iter().any(|l| l.starts_with("resuming big.bin at byte ")), "{lines:#?}");
         assert_landed(&s);
     }

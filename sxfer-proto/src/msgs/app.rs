@@ -5,6 +5,7 @@
 //! Requests carry a client-chosen `transfer` id that every response about
 //! them echoes; the server handles them in order, so a client may pipeline.
 
+use super::direct::Direct;
 use super::peer::{encode_offer, read_offer, OfferAnswer, OfferEntry};
 use super::relay::Relay;
 use crate::codec::{bounded_str, Codec, Reader, Writer};
@@ -172,6 +173,11 @@ pub enum Message {
         transfer: u32,
         relay: Relay,
     },
+    /// Peer mode's direct upgrade (PROTOCOL.md §13.10).
+    Direct {
+        transfer: u32,
+        direct: Direct,
+    },
 }
 
 impl Codec for FileMeta {
@@ -231,7 +237,8 @@ impl Message {
             | Message::Done { transfer }
             | Message::Offer { transfer, .. }
             | Message::OfferReply { transfer, .. }
-            | Message::Relay { transfer, .. } => *transfer,
+            | Message::Relay { transfer, .. }
+            | Message::Direct { transfer, .. } => *transfer,
         }
     }
 }
@@ -315,6 +322,10 @@ impl Codec for Message {
                 head(out, relay.kind(), *transfer);
                 relay.encode_body(out);
             }
+            Message::Direct { transfer, direct } => {
+                head(out, direct.kind(), *transfer);
+                direct.encode_body(out);
+            }
         }
     }
 
@@ -360,10 +371,15 @@ impl Codec for Message {
                 Message::Offer { transfer, entries, more }
             }
             KIND_OFFER_REPLY => Message::OfferReply { transfer, answer: OfferAnswer::read(r)? },
-            _ => match Relay::read_body(kind, r)? {
-                Some(relay) => Message::Relay { transfer, relay },
-                None => return Err(Error::Malformed("unknown message kind")),
-            },
+            _ => {
+                if let Some(relay) = Relay::read_body(kind, r)? {
+                    Message::Relay { transfer, relay }
+                } else if let Some(direct) = Direct::read_body(kind, r)? {
+                    Message::Direct { transfer, direct }
+                } else {
+                    return Err(Error::Malformed("unknown message kind"));
+                }
+            }
         })
     }
 }

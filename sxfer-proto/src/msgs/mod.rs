@@ -6,15 +6,18 @@
 //! * `app`: the envelope for everything after authentication.
 //! * `peer`: the manifest and its answer in peer mode.
 //! * `relay`: rendezvous and relay requests inside that envelope.
+//! * `direct`: peer mode's upgrade from a relayed session to a direct one.
 
 pub mod app;
 pub mod auth;
+pub mod direct;
 pub mod handshake;
 pub mod peer;
 pub mod relay;
 
 pub use app::{FileEntry, FileMeta, Message};
 pub use auth::{AuthResult, ClientAuth, ClientId, Username};
+pub use direct::Direct;
 pub use handshake::{ClientHello, HelloRefusal, KexShare, Negotiated, ServerHello};
 pub use peer::{EntryKind, OfferAnswer, OfferEntry, Want};
 pub use relay::{Nameplate, Relay};

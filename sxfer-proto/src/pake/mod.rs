@@ -49,6 +49,12 @@ impl PakePassword {
         Ok(PakePassword(secret))
     }
 
+    /// The direct upgrade's password (PROTOCOL.md §13.10), from the
+    /// exporter of the relayed session it upgrades.
+    pub fn direct(relayed_exporter: &SecretBytes) -> Result<Self> {
+        Ok(PakePassword(crate::key_schedule::direct_password(relayed_exporter)?))
+    }
+
     /// For `Code::password`, which is never empty.
     pub(crate) fn from_secret(secret: SecretBytes) -> Self {
         PakePassword(secret)

@@ -108,6 +108,10 @@ pub struct PeerFlags {
     /// With --via: the relay server's fingerprint (SHA256:…) for first contact.
     #[arg(long, value_name = "FP", requires = "via")]
     server_fingerprint: Option<String>,
+    /// With --via: keep the transfer on the relay; offer the peer no
+    /// address of this side and try no direct connection.
+    #[arg(long, requires = "via")]
+    relay_only: bool,
 }
 
 pub fn send(mut args: SendArgs) -> Result<()> {
@@ -250,14 +254,13 @@ fn via_session(
         note_identity(&origin, &identity, output);
     }
     let (host, fingerprint, json, output) = (host.to_owned(), flags.server_fingerprint.clone(), flags.json, *output);
+    let relay_only = flags.relay_only;
     Ok(async move {
         let remote = super::remote::relay_login(&host, fingerprint, json).await?;
+        let via = via::Via { host: &host, config: Arc::new(ServerConfig::new(Arc::new(identity))), relay_only };
         match code {
-            Some(code) => via::join(remote, &host, &code, &output).await,
-            None => {
-                let config = Arc::new(ServerConfig::new(Arc::new(identity)));
-                via::create(remote, &host, words, config, &output).await
-            }
+            Some(code) => via::join(remote, via, &code, &output).await,
+            None => via::create(remote, via, words, &output).await,
         }
     })
 }

@@ -68,6 +68,9 @@ pub struct Remote {
     pub writer: SessionWriter,
     pub client_id: ClientId,
     pub address: String,
+    /// This end's address on the TCP connection to the server (peer mode
+    /// offers it as a direct candidate, PROTOCOL.md §13.10).
+    pub local: Option<std::net::SocketAddr>,
     inbound: Inbound,
     buffers: BufferPool,
     next_transfer: u32,
@@ -107,6 +110,7 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
         })
     };
     let stream = dial(&address).await?;
+    let local = stream.local_addr().ok();
     let known_hosts = KnownHosts::new(options.home.join("known_hosts"));
     let first = options.fingerprint.map_or(FirstContact::Ask, FirstContact::Expect);
     let idle = options.idle_timeout.unwrap_or(Duration::from_secs(300));
@@ -124,7 +128,9 @@ pub async fn connect(target: &Target, options: &ClientOptions, purpose: Purpose)
     .map_err(|error| handshake_error(error, &address))?;
     let user = username.as_ref().map_or("(anonymous)", Username::as_str);
     tracing::info!(server = %address, user, suite = session.suite.name(), "authenticated");
-    Ok(Remote::start(session.reader, session.writer, session.client_id, address))
+    let mut remote = Remote::start(session.reader, session.writer, session.client_id, address);
+    remote.local = local;
+    Ok(remote)
 }
 
 /// A TCP connection to `address` (`host:port`), given 20 s.
@@ -275,6 +281,7 @@ impl Remote {
             client_id,
             inbound: Inbound { events, address: address.clone(), gone: false },
             address,
+            local: None,
             buffers,
             next_transfer: 1,
             reader: ReaderTask { stop, handle: reader },

@@ -22,6 +22,7 @@
 //! [`ByteStream`]: crate::net::conn::ByteStream
 
 pub mod code;
+pub mod direct;
 pub mod identity;
 pub mod landing;
 pub mod listen;
@@ -34,6 +35,7 @@ pub mod via;
 use anyhow::{bail, Context, Result};
 
 use crate::net::conn::{SessionReader, SessionWriter};
+use sxfer_proto::secret::SecretBytes;
 
 /// The port a listener takes unless told otherwise.
 pub const DEFAULT_PORT: u16 = 7273;
@@ -49,6 +51,10 @@ pub struct Session {
     pub writer: SessionWriter,
     /// The other side, for messages: its address and key fingerprint.
     pub peer: String,
+    /// The session's exporter (PROTOCOL.md §4.5; after a PAKE, §4.6.3's
+    /// exporter'): a relayed session derives the direct one's password
+    /// from it (§13.10).
+    pub exporter: SecretBytes,
 }
 
 /// `HOST:PORT`, `HOST` (the default port) or `[IPv6]:PORT`, as a string

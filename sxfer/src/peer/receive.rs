@@ -47,7 +47,7 @@ pub async fn receive(
     decide: impl FnOnce(&Manifest, &str) -> Result<bool> + Send + 'static,
     output: &Output,
 ) -> Result<()> {
-    let Session { mut reader, mut writer, peer } = session;
+    let Session { mut reader, mut writer, peer, .. } = session;
     let offer = tokio::time::timeout(OFFER_WAIT, read_offer(&mut reader)).await;
     let manifest = match offer.map_err(|_| anyhow!("no offer within {} s", OFFER_WAIT.as_secs())).and_then(|m| m) {
         Ok(manifest) => Arc::new(manifest),

@@ -21,7 +21,7 @@ pub struct Declined(pub String);
 
 /// Offers `plan` over `session` and sends what the receiver wants.
 pub async fn send(session: Session, plan: &Plan, output: &Output) -> Result<()> {
-    let Session { mut reader, mut writer, peer } = session;
+    let Session { mut reader, mut writer, peer, .. } = session;
     for part in plan.manifest.offer(OFFER_TRANSFER) {
         writer.queue(&part)?;
     }

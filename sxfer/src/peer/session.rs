@@ -80,7 +80,7 @@ pub async fn connect(stream: impl ByteStream, address: &str, identity: &PrivateI
         Some(fingerprint) => format!("{address} ({fingerprint})"),
         None => address.to_owned(),
     };
-    Ok(Session { reader: session.reader, writer: session.writer, peer })
+    Ok(Session { reader: session.reader, writer: session.writer, peer, exporter: session.exporter })
 }
 
 /// Listener: the handshake over `stream` from `address`, letting in only a
@@ -98,7 +98,7 @@ pub async fn accept(
         .await
         .map_err(|_| anyhow::anyhow!("no handshake within {} s", limit.as_secs()))??;
     let peer = format!("{address} ({})", session.user);
-    Ok(Session { reader: session.reader, writer: session.writer, peer })
+    Ok(Session { reader: session.reader, writer: session.writer, peer, exporter: session.exporter })
 }
 
 /// Connector in code mode: the handshake over `stream` with the PAKE over
@@ -109,7 +109,8 @@ pub async fn connect_code(stream: impl ByteStream, address: &str, password: &Pak
     let credential = || Ok(Credential::Pake(PakeCredential::new(password, &mut rand_core::OsRng)));
     let session =
         client_handshake(stream, ClientConfig::default(), |_| Ok(ServerPin::PakeOnly), credential, IDLE).await?;
-    Ok(Session { reader: session.reader, writer: session.writer, peer: format!("{address} (code)") })
+    let peer = format!("{address} (code)");
+    Ok(Session { reader: session.reader, writer: session.writer, peer, exporter: session.exporter })
 }
 
 /// Listener in code mode: takes only a PAKE login over `password`. Any
@@ -156,7 +157,8 @@ async fn accept_code_within(
             false => anyhow::anyhow!(timeout),
         }
     })??;
-    Ok(Session { reader: session.reader, writer: session.writer, peer: format!("{address} (code)") })
+    let peer = format!("{address} (code)");
+    Ok(Session { reader: session.reader, writer: session.writer, peer, exporter: session.exporter })
 }
 
 fn check_pin(address: &str, fingerprint: &Fingerprint, pin: &Pin) -> Result<ServerPin> {
