@@ -63,6 +63,16 @@ pub struct Wire {
 /// Drive both sides through the public API; check each side saw what the
 /// other meant.
 pub fn run_connection() -> Wire {
+    run_with(Credential::Password {
+        username: Username::parse(USERNAME).expect("username"),
+        password: Password::new(PASSWORD.to_owned()),
+    })
+}
+
+/// The same connection with another credential: the hellos, and so TH and
+/// the traffic keys, stay those of §11. The server accepts whatever it is
+/// asked (a key proof is verified on the way).
+pub fn run_with(credential: Credential<'_>) -> Wire {
     let identity = Arc::new(
         PrivateIdentity::generate_ed25519(&mut DangerTestRng::for_testing_only(IDENTITY_SEED)).expect("identity"),
     );
@@ -85,12 +95,7 @@ pub fn run_connection() -> Wire {
     let server_fingerprint = checked.server_identity().fingerprint();
     let verified =
         checked.verify_identity(&ServerPin::Fingerprint(identity.public().fingerprint())).expect("pin matches");
-    let (client, client_auth) = verified
-        .authenticate(Credential::Password {
-            username: Username::parse(USERNAME).expect("username"),
-            password: Password::new(PASSWORD.to_owned()),
-        })
-        .expect("client authenticates");
+    let (client, client_auth) = verified.authenticate(credential).expect("client authenticates");
     assert_eq!(next_record_frame(&client_auth), Ok(Some(client_auth.len())));
 
     let pending = server.read_client_auth(&mut client_auth.clone()).expect("server reads ClientAuth");
@@ -99,6 +104,7 @@ pub fn run_connection() -> Wire {
             assert_eq!(username.as_str(), USERNAME);
             assert_eq!(password.expose(), PASSWORD);
         }
+        AuthRequest::PublicKey { username, .. } => assert_eq!(username.as_str(), USERNAME),
         other => panic!("unexpected request {other:?}"),
     }
     let mut auth_result = Vec::new();

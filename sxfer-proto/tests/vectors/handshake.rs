@@ -194,16 +194,13 @@ fn check(v: &Value) {
     }
 
     // Key exchange, from the listed private scalars.
-    let (client_kex, client_share) =
-        ClientKex::generate(KexId::X25519, &mut FixedRng::new(file::bytes(inputs, "client_x25519_private")))
-            .expect("client kex");
+    let mut rng = FixedRng::new(file::bytes(inputs, "client_x25519_private"));
+    let (client_kex, client_share) = ClientKex::generate(KexId::X25519, &mut rng).expect("client kex");
+    rng.used_up();
     assert_eq!(client_share, file::bytes(d, "client_x25519_public"));
-    let (server_share, server_secret) = kx::server_respond(
-        KexId::X25519,
-        &client_share,
-        &mut FixedRng::new(file::bytes(inputs, "server_x25519_private")),
-    )
-    .expect("server kex");
+    let mut rng = FixedRng::new(file::bytes(inputs, "server_x25519_private"));
+    let (server_share, server_secret) = kx::server_respond(KexId::X25519, &client_share, &mut rng).expect("server kex");
+    rng.used_up();
     assert_eq!(server_share, file::bytes(d, "server_x25519_public"));
     let shared = client_kex.complete(&server_share).expect("client completes");
     assert_eq!(shared.expose(), file::bytes(d, "shared_secret"));
@@ -224,8 +221,9 @@ fn check(v: &Value) {
     assert_eq!(unsigned, file::bytes(d, "unsigned_server_hello"));
 
     // The identity, its fingerprint and its signature.
-    let identity = PrivateIdentity::generate_ed25519(&mut FixedRng::new(file::bytes(inputs, "identity_ed25519_seed")))
-        .expect("identity");
+    let mut rng = FixedRng::new(file::bytes(inputs, "identity_ed25519_seed"));
+    let identity = PrivateIdentity::generate_ed25519(&mut rng).expect("identity");
+    rng.used_up();
     assert_eq!(identity.public().to_wire(), file::bytes(d, "identity_blob"));
     assert_eq!(server_hello.identity, file::bytes(d, "identity_blob"));
     assert_eq!(identity.public().fingerprint().as_bytes().to_vec(), file::bytes(d, "identity_fingerprint_sha256"));
@@ -263,6 +261,11 @@ struct FixedRng(Vec<u8>);
 impl FixedRng {
     fn new(bytes: Vec<u8>) -> Self {
         FixedRng(bytes)
+    }
+
+    /// The implementation drew exactly the listed bytes.
+    fn used_up(&self) {
+        assert!(self.0.is_empty(), "{} listed random bytes were not drawn", self.0.len());
     }
 }
 
