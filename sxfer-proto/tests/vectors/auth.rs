@@ -51,9 +51,9 @@ fn auth_vectors() {
 fn generate() -> Value {
     let worked = run_connection();
     let transcript_hash = sha256(&[&worked.client_hello[4..], &worked.server_hello[4..]]);
-    let proofs: Vec<Value> = KEYS.iter().map(|(kind, text)| key_proof(kind, text, &transcript_hash)).collect();
-    let ed25519_proof = proof_of(&proofs[0]);
-    let vectors: Vec<Value> = examples(ed25519_proof)
+    let (proofs, key_proofs): (Vec<Value>, Vec<KeyProof>) =
+        KEYS.iter().map(|(kind, text)| key_proof(kind, text, &transcript_hash)).unzip();
+    let vectors: Vec<Value> = examples(key_proofs[0].clone())
         .into_iter()
         .map(|(comment, message)| {
             let (kind, fields, bytes) = match &message {
@@ -97,7 +97,7 @@ fn generate() -> Value {
 
 /// A public-key login as `alice` on the worked example's connection: the
 /// implementation's client signs and seals it, its server verifies it.
-fn key_proof(key_type: &str, openssh: &str, transcript_hash: &[u8; 32]) -> Value {
+fn key_proof(key_type: &str, openssh: &str, transcript_hash: &[u8; 32]) -> (Value, KeyProof) {
     let key = PrivateIdentity::from_openssh(openssh).expect("fixture key");
     let username = Username::parse(USERNAME).expect("username");
     let wire = run_with(Credential::PublicKey { username: username.clone(), key: &key });
@@ -112,7 +112,7 @@ fn key_proof(key_type: &str, openssh: &str, transcript_hash: &[u8; 32]) -> Value
     let signed_message =
         [CLIENT_CONTEXT, &[0x00], transcript_hash, &[USERNAME.len() as u8], USERNAME.as_bytes()].concat();
     key.public().verify(&signed_message, &proof.signature).expect("the proof is over the spec's signed message");
-    object([
+    let vector = object([
         ("key_type", json!(key_type)),
         ("private_key_openssh", json!(openssh)),
         ("public_key_blob", file::hex(&key.public().to_wire())),
@@ -125,7 +125,8 @@ fn key_proof(key_type: &str, openssh: &str, transcript_hash: &[u8; 32]) -> Value
         ("client_auth", file::hex(&payload)),
         ("c2s_secret", file::hex(&c2s_secret)),
         ("record", file::hex(&wire.client_auth)),
-    ])
+    ]);
+    (vector, proof)
 }
 
 fn check_proof(v: &Value) {
@@ -165,16 +166,6 @@ fn open_message(c2s_secret: &[u8; 32], record: &[u8]) -> Vec<u8> {
     match opener.open_in_place(&mut buf).expect("opens").expect("whole") {
         (Opened::Message(payload), _) => payload.to_vec(),
         (other, _) => panic!("not a Message record: {other:?}"),
-    }
-}
-
-fn proof_of(v: &Value) -> KeyProof {
-    KeyProof {
-        public_key: file::bytes(v, "public_key_blob"),
-        signature: Signature {
-            scheme: SignatureScheme::from_code(file::u16(v, "signature_scheme")).expect("scheme"),
-            bytes: file::bytes(v, "signature"),
-        },
     }
 }
 
