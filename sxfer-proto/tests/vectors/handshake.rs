@@ -256,15 +256,15 @@ fn check(v: &Value) {
 
 /// An RNG that hands out exactly the given bytes: the listed private
 /// values become the implementation's draws.
-struct FixedRng(Vec<u8>);
+pub struct FixedRng(Vec<u8>);
 
 impl FixedRng {
-    fn new(bytes: Vec<u8>) -> Self {
+    pub fn new(bytes: Vec<u8>) -> Self {
         FixedRng(bytes)
     }
 
     /// The implementation drew exactly the listed bytes.
-    fn used_up(&self) {
+    pub fn used_up(&self) {
         assert!(self.0.is_empty(), "{} listed random bytes were not drawn", self.0.len());
     }
 }

@@ -16,6 +16,7 @@ mod auth;
 mod common;
 mod file;
 mod handshake;
+mod key_exchange;
 mod key_update;
 mod messages;
 mod records;
