@@ -19,4 +19,5 @@ mod handshake;
 mod key_exchange;
 mod key_update;
 mod messages;
+mod pake;
 mod records;
