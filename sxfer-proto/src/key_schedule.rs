@@ -53,6 +53,13 @@ impl TrafficSecret {
         Ok(TrafficKeys { key, iv })
     }
 
+    /// A traffic secret from given bytes, for known-answer tests only
+    /// (`docs/vectors/`): real secrets come from [`derive`] and [`derive_pake`].
+    #[doc(hidden)]
+    pub fn from_bytes_for_testing_only(bytes: [u8; SECRET_LEN]) -> TrafficSecret {
+        TrafficSecret(SecretBytes::new(bytes.to_vec()))
+    }
+
     /// The secret after a KeyUpdate. The old one is dropped (zeroized).
     pub fn next(&self) -> Result<TrafficSecret> {
         let prk = Prk::new_less_safe(HKDF_SHA256, self.0.expose());

@@ -16,50 +16,13 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-use aws_lc_rs::agreement::{self, X25519};
-use aws_lc_rs::digest::{digest, SHA256};
-use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair as _};
-use common::DangerTestRng;
-use sxfer_proto::handshake::client::ExpectServerHello;
-use sxfer_proto::handshake::server::ExpectClientHello;
-use sxfer_proto::handshake::{
-    next_hello_frame, next_record_frame, AuthRequest, ClientConfig, Connection, Credential, Event, ServerConfig,
-    ServerPin,
-};
-use sxfer_proto::identity::PrivateIdentity;
-use sxfer_proto::kx::KexId;
-use sxfer_proto::msgs::{ClientId, Message, Username};
-use sxfer_proto::record::suite::SuiteId;
-use sxfer_proto::secret::Password;
-use sxfer_proto::CloseCode;
+use common::worked::*;
 
 const DOC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md");
 const BEGIN_MARKER: &str = "<!-- worked-example:begin -->";
 const END_MARKER: &str = "<!-- worked-example:end -->";
-
-const CLIENT_SEED: u8 = 0x01;
-const SERVER_SEED: u8 = 0x02;
-const IDENTITY_SEED: u8 = 0x03;
-const USERNAME: &str = "alice";
-const PASSWORD: &str = "correct horse battery staple";
-const CLIENT_ID: [u8; 16] =
-    [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f];
-const ACK_TRANSFER: u32 = 1;
-const ACK_OFFSET: u64 = 0x0010_0000;
-
-// The labels exactly as PROTOCOL.md §4.4 and §4.5 spell them (deliberately
-// not taken from `sxfer_proto::labels`: the spec is what is checked here).
-const HANDSHAKE_SALT: &[u8] = b"SXFR/1 handshake";
-const CLIENT_TRAFFIC: &[u8] = b"SXFR/1 c2s traffic";
-const SERVER_TRAFFIC: &[u8] = b"SXFR/1 s2c traffic";
-const EXPORTER: &[u8] = b"SXFR/1 exporter";
-const TRAFFIC_KEY: &[u8] = b"SXFR/1 key";
-const TRAFFIC_IV: &[u8] = b"SXFR/1 iv";
-const SERVER_SIGNATURE_CONTEXT: &[u8] = b"SXFR/1 server handshake signature";
 
 /// Bytes shown on one line of hex.
 const ROW: usize = 16;
@@ -274,110 +237,6 @@ fn generate() -> String {
     dump.finish()
 }
 
-/// Every frame of the connection as it went over the wire.
-struct Wire {
-    client_hello: Vec<u8>,
-    server_hello: Vec<u8>,
-    client_auth: Vec<u8>,
-    auth_result: Vec<u8>,
-    ack: Vec<u8>,
-    client_close: Vec<u8>,
-    server_close: Vec<u8>,
-    server_fingerprint: String,
-    server_fingerprint_bytes: [u8; 32],
-    client_exporter: Vec<u8>,
-    server_exporter: Vec<u8>,
-}
-
-/// Drive both sides through the public API; check each side saw what the
-/// other meant.
-fn run_connection() -> Wire {
-    let identity = Arc::new(
-        PrivateIdentity::generate_ed25519(&mut DangerTestRng::for_testing_only(IDENTITY_SEED)).expect("identity"),
-    );
-    let server_config = Arc::new(ServerConfig {
-        identity: identity.clone(),
-        kex: vec![KexId::X25519],
-        suites: vec![SuiteId::Aes256Gcm],
-    });
-    let client_config = ClientConfig { kex: vec![KexId::X25519], suites: vec![SuiteId::Aes256Gcm] };
-    let mut client_rng = DangerTestRng::for_testing_only(CLIENT_SEED);
-    let mut server_rng = DangerTestRng::for_testing_only(SERVER_SEED);
-
-    let (client, client_hello) = ExpectServerHello::start(client_config, &mut client_rng).expect("client starts");
-    assert_eq!(next_hello_frame(&client_hello), Ok(Some(client_hello.len())));
-    let (server, server_hello) = ExpectClientHello::new(server_config)
-        .read_client_hello(&client_hello, &mut server_rng)
-        .expect("server reads ClientHello");
-    assert_eq!(next_hello_frame(&server_hello), Ok(Some(server_hello.len())));
-    let checked = client.read_server_hello(&server_hello).expect("client reads ServerHello");
-    let server_fingerprint = checked.server_identity().fingerprint();
-    let verified =
-        checked.verify_identity(&ServerPin::Fingerprint(identity.public().fingerprint())).expect("pin matches");
-    let (client, client_auth) = verified
-        .authenticate(Credential::Password {
-            username: Username::parse(USERNAME).expect("username"),
-            password: Password::new(PASSWORD.to_owned()),
-        })
-        .expect("client authenticates");
-    assert_eq!(next_record_frame(&client_auth), Ok(Some(client_auth.len())));
-
-    let pending = server.read_client_auth(&mut client_auth.clone()).expect("server reads ClientAuth");
-    match pending.request() {
-        AuthRequest::Password { username, password } => {
-            assert_eq!(username.as_str(), USERNAME);
-            assert_eq!(password.expose(), PASSWORD);
-        }
-        other => panic!("unexpected request {other:?}"),
-    }
-    let mut auth_result = Vec::new();
-    let mut server = pending.accept(ClientId(CLIENT_ID), &mut auth_result).expect("server accepts");
-    let (mut client, client_id) =
-        client.read_auth_result(&mut auth_result.clone(), &mut Vec::new()).expect("client reads AuthResult");
-    assert_eq!(client_id, ClientId(CLIENT_ID));
-
-    let ack_message = Message::Ack { transfer: ACK_TRANSFER, offset: ACK_OFFSET };
-    let mut ack = Vec::new();
-    client.send_message(&ack_message, &mut ack).expect("ack");
-    let mut client_close = Vec::new();
-    client.close(CloseCode::Normal, &mut client_close).expect("client close");
-    assert_eq!(read_one(&mut server, &ack), Some(Event::Message(ack_message)));
-    assert_eq!(read_one(&mut server, &client_close), Some(Event::Closed(CloseCode::Normal)));
-    server.end_of_stream().expect("server saw an orderly close");
-
-    let mut server_close = Vec::new();
-    server.close(CloseCode::Normal, &mut server_close).expect("server close");
-    assert_eq!(read_one(&mut client, &server_close), Some(Event::Closed(CloseCode::Normal)));
-    client.end_of_stream().expect("client saw an orderly close");
-
-    Wire {
-        client_hello,
-        server_hello,
-        client_auth,
-        auth_result,
-        ack,
-        client_close,
-        server_close,
-        server_fingerprint: server_fingerprint.to_string(),
-        server_fingerprint_bytes: *server_fingerprint.as_bytes(),
-        client_exporter: client.exporter().expose().to_vec(),
-        server_exporter: server.exporter().expose().to_vec(),
-    }
-}
-
-/// Open one whole record (a copy) and return what it meant, owned.
-fn read_one(connection: &mut Connection, record: &[u8]) -> Option<Event<'static>> {
-    let mut buf = record.to_vec();
-    let (event, used) = connection.read(&mut buf).expect("record opens").expect("record is complete");
-    assert_eq!(used, record.len());
-    match event {
-        Event::Message(message) => Some(Event::Message(message)),
-        Event::Closed(code) => Some(Event::Closed(code)),
-        Event::KeyUpdate => Some(Event::KeyUpdate),
-        Event::Data(_) => None,
-    }
-}
-
 /// Annotate one sealed record: nonce, length, ciphertext, tag. Opens it with
 /// the spec's keys and checks that resealing reproduces the wire bytes.
 /// Returns the plaintext (`type ‖ payload`).
@@ -411,72 +270,6 @@ fn record(dump: &mut Dump, title: &str, wire: &[u8], direction: &Direction, seq:
     assert_eq!(resealed, &wire[4..], "resealing reproduces the record");
     dump.text("plaintext = AES-256-GCM-Open(key, nonce, aad = length, ciphertext ‖ tag):");
     plaintext
-}
-
-/// One direction's key and IV, derived as §4.5 says.
-struct Direction {
-    key: Vec<u8>,
-    iv: [u8; 12],
-}
-
-impl Direction {
-    fn new(secret: &[u8]) -> Self {
-        let key = hkdf_expand(secret, &[TRAFFIC_KEY], 32);
-        let iv = hkdf_expand(secret, &[TRAFFIC_IV], 12).try_into().expect("12 bytes");
-        Direction { key, iv }
-    }
-}
-
-/// The test RNG's `i`-th 32-byte block: SHA-256(32 × seed ‖ u64be(i)).
-/// Every draw in this handshake is exactly one block, in the order §11 lists.
-fn rng_block(seed: u8, index: u64) -> [u8; 32] {
-    sha256(&[&[seed; 32], &index.to_be_bytes()])
-}
-
-fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-    digest(&SHA256, &parts.concat()).as_ref().try_into().expect("32 bytes")
-}
-
-fn x25519_public(scalar: &[u8; 32]) -> Vec<u8> {
-    agreement::PrivateKey::from_private_key(&X25519, scalar)
-        .expect("x25519 scalar")
-        .compute_public_key()
-        .expect("x25519 public key")
-        .as_ref()
-        .to_vec()
-}
-
-fn x25519(scalar: &[u8; 32], peer: &[u8]) -> Vec<u8> {
-    let key = agreement::PrivateKey::from_private_key(&X25519, scalar).expect("x25519 scalar");
-    agreement::agree(&key, agreement::UnparsedPublicKey::new(&X25519, peer), (), |secret| Ok(secret.to_vec()))
-        .expect("x25519 agreement")
-}
-
-/// RFC 5869 HKDF-Extract with SHA-256: HMAC(salt, IKM).
-fn hkdf_extract(salt: &[u8], ikm: &[u8]) -> Vec<u8> {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, salt), ikm).as_ref().to_vec()
-}
-
-/// RFC 5869 HKDF-Expand with SHA-256: T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i).
-fn hkdf_expand(prk: &[u8], info: &[&[u8]], len: usize) -> Vec<u8> {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, prk);
-    let mut out = Vec::new();
-    let mut previous = Vec::new();
-    for counter in 1u8.. {
-        if out.len() >= len {
-            break;
-        }
-        let mut context = hmac::Context::with_key(&key);
-        context.update(&previous);
-        for part in info {
-            context.update(part);
-        }
-        context.update(&[counter]);
-        previous = context.sign().as_ref().to_vec();
-        out.extend_from_slice(&previous);
-    }
-    out.truncate(len);
-    out
 }
 
 /// The lines of the annotated dump.
