@@ -5,7 +5,9 @@
 use serde_json::{json, Value};
 use sxfer_proto::codec::Codec;
 use sxfer_proto::msgs::app::error_code;
-use sxfer_proto::msgs::{EntryKind, FileEntry, FileMeta, Message, Nameplate, OfferAnswer, OfferEntry, Relay, Want};
+use sxfer_proto::msgs::{
+    Direct, EntryKind, FileEntry, FileMeta, Message, Nameplate, OfferAnswer, OfferEntry, Relay, Want,
+};
 use sxfer_proto::names::RemoteName;
 use sxfer_proto::CloseCode;
 
@@ -48,7 +50,7 @@ fn check_message(vector: &Value) {
 }
 
 /// Every message type, with its kind code point.
-const KINDS: [(&str, u16); 20] = [
+const KINDS: [(&str, u16); 22] = [
     ("Error", 0x0100),
     ("Ack", 0x0101),
     ("Commit", 0x0102),
@@ -65,6 +67,8 @@ const KINDS: [(&str, u16); 20] = [
     ("Done", 0x020a),
     ("Offer", 0x0300),
     ("OfferReply", 0x0301),
+    ("Candidates", 0x0302),
+    ("Path", 0x0303),
     ("RelayCreate", 0x0400),
     ("RelayJoin", 0x0401),
     ("RelayNameplate", 0x0402),
@@ -113,7 +117,7 @@ fn generate() -> Value {
 
 /// Byte strings that MUST fail to decode as a message (decode error, §3),
 /// written field by field.
-const INVALID: [(&str, &str); 20] = [
+const INVALID: [(&str, &str); 25] = [
     ("unknown kind 0x0103", concat!("0103", "00000001")),
     ("Done with a trailing byte", concat!("020a", "00000001", "00")),
     ("Ack truncated: 7 of its 8 offset bytes", concat!("0101", "00000001", "00000000000000")),
@@ -139,6 +143,11 @@ const INVALID: [(&str, &str); 20] = [
     ("Listing with count 4097, above MAX_LISTING", concat!("0206", "00000001", "1001")),
     ("Listing with more = 0x02", concat!("0206", "00000001", "0000", "02")),
     ("RelayJoin of nameplate 0", concat!("0401", "00000001", "00000000")),
+    ("Candidates with count 9, above MAX_CANDIDATES", concat!("0302", "00000000", "09")),
+    ("Candidates with address family 0x05", concat!("0302", "00000000", "01", "05", "0a000001", "0050")),
+    ("Candidates with port 0", concat!("0302", "00000000", "01", "04", "0a000001", "0000")),
+    ("Candidates with the unspecified address", concat!("0302", "00000000", "01", "04", "00000000", "0050")),
+    ("Path with choice 0x02", concat!("0303", "00000000", "02")),
     ("RelayJoin of nameplate 1000000000", concat!("0401", "00000001", "3b9aca00")),
     ("Offer part with count 513, above MAX_OFFER_PART", concat!("0300", "00000001", "0201")),
     (
@@ -219,6 +228,10 @@ fn examples() -> Vec<(&'static str, Message)> {
         ("§12.2: the largest nameplate", Message::Relay { transfer: 3, relay: Relay::Join { nameplate: Nameplate::new(999_999_999).expect("nameplate") } }),
         ("§12.2 example", Message::Relay { transfer: 1, relay: Relay::Nameplate { nameplate: plate, expires_in_secs: 300 } }),
         ("§12.2 example", Message::Relay { transfer: 2, relay: Relay::Start }),
+        ("§13.10: an IPv4 and an IPv6 candidate", Message::Direct { transfer: 0, direct: Direct::Candidates(vec!["192.168.1.20:40001".parse().expect("address"), "[2001:db8::7]:443".parse().expect("address")]) }),
+        ("§13.10: relay only", Message::Direct { transfer: 0, direct: Direct::Candidates(Vec::new()) }),
+        ("§13.10: direct", Message::Direct { transfer: 0, direct: Direct::Path { direct: true } }),
+        ("§13.10: relayed", Message::Direct { transfer: 0, direct: Direct::Path { direct: false } }),
     ]
 }
 
@@ -284,6 +297,13 @@ fn to_json(message: &Message) -> (&'static str, Value) {
             json!({ "transfer": transfer, "nameplate": nameplate.get(), "expires_in_secs": expires_in_secs }),
         ),
         Message::Relay { transfer, relay: Relay::Start } => ("RelayStart", json!({ "transfer": transfer })),
+        Message::Direct { transfer, direct: Direct::Candidates(addresses) } => (
+            "Candidates",
+            json!({ "transfer": transfer, "addresses": addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>() }),
+        ),
+        Message::Direct { transfer, direct: Direct::Path { direct } } => {
+            ("Path", json!({ "transfer": transfer, "path": if *direct { "direct" } else { "relayed" } }))
+        }
     }
 }
 
@@ -360,6 +380,25 @@ fn from_json(kind: &str, f: &Value) -> Message {
             relay: Relay::Nameplate { nameplate: nameplate_of(f), expires_in_secs: file::u32(f, "expires_in_secs") },
         },
         "RelayStart" => Message::Relay { transfer, relay: Relay::Start },
+        "Candidates" => Message::Direct {
+            transfer,
+            direct: Direct::Candidates(
+                file::list(f, "addresses")
+                    .iter()
+                    .map(|a| a.as_str().expect("address").parse().expect("address"))
+                    .collect(),
+            ),
+        },
+        "Path" => Message::Direct {
+            transfer,
+            direct: Direct::Path {
+                direct: match file::str(f, "path") {
+                    "direct" => true,
+                    "relayed" => false,
+                    other => panic!("unknown path {other:?}"),
+                },
+            },
+        },
         other => panic!("unknown message type {other:?}"),
     }
 }
