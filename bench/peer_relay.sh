@@ -2,8 +2,10 @@
 # A relayed peer transfer against a direct one, in the same run, on
 # loopback: MIB MiB (one file) with `sxfer send`/`sxfer receive` directly
 # (the receiver listening, fingerprint mode) and through `sxfer serve`'s
-# open relay with a short code (`--via`), and the relay server's CPU
-# seconds per relayed GiB.
+# open relay with a short code (`--via`, the receiver `--relay-only` so the
+# peers do not upgrade to a direct connection, PROTOCOL.md §13.10), and the
+# relay server's CPU seconds per relayed GiB. Prints the median of each
+# column and the spread (min..max) of the ratio.
 #
 #   bench/peer_relay.sh            # REPS=3 MIB=1024
 #
@@ -90,13 +92,20 @@ for rep in $(seq 1 "$reps"); do
     code="$(wait_line "$work/create.out" '"code"' | sed 's/.*"code":"\([^"]*\)".*/\1/')"
     before="$(ticks)"
     start="$(now)"
-    SXFER_CODE="$code" "$sxfer" receive "${via[@]}" --yes --out "$work/out" >/dev/null 2>&1
+    SXFER_CODE="$code" "$sxfer" receive "${via[@]}" --relay-only --yes --out "$work/out" >"$work/join.err" 2>&1
+    grep -q "^relayed via " "$work/join.err" || { cat "$work/join.err" >&2; echo "the relayed run did not stay relayed" >&2; exit 1; }
     wait "$listener_pid"
     listener_pid=""
     relay_s="$(awk -v a="$start" -v b="$(now)" 'BEGIN { print b - a }')"
     after="$(ticks)"
     cmp -s "$work/file.bin" "$work/out/file.bin" || { echo "relayed: the file differs" >&2; exit 1; }
     awk -v mib="$mib" -v d="$direct_s" -v r="$relay_s" -v t="$((after - before))" -v hz="$hz" -v rep="$rep" \
-        'BEGIN { printf "%-4s %12.0f %12.0f %14.2f %16.3f\n", rep, mib / d, mib / r, d / r, t / hz / (mib / 1024) }'
+        'BEGIN { printf "%-4s %12.0f %12.0f %14.2f %16.3f\n", rep, mib / d, mib / r, d / r, t / hz / (mib / 1024) }' \
+        | tee -a "$work/rows"
 done
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+printf '%-4s %12s %12s %14s %16s\n' med \
+    "$(awk '{ print $2 }' "$work/rows" | median)" "$(awk '{ print $3 }' "$work/rows" | median)" \
+    "$(awk '{ print $4 }' "$work/rows" | median)" "$(awk '{ print $5 }' "$work/rows" | median)"
+echo "== relay/direct spread: $(awk '{ print $4 }' "$work/rows" | sort -n | sed -n '1p;$p' | paste -sd' ' | sed 's/ /../')"
 echo "== loadavg at end: $(cat /proc/loadavg)"
