@@ -746,9 +746,9 @@ mod via {
         }
     }
 
-    fn serve(data: &Path) -> Server {
+    fn serve_relay(data: &Path, mode: &str) -> Server {
         let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--relay", "open", "--data-dir"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--relay", mode, "--data-dir"])
             .arg(data)
             .env("SXFER_LOG_LEVEL", "warn")
             .stdin(Stdio::null())
@@ -810,6 +810,8 @@ mod via {
         Proxy { address, recording }
     }
 
+    const PASSWORD: &str = "a relay user's password";
+
     fn code_of(peer: &mut Peer) -> String {
         let line = peer.wait_for("with the code", |l| l.starts_with("code "));
         line["code ".len()..].to_owned()
@@ -825,9 +827,25 @@ mod via {
     }
 
     fn setup() -> Setup {
+        setup_relay("open", &[])
+    }
+
+    /// A server whose relay is `mode`, with `users` (password [`PASSWORD`])
+    /// made before it starts.
+    fn setup_relay(mode: &str, users: &[&str]) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_owned();
-        let server = serve(&root.join("data"));
+        for user in users {
+            let status = Command::new(BIN)
+                .args(["user", "add", user, "--data-dir"])
+                .arg(root.join("data"))
+                .env("SXFER_PASSWORD", PASSWORD)
+                .stdin(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "user add {user}");
+        }
+        let server = serve_relay(&root.join("data"), mode);
         // Above the 4 MiB bound under which files are sent whole, not resumed.
         let data = random_bytes(6 << 20, 11);
         let file = root.join("big.bin");
@@ -984,6 +1002,34 @@ mod via {
         assert!(status.success(), "{lines:#?}");
         assert!(lines.iter().any(|l| l.starts_with("relayed via ")), "{lines:#?}");
         assert!(lines.iter().any(|l| l.starts_with("resuming big.bin at byte ")), "{lines:#?}");
+        assert_landed(&s);
+    }
+
+    /// The default relay mode: two logged-in users pair through it (the
+    /// transfer kept on the relay), an anonymous peer is refused.
+    #[test]
+    fn an_accounts_relay_pairs_two_users_and_refuses_an_anonymous_peer() {
+        let s = setup_relay("accounts", &["alice", "bob"]);
+        let address = s.server.address.clone();
+        let anonymous = line(&[&"send", &s.file], &s, &address);
+        let (status, lines) = start(&s.root.join("c"), &anonymous).finish();
+        assert!(!status.success(), "{lines:#?}");
+        let refused = error_line(&lines);
+        assert!(refused.contains("needs an account"), "{refused}");
+
+        let password = [("SXFER_PASSWORD", PASSWORD)];
+        let (alice, bob) = (format!("alice@{address}"), format!("bob@{address}"));
+        let send = line(&[&"send", &s.file, &"--relay-only"], &s, &alice);
+        let args: Vec<&OsStr> = send.iter().map(|a| a.as_os_str()).collect();
+        let mut sender = Peer::spawn_with(&s.root.join("a"), &args, &password);
+        let code = code_of(&mut sender);
+        let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &bob);
+        let args: Vec<&OsStr> = receive.iter().map(|a| a.as_os_str()).collect();
+        let (status, lines) = Peer::spawn_with(&s.root.join("b"), &args, &password).finish();
+        assert!(status.success(), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.starts_with("relayed via ")), "{lines:#?}");
+        let (status, lines) = sender.finish();
+        assert!(status.success(), "{lines:#?}");
         assert_landed(&s);
     }
 }
