@@ -1032,4 +1032,74 @@ mod via {
         assert!(status.success(), "{lines:#?}");
         assert_landed(&s);
     }
+
+    /// Fingerprint mode through the relay: the joiner pins the creator's key
+    /// (`--fingerprint`) and the creator lets in the joiner's (`--allow`),
+    /// in both arrangements, one relayed and one direct.
+    #[test]
+    fn fingerprint_mode_pairs_through_the_relay_in_both_arrangements() {
+        for (creator_sends, relay_only) in [(true, true), (false, false)] {
+            let s = setup();
+            let host = s.server.address.clone();
+            let (creator_key, creator_fp) = key(&s.root, "creator");
+            let (joiner_key, joiner_fp) = key(&s.root, "joiner");
+            let mut create: Vec<&dyn AsRef<OsStr>> =
+                if creator_sends { vec![&"send", &s.file] } else { vec![&"receive", &"--yes", &"--out", &s.out] };
+            create.extend([&"--allow" as &dyn AsRef<OsStr>, &joiner_fp, &"-i", &creator_key]);
+            let mut creator = start(&s.root.join("a"), &line(&create, &s, &host));
+            let code = code_of(&mut creator);
+            let mut join: Vec<&dyn AsRef<OsStr>> = if creator_sends {
+                vec![&"receive", &code, &"--yes", &"--out", &s.out]
+            } else {
+                vec![&"send", &s.file, &code]
+            };
+            join.extend([&"--fingerprint" as &dyn AsRef<OsStr>, &creator_fp, &"-i", &joiner_key]);
+            if relay_only {
+                join.push(&"--relay-only");
+            }
+            let (status, lines) = start(&s.root.join("b"), &line(&join, &s, &host)).finish();
+            assert!(status.success(), "{lines:#?}");
+            let path = if relay_only { "relayed via " } else { "direct" };
+            assert!(lines.iter().any(|l| l.starts_with(path)), "{lines:#?}");
+            let (status, lines) = creator.finish();
+            assert!(status.success(), "{lines:#?}");
+            assert_landed(&s);
+        }
+    }
+
+    /// A joiner pinning the wrong key stops before any credential or
+    /// metadata; a joiner whose key the creator does not allow is refused.
+    /// Neither writes anything.
+    #[test]
+    fn a_wrong_fingerprint_through_the_relay_fails_before_anything_moves() {
+        let s = setup();
+        let host = s.server.address.clone();
+        let (creator_key, creator_fp) = key(&s.root, "creator");
+        let (joiner_key, joiner_fp) = key(&s.root, "joiner");
+        let (_, stranger_fp) = key(&s.root, "stranger");
+        for (allow, pin, expected) in
+            [(&joiner_fp, &stranger_fp, "not the expected"), (&stranger_fp, &creator_fp, "not allowed")]
+        {
+            let create = line(&[&"send", &s.file, &"--allow", allow, &"-i", &creator_key], &s, &host);
+            let mut creator = start(&s.root.join("a"), &create);
+            let code = code_of(&mut creator);
+            let join = [
+                &"receive" as &dyn AsRef<OsStr>,
+                &code,
+                &"--yes",
+                &"--out",
+                &s.out,
+                &"--fingerprint",
+                pin,
+                &"-i",
+                &joiner_key,
+            ];
+            let (status, lines) = start(&s.root.join("b"), &line(&join, &s, &host)).finish();
+            assert!(!status.success(), "{lines:#?}");
+            assert!(error_line(&lines).contains(expected), "{lines:#?}");
+            let (status, lines) = creator.finish();
+            assert!(!status.success(), "{lines:#?}");
+            assert!(!s.out.exists() || names_under(&s.out).is_empty(), "{:?}", names_under(&s.out));
+        }
+    }
 }

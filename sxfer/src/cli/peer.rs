@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
+use clap::{ArgGroup, Args};
 
 use sxfer::logging::{self, LogFormat};
 use sxfer::output::Output;
@@ -24,6 +24,7 @@ use super::remote::block_on;
 const DEFAULT_LISTEN: &str = "0.0.0.0:7273";
 
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("by_code").args(["code", "via"]).multiple(true)))]
 pub struct SendArgs {
     /// Files and directories to send, then (without --listen) the receiver's HOST:PORT.
     // Not required by clap: in `--listen --code FILE` the first path is
@@ -38,7 +39,8 @@ pub struct SendArgs {
     fingerprint: Option<String>,
     /// With --listen: only a receiver with this key may connect (SHA256:…;
     /// repeatable). Without it each connecting key is asked about on the terminal.
-    #[arg(long, value_name = "FP", requires = "listen")]
+    /// With --via (creating): also let in a receiver with this key instead of the code.
+    #[arg(long, value_name = "FP")]
     allow: Vec<String>,
     #[command(flatten)]
     code: CodeFlags,
@@ -47,6 +49,7 @@ pub struct SendArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("by_code").args(["code", "via"]).multiple(true)))]
 pub struct ReceiveArgs {
     /// Connect to a sender listening at HOST:PORT, instead of waiting for one.
     #[arg(value_name = "HOST:PORT", conflicts_with_all = ["listen", "allow"])]
@@ -64,9 +67,12 @@ pub struct ReceiveArgs {
     #[arg(long)]
     force: bool,
     /// The listening sender's key fingerprint (SHA256:…), as it printed it.
+    /// With --via and a code: pin the creating sender's key instead of using
+    /// the code's words.
     #[arg(long, value_name = "FP", requires = "peer")]
     fingerprint: Option<String>,
-    /// When listening: only a sender with this key may connect (SHA256:…; repeatable).
+    /// When listening, or creating with --via: only a sender with this key
+    /// may connect (SHA256:…; repeatable).
     #[arg(long, value_name = "FP")]
     allow: Vec<String>,
     #[command(flatten)]
@@ -85,7 +91,7 @@ pub struct CodeFlags {
     #[arg(long, value_name = "CODE", num_args = 0..=1, conflicts_with_all = ["fingerprint", "allow"])]
     code: Option<Option<String>>,
     /// Words in a new code, 8 bits of secret each [default: 3, 24 bits].
-    #[arg(long, value_name = "N", requires = "code")]
+    #[arg(long, value_name = "N", requires = "by_code")]
     code_words: Option<usize>,
 }
 
@@ -103,7 +109,7 @@ pub struct PeerFlags {
     /// short code instead of connecting directly: without a code this side
     /// shows one; with one (`receive CODE`, `send FILE... CODE`, or
     /// SXFER_CODE) it joins.
-    #[arg(long, value_name = "[USER@]HOST[:PORT]", conflicts_with_all = ["listen", "fingerprint", "allow"])]
+    #[arg(long, value_name = "[USER@]HOST[:PORT]", conflicts_with = "listen")]
     via: Option<String>,
     /// With --via: the relay server's fingerprint (SHA256:…) for first contact.
     #[arg(long, value_name = "FP", requires = "via")]
@@ -119,8 +125,12 @@ pub fn send(mut args: SendArgs) -> Result<()> {
     if let Some(host) = args.common.via.clone() {
         let (sources, code) = via_sources(&args.paths, &args.code)?;
         let plan = Arc::new(offer::plan(&sources)?);
-        let session = via_session(&args.common, &args.code, &host, code, &output)?;
+        let keys = Keys { pin: args.fingerprint.as_deref(), allow: &args.allow };
+        let session = via_session(&args.common, &args.code, &host, code, keys, &output)?;
         return block_on(async move { send::send(session.await?, &plan, &output).await });
+    }
+    if !args.allow.is_empty() && args.listen.is_none() {
+        bail!("--allow is for a listening sender (--listen) or one that creates a code (--via)");
     }
     take_code_value_as_path(&mut args);
     let (sources, address) = match &args.listen {
@@ -194,7 +204,8 @@ pub fn receive(args: ReceiveArgs) -> Result<()> {
     if let Some(host) = args.common.via.clone() {
         let given = args.peer.as_deref().or(args.code.code.as_ref().and_then(|c| c.as_deref()));
         let code = via::code(given)?;
-        let session = via_session(&args.common, &args.code, &host, code, &output)?;
+        let keys = Keys { pin: args.fingerprint.as_deref(), allow: &args.allow };
+        let session = via_session(&args.common, &args.code, &host, code, keys, &output)?;
         return block_on(async move { receive::receive(session.await?, &options, decide, &output).await });
     }
     block_on(async move {
@@ -221,6 +232,12 @@ pub fn receive(args: ReceiveArgs) -> Result<()> {
     })
 }
 
+/// `--fingerprint` and `--allow` as given.
+struct Keys<'a> {
+    pin: Option<&'a str>,
+    allow: &'a [String],
+}
+
 /// `--via`: the files, and the code to join with if the last argument is
 /// one (and not a file) or SXFER_CODE is set.
 fn via_sources(paths: &[String], flags: &CodeFlags) -> Result<(Vec<PathBuf>, Option<Code>)> {
@@ -245,19 +262,27 @@ fn via_session(
     code_flags: &CodeFlags,
     host: &str,
     code: Option<Code>,
+    keys: Keys<'_>,
     output: &Output,
 ) -> Result<impl std::future::Future<Output = Result<peer::Session>>> {
+    let pin = keys.pin.map(|text| parse_fingerprint(text, "--fingerprint")).transpose()?;
+    let allow = allow_list(keys.allow)?;
+    match (&code, &pin, allow.is_empty()) {
+        (None, Some(_), _) => bail!("--fingerprint with --via pins the creator's key: give the code it showed too"),
+        (Some(_), _, false) => bail!("--allow with --via is for the side that creates the code"),
+        _ => {}
+    }
     let words = CodeWords::new(code_flags.code_words.unwrap_or(DEFAULT_WORDS))
         .map_err(|e| anyhow::anyhow!("bad --code-words: {e}"))?;
     let (identity, origin) = identity::load(flags.identity.as_deref())?;
-    if code.is_none() {
+    if code.is_none() || pin.is_some() {
         note_identity(&origin, &identity, output);
     }
     let (host, fingerprint, json, output) = (host.to_owned(), flags.server_fingerprint.clone(), flags.json, *output);
     let relay_only = flags.relay_only;
     Ok(async move {
         let remote = super::remote::relay_login(&host, fingerprint, json).await?;
-        let via = via::Via { host: &host, config: Arc::new(ServerConfig::new(Arc::new(identity))), relay_only };
+        let via = via::Via { host: &host, identity: Arc::new(identity), relay_only, pin, allow };
         match code {
             Some(code) => via::join(remote, via, &code, &output).await,
             None => via::create(remote, via, words, &output).await,

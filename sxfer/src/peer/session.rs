@@ -122,7 +122,20 @@ pub async fn accept_code(
     config: Arc<ServerConfig>,
     password: &PakePassword,
 ) -> Result<Session> {
-    accept_code_within(stream, address, config, password, HANDSHAKE_TIMEOUT).await
+    accept_code_within(stream, address, config, password, &[], HANDSHAKE_TIMEOUT).await
+}
+
+/// [`accept_code`] that also lets in a key login (fingerprint mode) by one
+/// of `keys`: a relay's creator pairs with a joiner that pins its key
+/// instead of using the code's words (PROTOCOL.md §13.9).
+pub async fn accept_code_or_key(
+    stream: impl ByteStream,
+    address: &str,
+    config: Arc<ServerConfig>,
+    password: &PakePassword,
+    keys: &[Fingerprint],
+) -> Result<Session> {
+    accept_code_within(stream, address, config, password, keys, HANDSHAKE_TIMEOUT).await
 }
 
 async fn accept_code_within(
@@ -130,6 +143,7 @@ async fn accept_code_within(
     address: &str,
     config: Arc<ServerConfig>,
     password: &PakePassword,
+    keys: &[Fingerprint],
     deadline: Duration,
 ) -> Result<Session> {
     // Set once the connector's PAKE message is in: from then on a timeout
@@ -139,11 +153,19 @@ async fn accept_code_within(
     let authorize = |request: AuthRequest| {
         let password = password.clone();
         let guessing = &guessing;
+        let keys = keys.to_vec();
         async move {
             Ok(match request {
                 AuthRequest::Pake => {
                     guessing.store(true, Ordering::SeqCst);
-                    AuthDecision::AcceptPake(password, ())
+                    AuthDecision::AcceptPake(password, None)
+                }
+                request @ AuthRequest::PublicKey { .. } if !keys.is_empty() => {
+                    match admit(request, address.to_owned(), Allow::Only(keys)).await? {
+                        AuthDecision::Accept(id, key) => AuthDecision::Accept(id, Some(key)),
+                        AuthDecision::AcceptPake(password, key) => AuthDecision::AcceptPake(password, Some(key)),
+                        AuthDecision::Reject(why) => AuthDecision::Reject(why),
+                    }
                 }
                 _ => AuthDecision::Reject("this peer takes a code (sxfer … --code CODE)".into()),
             })
@@ -157,7 +179,10 @@ async fn accept_code_within(
             false => anyhow::anyhow!(timeout),
         }
     })??;
-    let peer = format!("{address} (code)");
+    let peer = match session.user {
+        Some(key) => format!("{address} ({key})"),
+        None => format!("{address} (code)"),
+    };
     Ok(Session { reader: session.reader, writer: session.writer, peer, exporter: session.exporter })
 }
 
@@ -274,7 +299,7 @@ mod tests {
         let (near, far) = tokio::io::duplex(1 << 20);
         let stalling = StallsThirdWrite { inner: near, writes: 0 };
         let connector = connect_code(stalling, "listener", &password);
-        let listener = accept_code_within(far, "connector", listener_config(), &password, Duration::from_secs(2));
+        let listener = accept_code_within(far, "connector", listener_config(), &password, &[], Duration::from_secs(2));
         tokio::pin!(connector);
         let accepted = tokio::select! {
             accepted = listener => accepted,
@@ -289,7 +314,7 @@ mod tests {
     async fn a_deadline_before_any_pake_message_does_not_spend_the_code() {
         let (_near, far) = tokio::io::duplex(1 << 20);
         let deadline = Duration::from_millis(200);
-        let error = accept_code_within(far, "silent", listener_config(), &new_password(), deadline).await.err();
+        let error = accept_code_within(far, "silent", listener_config(), &new_password(), &[], deadline).await.err();
         let error = error.expect("nothing was said");
         assert!(!is_wrong_code(&error), "{error:#}");
     }

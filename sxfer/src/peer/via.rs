@@ -6,7 +6,9 @@
 //! server of a fresh handshake over the relayed stream; the joiner is its
 //! client. Both authenticate with the SPAKE2 of PROTOCOL.md §4.6.3 over the
 //! words alone ([`PasswordScope::WordsOnly`]): the nameplate is public,
-//! since the relay pairs by it. The relay sees only ciphertext. Then the
+//! since the relay pairs by it — or, in fingerprint mode, by keys: the
+//! joiner pins the creator's (`--fingerprint`) and the creator lets in the
+//! joiner's (`--allow`). The relay sees only ciphertext. Then the
 //! two try to reach each other directly ([`direct::upgrade`]) unless
 //! either is relay only.
 
@@ -19,6 +21,7 @@ use super::{code as codes, direct, session, Session};
 use crate::client::{relay, Remote};
 use crate::output::Output;
 use sxfer_proto::handshake::ServerConfig;
+use sxfer_proto::identity::{Fingerprint, PrivateIdentity};
 use sxfer_proto::msgs::Nameplate;
 use sxfer_proto::pake::{self, Code, CodeWords, PasswordScope};
 
@@ -26,11 +29,17 @@ use sxfer_proto::pake::{self, Code, CodeWords, PasswordScope};
 pub struct Via<'a> {
     /// The relay server, for messages.
     pub host: &'a str,
-    /// This side's identity, shown by its SXFR/1 server role (the PAKE
-    /// authenticates; the key may be a one-time one).
-    pub config: Arc<ServerConfig>,
+    /// This side's identity: shown by its SXFR/1 server role, logged in
+    /// with in fingerprint mode.
+    pub identity: Arc<PrivateIdentity>,
     /// `--relay-only`: offer no address and dial none.
     pub relay_only: bool,
+    /// Fingerprint mode, joiner (`--fingerprint`): pin the creator's key
+    /// and log in with this side's instead of using the code's words.
+    pub pin: Option<Fingerprint>,
+    /// Fingerprint mode, creator (`--allow`): also let in a joiner that
+    /// logs in with one of these keys.
+    pub allow: Vec<Fingerprint>,
 }
 
 /// Create a rendezvous on the server behind `remote`, show its code, wait
@@ -45,7 +54,9 @@ pub async fn create(remote: Remote, via: Via<'_>, words: CodeWords, output: &Out
     output.code(&code.expose());
     let stream = rendezvous.wait().await?;
     let peer = format!("the peer via {host}");
-    let session = session::accept_code(stream, &peer, via.config.clone(), &code.password(PasswordScope::WordsOnly))
+    let config = Arc::new(ServerConfig::new(via.identity.clone()));
+    let password = code.password(PasswordScope::WordsOnly);
+    let session = session::accept_code_or_key(stream, &peer, config, &password, &via.allow)
         .await
         .map_err(|e| codes::burn_on_guess(e, &peer))?;
     take_path(session, true, local, via, output).await
@@ -58,7 +69,10 @@ pub async fn join(remote: Remote, via: Via<'_>, code: &Code, output: &Output) ->
     let nameplate = Nameplate::new(code.nameplate().get()).context("the code's number is not a relay nameplate")?;
     let stream = relay::join(remote, nameplate).await?;
     let peer = format!("the peer via {}", via.host);
-    let session = session::connect_code(stream, &peer, &code.password(PasswordScope::WordsOnly)).await?;
+    let session = match via.pin {
+        Some(pin) => session::connect(stream, &peer, &via.identity, &session::Pin::Expect(pin)).await?,
+        None => session::connect_code(stream, &peer, &code.password(PasswordScope::WordsOnly)).await?,
+    };
     take_path(session, false, local, via, output).await
 }
 
@@ -75,7 +89,7 @@ async fn take_path(
     via: Via<'_>,
     output: &Output,
 ) -> Result<Session> {
-    let how = direct::Upgrade { leader, local, config: via.config };
+    let how = direct::Upgrade { leader, local, config: Arc::new(ServerConfig::new(via.identity)) };
     let (session, is_direct) = direct::upgrade(relayed, how).await?;
     output.path(if is_direct { None } else { Some(via.host) });
     Ok(session)
