@@ -1,7 +1,7 @@
 //! Two-party handshake tests in memory: every combination completes, and an
 //! attacker in the middle is always detected.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

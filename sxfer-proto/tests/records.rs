@@ -1,7 +1,7 @@
 //! Record-layer attacks on an established connection: every edit an
 //! attacker on the wire can make is detected.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

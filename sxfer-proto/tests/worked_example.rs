@@ -14,7 +14,7 @@
 //! `worked-example` markers in PROTOCOL.md. With `SXFER_REGENERATE_DOCS=1`
 //! the test rewrites that block instead.
 
-mod common;
+use crate::common;
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair as _};
@@ -52,7 +52,7 @@ fn worked_example_matches_protocol_md() {
             "the worked example in docs/PROTOCOL.md is out of date.\n\
              first difference at line {} of the block:\n  doc:       {}\n  generated: {}\n\
              If the protocol change is intended, regenerate it with\n  \
-             SXFER_REGENERATE_DOCS=1 cargo test -p sxfer-proto --test worked_example\n\
+             SXFER_REGENERATE_DOCS=1 cargo test -p sxfer-proto --test integration worked_example\n\
              and review the diff.",
             first_difference + 1,
             line(current),

@@ -7,7 +7,7 @@
 //! well-formed uploads before it on the same connection are.
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -12,8 +12,7 @@
 //! frames, and plaintext sealed by a hand-driven peer that holds the traffic
 //! keys: that reaches the decoders behind the AEAD.
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 mod drivers;
 mod strategies;
 

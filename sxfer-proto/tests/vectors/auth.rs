@@ -16,8 +16,8 @@ use sxfer_proto::record::{Opened, Opener};
 use sxfer_proto::secret::{Password, SecretBytes};
 use sxfer_proto::CloseCode;
 
+use super::file::{self, object};
 use crate::common::worked::*;
-use crate::file::{self, object};
 
 const FILE: &str = "auth.json";
 const CLIENT_CONTEXT: &[u8] = b"SXFR/1 client authentication signature";

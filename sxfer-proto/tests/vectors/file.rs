@@ -24,7 +24,7 @@ pub fn sync(name: &str, generated: &Value) -> Value {
             "docs/vectors/{name} differs from what the implementation generates \
              (first at line {}: file {:?}, generated {:?}).\n\
              If the protocol change is intended, regenerate with\n  \
-             {WRITE_VAR}=1 cargo test -p sxfer-proto --test vectors\nand review the diff.",
+             {WRITE_VAR}=1 cargo test -p sxfer-proto --test integration vectors::\nand review the diff.",
             first + 1,
             on_disk.lines().nth(first).unwrap_or("<end>"),
             text.lines().nth(first).unwrap_or("<end>"),

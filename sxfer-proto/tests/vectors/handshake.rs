@@ -15,9 +15,9 @@ use sxfer_proto::record::suite::SuiteId;
 use sxfer_proto::record::{ContentType, Opened, Opener};
 use sxfer_proto::secret::SecretBytes;
 
+use super::file::{self, object};
+use super::records;
 use crate::common::worked::*;
-use crate::file::{self, object};
-use crate::records;
 
 const FILE: &str = "handshake.json";
 const SUITE: SuiteId = SuiteId::Aes256Gcm;

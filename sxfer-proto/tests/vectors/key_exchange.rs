@@ -15,9 +15,9 @@ use sxfer_proto::key_schedule::{self, TrafficSecret};
 use sxfer_proto::kx::{self, ClientKex, KexId};
 use sxfer_proto::secret::SecretBytes;
 
+use super::file::{self, object};
+use super::handshake::FixedRng;
 use crate::common::worked::*;
-use crate::file::{self, object};
-use crate::handshake::FixedRng;
 
 const FILE: &str = "key_exchange.json";
 const CLIENT_X25519_SEED: u8 = 0x04;

@@ -10,9 +10,9 @@ use sxfer_proto::record::suite::SuiteId;
 use sxfer_proto::record::{frame_len, ContentType, Opened, Opener, Sealer, MAX_RECORD_BODY};
 use sxfer_proto::CloseCode;
 
+use super::file::{self, object};
+use super::records::{self, SECRET};
 use crate::common::worked::{hkdf_expand, KEY_UPDATE};
-use crate::file::{self, object};
-use crate::records::{self, SECRET};
 
 const FILE: &str = "key_update.json";
 

@@ -8,12 +8,10 @@
 //! The files are generated from the implementation: each test also builds
 //! its file afresh and fails if the file on disk differs. After an intended
 //! protocol change, rewrite them with
-//! `SXFER_WRITE_VECTORS=1 cargo test -p sxfer-proto --test vectors` and
+//! `SXFER_WRITE_VECTORS=1 cargo test -p sxfer-proto --test integration vectors::` and
 //! review the diff.
 
 mod auth;
-#[path = "../common/mod.rs"]
-mod common;
 mod file;
 mod handshake;
 mod key_exchange;

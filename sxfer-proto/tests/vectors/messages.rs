@@ -11,7 +11,7 @@ use sxfer_proto::msgs::{
 use sxfer_proto::names::RemoteName;
 use sxfer_proto::CloseCode;
 
-use crate::file::{self, object};
+use super::file::{self, object};
 
 const FILE: &str = "messages.json";
 

@@ -19,10 +19,10 @@ use sxfer_proto::record::{ContentType, Opened, Opener};
 use sxfer_proto::secret::SecretBytes;
 use sxfer_proto::CloseCode;
 
+use super::file::{self, object};
+use super::records;
 use crate::common::worked::*;
 use crate::common::DangerTestRng;
-use crate::file::{self, object};
-use crate::records;
 
 const FILE: &str = "pake.json";
 const CODE: &str = "7-amber-falcon-harbor";
@@ -281,7 +281,7 @@ fn spake2_key(x_random: &[u8], msg_b: &[u8]) -> Vec<u8> {
         &spake2::Password::new(CODE.as_bytes()),
         &spake2::Identity::new(b"SXFR/1 pake client"),
         &spake2::Identity::new(b"SXFR/1 pake server"),
-        &mut crate::handshake::FixedRng::new(x_random.to_vec()),
+        &mut super::handshake::FixedRng::new(x_random.to_vec()),
     );
     state.finish(msg_b).expect("msgB is valid")
 }
@@ -292,7 +292,7 @@ fn check(v: &Value) {
     assert_eq!(file::str(s, "password"), CODE);
     // The implementation, from the listed randomness, sends the listed msgA.
     let password = PakePassword::new(SecretBytes::new(CODE.as_bytes().to_vec())).expect("password");
-    let mut rng = crate::handshake::FixedRng::new(file::bytes(s, "x_random"));
+    let mut rng = super::handshake::FixedRng::new(file::bytes(s, "x_random"));
     let credential = PakeCredential::new(&password, &mut rng);
     rng.used_up();
     assert_eq!(credential.message(), file::bytes(s, "msg_a"));

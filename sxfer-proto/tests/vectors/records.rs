@@ -17,7 +17,7 @@ use sxfer_proto::record::suite::{SuiteId, NONCE_LEN};
 use sxfer_proto::record::{ContentType, Opened, Opener, Sealer};
 use sxfer_proto::CloseCode;
 
-use crate::file::{self, object};
+use super::file::{self, object};
 
 const FILE: &str = "records.json";
 

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use sxfer::store::{BlobId, BlobState, BlobStore, ListedBlob};
 
 use super::Backend;
-use crate::helpers::bytes;
+use crate::store::helpers::bytes;
 
 fn read_all(mut reader: impl Read) -> Vec<u8> {
     let mut out = Vec::new();

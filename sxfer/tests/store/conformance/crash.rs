@@ -15,7 +15,7 @@ use sxfer::store::{
 
 use super::wrappers::{injected, Gated, Hooked, Step};
 use super::Backend;
-use crate::helpers::{bytes, digest, download, file, meta, new_user, upload, write_pieces, CHUNK};
+use crate::store::helpers::{bytes, digest, download, file, meta, new_user, upload, write_pieces, CHUNK};
 
 fn identity() -> age::x25519::Identity {
     age::x25519::Identity::generate()

@@ -10,7 +10,7 @@ use sxfer_proto::identity::{PrivateIdentity, PublicIdentity};
 use sxfer_proto::msgs::{ClientId, FileMeta};
 
 use super::Backend;
-use crate::helpers::{digest, file, meta, user};
+use crate::store::helpers::{digest, file, meta, user};
 
 const NOW: i64 = 1_800_000_000;
 
