@@ -35,6 +35,8 @@ pub struct SendArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     listen: Option<String>,
     /// The listening receiver's key fingerprint (SHA256:…), as it printed it.
+    /// With --via and a code: pin the creating receiver's key instead of
+    /// using the code's words.
     #[arg(long, value_name = "FP", conflicts_with = "listen")]
     fingerprint: Option<String>,
     /// With --listen: only a receiver with this key may connect (SHA256:…;
@@ -106,9 +108,10 @@ pub struct PeerFlags {
     #[arg(long)]
     json: bool,
     /// Pair through the relay of the sxfer server [user@]host[:port] with a
-    /// short code instead of connecting directly: without a code this side
-    /// shows one; with one (`receive CODE`, `send FILE... CODE`, or
-    /// SXFER_CODE) it joins.
+    /// short code: without a code this side shows one; with one (`receive
+    /// CODE`, `send FILE... CODE`, or SXFER_CODE) it joins. The two then
+    /// move the files directly if they can reach each other, else through
+    /// the relay (which cannot read them).
     #[arg(long, value_name = "[USER@]HOST[:PORT]", conflicts_with = "listen")]
     via: Option<String>,
     /// With --via: the relay server's fingerprint (SHA256:…) for first contact.
