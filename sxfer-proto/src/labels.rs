@@ -27,3 +27,7 @@ pub const PAKE_EXPORTER: &[u8] = b"SXFR/1 pake exporter";
 /// HMAC keys of the two key confirmations (each MACs TH').
 pub const PAKE_SERVER_CONFIRM: &[u8] = b"SXFR/1 pake server confirm";
 pub const PAKE_CLIENT_CONFIRM: &[u8] = b"SXFR/1 pake client confirm";
+
+/// Drops (PROTOCOL.md §14.2, §14.4): the signed message is context ‖ 0x00 ‖ …
+pub const DROP_SIGNATURE_CONTEXT: &[u8] = b"SXFR/1 drop v1";
+pub const KEY_PUBLISH_CONTEXT: &[u8] = b"SXFR/1 key publish v1";

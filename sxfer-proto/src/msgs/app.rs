@@ -5,6 +5,7 @@
 //! Requests carry a client-chosen `transfer` id that every response about
 //! them echoes; the server handles them in order, so a client may pipeline.
 
+use super::drop::DropMsg;
 use super::peer::{encode_offer, read_offer, OfferAnswer, OfferEntry};
 use super::relay::Relay;
 use crate::codec::{bounded_str, Codec, Reader, Writer};
@@ -172,6 +173,11 @@ pub enum Message {
         transfer: u32,
         relay: Relay,
     },
+    /// Key directory, drops and inbox (PROTOCOL.md §14).
+    Drop {
+        transfer: u32,
+        drop: DropMsg,
+    },
 }
 
 impl Codec for FileMeta {
@@ -231,7 +237,8 @@ impl Message {
             | Message::Done { transfer }
             | Message::Offer { transfer, .. }
             | Message::OfferReply { transfer, .. }
-            | Message::Relay { transfer, .. } => *transfer,
+            | Message::Relay { transfer, .. }
+            | Message::Drop { transfer, .. } => *transfer,
         }
     }
 }
@@ -315,6 +322,10 @@ impl Codec for Message {
                 head(out, relay.kind(), *transfer);
                 relay.encode_body(out);
             }
+            Message::Drop { transfer, drop } => {
+                head(out, drop.kind(), *transfer);
+                drop.encode_body(out);
+            }
         }
     }
 
@@ -360,10 +371,15 @@ impl Codec for Message {
                 Message::Offer { transfer, entries, more }
             }
             KIND_OFFER_REPLY => Message::OfferReply { transfer, answer: OfferAnswer::read(r)? },
-            _ => match Relay::read_body(kind, r)? {
-                Some(relay) => Message::Relay { transfer, relay },
-                None => return Err(Error::Malformed("unknown message kind")),
-            },
+            _ => {
+                if let Some(relay) = Relay::read_body(kind, r)? {
+                    Message::Relay { transfer, relay }
+                } else if let Some(drop) = DropMsg::read_body(kind, r)? {
+                    Message::Drop { transfer, drop }
+                } else {
+                    return Err(Error::Malformed("unknown message kind"));
+                }
+            }
         })
     }
 }

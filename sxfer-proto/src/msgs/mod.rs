@@ -6,15 +6,18 @@
 //! * `app`: the envelope for everything after authentication.
 //! * `peer`: the manifest and its answer in peer mode.
 //! * `relay`: rendezvous and relay requests inside that envelope.
+//! * `drop`: the key directory, drops and the inbox (end-to-end files).
 
 pub mod app;
 pub mod auth;
+pub mod drop;
 pub mod handshake;
 pub mod peer;
 pub mod relay;
 
 pub use app::{FileEntry, FileMeta, Message};
 pub use auth::{AuthResult, ClientAuth, ClientId, Username};
+pub use drop::{DropContent, DropHeader, DropId, DropMsg, DropRecipient, InboxEntry};
 pub use handshake::{ClientHello, HelloRefusal, KexShare, Negotiated, ServerHello};
 pub use peer::{EntryKind, OfferAnswer, OfferEntry, Want};
 pub use relay::{Nameplate, Relay};

@@ -258,6 +258,14 @@ impl Records for Inbound {
     }
 }
 
+/// The session's records as the engine reads them (a command that
+/// receives a transfer through a [`Remote`]).
+impl Records for Remote {
+    async fn next_record(&mut self) -> Result<Record<'_>> {
+        self.inbound.next_record().await
+    }
+}
+
 impl Remote {
     /// The client's end of an authenticated session (from [`connect`], or
     /// a peer session whose sender uploads): starts the reader task.

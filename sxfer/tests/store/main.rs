@@ -253,12 +253,12 @@ fn size_limit_and_quotas_are_enforced() {
 
     // The server default applies to accounts without their own quota.
     store.set_quota(&user("alice"), None, None).expect("quota");
-    store.set_limits(Limits { max_file_size: 1000, default_quota_bytes: Some(120), default_quota_files: None });
+    store.set_limits(Limits { max_file_size: 1000, default_quota_bytes: Some(120), default_quota_files: None, ..Limits::default() });
     assert!(matches!(store.begin_upload(alice, &file("c"), meta(21), false), Err(StoreError::Quota(_))));
     upload(&store, alice, "c", &[4; 20]);
 
     // Two uploads that each fit, but not together: the second commit is refused.
-    store.set_limits(Limits { max_file_size: 1000, default_quota_bytes: Some(200), default_quota_files: None });
+    store.set_limits(Limits { max_file_size: 1000, default_quota_bytes: Some(200), default_quota_files: None, ..Limits::default() });
     let mut first = store.begin_upload(alice, &file("d"), meta(50), false).expect("begin");
     let mut second = store.begin_upload(alice, &file("e"), meta(50), false).expect("begin");
     first.write(&[5; 50]).expect("write");
