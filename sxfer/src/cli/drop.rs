@@ -21,7 +21,7 @@ use sxfer_proto::names::display_safe;
 #[derive(Args, Debug)]
 pub struct DropArgs {
     /// Files to drop (one drop each), then the server [user@]host[:port].
-    #[arg(required = true, num_args = 2..)]
+    #[arg(required = true, num_args = 1..)]
     paths: Vec<String>,
     /// A recipient on that server (repeat for several: one ciphertext for all).
     #[arg(long = "to", required = true)]
@@ -87,7 +87,10 @@ enum KeyCommand {
 }
 
 pub fn drop_files(args: DropArgs) -> Result<()> {
-    let (target_text, files) = args.paths.split_last().context("no target")?;
+    let (target_text, files) = match args.paths.split_last() {
+        Some((target, files)) if !files.is_empty() => (target, files),
+        _ => anyhow::bail!("give the files, then the server: sxfer drop FILE... --to USER [user@]host[:port]"),
+    };
     let session = Session::open(target_text, &args.flags)?;
     let to = args
         .to
