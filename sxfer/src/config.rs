@@ -289,10 +289,8 @@ impl Settings {
             })
             .collect();
         let table: String = relay_lines.iter().map(|(key, value)| format!("{key} = {value}\n")).collect();
-        let drops = format!(
-            "max_inbox_drops = {}\nmax_inbox_bytes = \"{}\"\n",
-            self.max_inbox_drops, self.max_inbox_bytes
-        );
+        let drops =
+            format!("max_inbox_drops = {}\nmax_inbox_bytes = \"{}\"\n", self.max_inbox_drops, self.max_inbox_bytes);
         format!("{top}\n[relay]\n{table}\n[drops]\n{drops}")
     }
 }

@@ -151,7 +151,8 @@ fn entries(dir: &Path) -> Vec<String> {
 async fn a_drop_arrives_intact(kind: Kind, size: usize) {
     require_age();
     let server = TestServer::start(common::Options::default()).await;
-    let (alice, bob, carol) = (person(&server, "alice", kind), person(&server, "bob", kind), person(&server, "carol", kind));
+    let (alice, bob, carol) =
+        (person(&server, "alice", kind), person(&server, "bob", kind), person(&server, "carol", kind));
     let bytes = random_bytes(size, 12);
     let source = file(server.dir.path(), "report.bin", &bytes, 0o750, 1_700_000_123);
     let id = alice.drop_to(&server, &source, &[&bob]).await;
@@ -302,18 +303,23 @@ async fn a_recipient_key_swapped_in_the_directory_is_refused_by_drop() {
     let refused = alice.drop_output(&server, &second, &[&bob]).await;
     assert!(!refused.status.success());
     let said = text(&refused);
-    assert!(said.contains("DIFFERENT KEY FOR bob@") && said.contains(&swapped.public().fingerprint().to_string()), "{said}");
+    assert!(
+        said.contains("DIFFERENT KEY FOR bob@") && said.contains(&swapped.public().fingerprint().to_string()),
+        "{said}"
+    );
     let bob_id = server.store.user(&name).unwrap().unwrap().id;
     assert_eq!(server.store.inbox(bob_id).unwrap().len(), 1, "nothing more was stored");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_inbox_cap_and_the_senders_quota_refuse_a_drop() {
-    let mut options = common::Options::default();
-    options.store_limits = store::Limits { max_inbox_drops: 1, ..store::Limits::default() };
-    let server = TestServer::start(options).await;
-    let (alice, bob, carol) =
-        (person(&server, "alice", Kind::Ed25519), person(&server, "bob", Kind::Ed25519), person(&server, "carol", Kind::Ed25519));
+    let store_limits = store::Limits { max_inbox_drops: 1, ..store::Limits::default() };
+    let server = TestServer::start(common::Options { store_limits, ..common::Options::default() }).await;
+    let (alice, bob, carol) = (
+        person(&server, "alice", Kind::Ed25519),
+        person(&server, "bob", Kind::Ed25519),
+        person(&server, "carol", Kind::Ed25519),
+    );
     let source = file(server.dir.path(), "a.txt", b"one\n", 0o644, 1_600_000_000);
     alice.drop_to(&server, &source, &[&bob]).await;
     let full = alice.drop_output(&server, &source, &[&bob]).await;

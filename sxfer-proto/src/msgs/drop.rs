@@ -100,7 +100,8 @@ pub struct DropContent {
 /// encoded as, and the sender's signature over them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DropHeader {
-    content: DropContent,
+    /// Boxed: a public key makes it large, and every message carries it.
+    content: Box<DropContent>,
     /// The encoding of `content` as signed (made here, or as received).
     content_bytes: Vec<u8>,
     signature: Signature,
@@ -165,7 +166,7 @@ impl DropHeader {
         }
         let content_bytes = content.to_bytes();
         let signature = key.sign(&signed_message(&content_bytes))?;
-        Ok(DropHeader { content, content_bytes, signature })
+        Ok(DropHeader { content: Box::new(content), content_bytes, signature })
     }
 
     /// Checks the signature with `pinned`, the key the verifier holds for
@@ -195,7 +196,7 @@ impl Codec for DropHeader {
 
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         let start = r.consumed().len();
-        let content = DropContent::read(r)?;
+        let content = Box::new(DropContent::read(r)?);
         let content_bytes = r.consumed()[start..].to_vec();
         let signature = Signature::read(r)?;
         Ok(DropHeader { content, content_bytes, signature })
@@ -421,8 +422,8 @@ mod tests {
         received.verify(alice.public()).unwrap();
         assert_eq!(received.verify(bob.public()), Err(Error::Crypto));
         // Every byte of the content is covered: flip each in turn.
-        let bytes = Message::Drop { transfer: 1, drop: DropMsg::Put { header, expires_in_secs: 0, resume: false } }
-            .to_bytes();
+        let bytes =
+            Message::Drop { transfer: 1, drop: DropMsg::Put { header, expires_in_secs: 0, resume: false } }.to_bytes();
         let content_end = 6 + received.content_bytes.len();
         for i in 6..content_end {
             let mut altered = bytes.clone();

@@ -181,13 +181,14 @@ impl Session {
         let (mut target, options, output) = setup(target, flags)?;
         let user = match &target.user {
             Some(user) => user.clone(),
-            None => Username::parse(&std::env::var("USER").unwrap_or_default())
-                .context("give the user: user@host")?,
+            None => Username::parse(&std::env::var("USER").unwrap_or_default()).context("give the user: user@host")?,
         };
         target.user = Some(user.clone());
         let server = target.address();
-        let identity =
-            options.identity_file.clone().context("drops need -i KEY: the key you log in with signs and decrypts them")?;
+        let identity = options
+            .identity_file
+            .clone()
+            .context("drops need -i KEY: the key you log in with signs and decrypts them")?;
         let contacts = Contacts::in_home(&options.home);
         Ok(Session { target, server, options, output, user, identity, contacts })
     }

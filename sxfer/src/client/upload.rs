@@ -297,9 +297,19 @@ fn drain(inbound: &mut Inbound, results: &mut Results, current: Option<&mut Send
 /// request of another kind on the same data phase (a DropPut, PROTOCOL.md
 /// §14.4): waits for the resume point, streams `local` from there and
 /// returns the verdict (or the refusal).
-pub async fn send_resumable(remote: &mut Remote, sender: &mut Sender, local: &Path, progress: &Progress) -> Result<Reply> {
+pub async fn send_resumable(
+    remote: &mut Remote,
+    sender: &mut Sender,
+    local: &Path,
+    progress: &Progress,
+) -> Result<Reply> {
     let mut early = Vec::new();
-    remote.flush(|message| Ok(early.push(message))).await?;
+    remote
+        .flush(|message| {
+            early.push(message);
+            Ok(())
+        })
+        .await?;
     let first = match early.len() {
         0 => remote.next_message().await?,
         1 => early.remove(0),
@@ -321,7 +331,12 @@ pub async fn send_resumable(remote: &mut Remote, sender: &mut Sender, local: &Pa
     if let Sent::SourceFailed(e) = sent {
         return Err(e);
     }
-    remote.flush(|message| Ok(early.push(message))).await?;
+    remote
+        .flush(|message| {
+            early.push(message);
+            Ok(())
+        })
+        .await?;
     let mut replies = early.into_iter();
     loop {
         let message = match replies.next() {

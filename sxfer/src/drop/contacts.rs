@@ -42,7 +42,8 @@ impl Contacts {
             }
             return Ok(listed.to_vec());
         }
-        if let Some(new) = listed.iter().find(|key| !pinned.iter().any(|(_, p)| p.fingerprint().ct_eq(&key.fingerprint())))
+        if let Some(new) =
+            listed.iter().find(|key| !pinned.iter().any(|(_, p)| p.fingerprint().ct_eq(&key.fingerprint())))
         {
             let lines: Vec<String> = pinned.iter().map(|(line, _)| line.to_string()).collect();
             bail!(

@@ -66,7 +66,10 @@ pub async fn verify_sender(remote: &mut Remote, party: &Party<'_>, entry: &Inbox
             content.sender_key.fingerprint()
         );
     };
-    entry.header.verify(key).map_err(|_| anyhow::anyhow!("drop {}: the signature of {sender} does not verify; refused", entry.id))?;
+    entry
+        .header
+        .verify(key)
+        .map_err(|_| anyhow::anyhow!("drop {}: the signature of {sender} does not verify; refused", entry.id))?;
     Ok(key.clone())
 }
 

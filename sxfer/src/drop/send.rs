@@ -53,7 +53,8 @@ pub fn plan(files: &[PathBuf]) -> Result<Vec<Job>> {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .with_context(|| format!("{} has no usable file name (names must be UTF-8)", local.display()))?;
-            let name = RemoteName::parse(base).with_context(|| format!("cannot drop {} as {base:?}", local.display()))?;
+            let name =
+                RemoteName::parse(base).with_context(|| format!("cannot drop {} as {base:?}", local.display()))?;
             Ok(Job { local: local.clone(), name, meta })
         })
         .collect()
@@ -102,7 +103,10 @@ pub async fn send(
             sender_key: identity.public().clone(),
             recipients: recipients
                 .iter()
-                .map(|(user, keys)| DropRecipient { user: user.clone(), keys: keys.iter().map(|k| k.fingerprint()).collect() })
+                .map(|(user, keys)| DropRecipient {
+                    user: user.clone(),
+                    keys: keys.iter().map(|k| k.fingerprint()).collect(),
+                })
                 .collect(),
             name: job.name.clone(),
             meta: job.meta,
@@ -133,7 +137,9 @@ async fn upload(
     let size = header.content().ciphertext_length;
     let transfer = remote.transfer_id();
     let mut sender = Sender::announced(transfer, size, true);
-    remote.writer.queue(&Message::Drop { transfer, drop: DropMsg::Put { header, expires_in_secs: 0, resume: true } })?;
+    remote
+        .writer
+        .queue(&Message::Drop { transfer, drop: DropMsg::Put { header, expires_in_secs: 0, resume: true } })?;
     let progress = output.progress(size, job.name.as_str());
     let verdict = send_resumable(remote, &mut sender, path, &progress).await;
     progress.finish();
@@ -169,7 +175,8 @@ fn encrypt(local: &Path, size: u64, keys: &[PublicIdentity], out: &Path) -> Resu
     let mut hashed = Hashed { inner: BufWriter::new(file), hasher: blake3::Hasher::new(), length: 0 };
     let mut writer = encryptor.wrap_output(&mut hashed).context("writing the ciphertext")?;
     let mut input = File::open(local).with_context(|| format!("opening {}", local.display()))?;
-    let copied = io::copy(&mut (&mut input).take(size), &mut writer).with_context(|| format!("reading {}", local.display()))?;
+    let copied =
+        io::copy(&mut (&mut input).take(size), &mut writer).with_context(|| format!("reading {}", local.display()))?;
     if copied != size || input.read(&mut [0u8; 1])? != 0 {
         bail!("{} changed while being encrypted", local.display());
     }

@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Result};
 use tokio::sync::mpsc;
 
 use crate::engine::{BufferPool, Chunk, Sink, Source};
-use crate::store::{BlobRead, StoreError, Staging, SyncPoint};
+use crate::store::{BlobRead, Staging, StoreError, SyncPoint};
 use sxfer_proto::msgs::FileEntry;
 
 /// The receiver makes its data durable and acknowledges at least this often.

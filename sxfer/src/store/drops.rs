@@ -48,7 +48,10 @@ impl Store {
     /// (`NotFound`). Returns the recipients' ids, in order.
     pub fn drop_recipients(&self, sender: &UserInfo, content: &DropContent) -> Result<Vec<UserId>> {
         if content.sender != sender.name {
-            return Err(StoreError::Refused(format!("a drop from {} cannot be sent as {}", content.sender, sender.name)));
+            return Err(StoreError::Refused(format!(
+                "a drop from {} cannot be sent as {}",
+                content.sender, sender.name
+            )));
         }
         let own = self.inner.meta.list_keys(&sender.name)?;
         if !own.iter().any(|key| key == &content.sender_key) {
@@ -98,7 +101,13 @@ impl Store {
             ciphertext_digest: content.ciphertext_digest,
             blob,
         };
-        Ok(DropUpload { inner: Arc::clone(&self.inner), drop, writer: Some(writer), hasher: blake3::Hasher::new(), fed: 0 })
+        Ok(DropUpload {
+            inner: Arc::clone(&self.inner),
+            drop,
+            writer: Some(writer),
+            hasher: blake3::Hasher::new(),
+            fed: 0,
+        })
     }
 
     /// The drops waiting for `user`, oldest first.

@@ -24,7 +24,13 @@ pub(super) fn sent_usage(db: &Connection, user: UserId) -> Result<(u64, u64)> {
 }
 
 /// Inside the caller's transaction (or on a read snapshot).
-pub(super) fn check(db: &Connection, sender: UserId, recipients: &[UserId], length: u64, limits: &Limits) -> Result<()> {
+pub(super) fn check(
+    db: &Connection,
+    sender: UserId,
+    recipients: &[UserId],
+    length: u64,
+    limits: &Limits,
+) -> Result<()> {
     if let Some(mut quota) = files::load_quota(db, limits, sender)? {
         quota.admit(None, length)?;
     }
@@ -37,8 +43,9 @@ pub(super) fn check(db: &Connection, sender: UserId, recipients: &[UserId], leng
             .query_row([recipient.raw()], |row| Ok((row.get(0)?, row.get(1)?)))?;
         let (count, bytes): (u64, u64) = (from_sql_int(count, "drop count")?, from_sql_int(bytes, "byte count")?);
         if count >= limits.max_inbox_drops || bytes.saturating_add(length) > limits.max_inbox_bytes {
-            let name: String =
-                db.prepare_cached("SELECT name FROM users WHERE id = ?1")?.query_row([recipient.raw()], |row| row.get(0))?;
+            let name: String = db
+                .prepare_cached("SELECT name FROM users WHERE id = ?1")?
+                .query_row([recipient.raw()], |row| row.get(0))?;
             return Err(StoreError::Limit(format!(
                 "the inbox of {name} is full ({count} drops, {bytes} bytes; the server allows {} drops, {} bytes)",
                 limits.max_inbox_drops, limits.max_inbox_bytes
@@ -92,7 +99,8 @@ pub(super) fn inbox_drop(db: &Connection, user: UserId, id: &DropId) -> Result<O
 
 /// Inside the caller's transaction.
 pub(super) fn remove(tx: &Connection, user: UserId, id: &DropId) -> Result<Option<Option<BlobId>>> {
-    let removed = tx.execute("DELETE FROM drop_recipients WHERE drop_id = ?1 AND user_id = ?2", params![&id.0[..], user.raw()])?;
+    let removed =
+        tx.execute("DELETE FROM drop_recipients WHERE drop_id = ?1 AND user_id = ?2", params![&id.0[..], user.raw()])?;
     if removed == 0 {
         return Ok(None);
     }
