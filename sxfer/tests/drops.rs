@@ -54,21 +54,26 @@ fn person(server: &TestServer, name: &str, kind: Kind) -> Person {
     Person { name: name.to_owned(), key, home }
 }
 
+/// Runs `sxfer ARGS --fingerprint SERVER` with the client home `home`.
+async fn sxfer(server: &TestServer, home: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .arg("--fingerprint")
+        .arg(server.fingerprint.to_string())
+        .env("HOME", home)
+        .env("SXFER_HOME", home.join(".sxfer"))
+        .env_remove("SXFER_PASSWORD");
+    let run = tokio::task::spawn_blocking(move || command.output().expect("run sxfer"));
+    tokio::time::timeout(Duration::from_secs(120), run).await.expect("sxfer finished").unwrap()
+}
+
 impl Person {
-    /// Runs `sxfer ARGS -i KEY --fingerprint SERVER` as this person.
+    /// Runs `sxfer ARGS -i KEY` as this person.
     async fn run(&self, server: &TestServer, args: &[&str]) -> Output {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .arg("-i")
-            .arg(&self.key)
-            .arg("--fingerprint")
-            .arg(server.fingerprint.to_string())
-            .env("HOME", &self.home)
-            .env("SXFER_HOME", self.home.join(".sxfer"))
-            .env_remove("SXFER_PASSWORD");
-        let run = tokio::task::spawn_blocking(move || command.output().expect("run sxfer"));
-        tokio::time::timeout(Duration::from_secs(120), run).await.expect("sxfer finished").unwrap()
+        let key = self.key.display().to_string();
+        let with_key: Vec<&str> = args.iter().copied().chain(["-i", key.as_str()]).collect();
+        sxfer(server, &self.home, &with_key).await
     }
 
     fn at(&self, server: &TestServer) -> String {
@@ -181,6 +186,15 @@ async fn a_drop_arrives_intact(kind: Kind, size: usize) {
     assert_eq!(std::fs::metadata(&landed).unwrap().permissions().mode() & 0o7777, 0o750);
     assert_eq!(mtime(&landed), 1_700_000_123);
     assert_eq!(entries(&dest), vec!["report.bin".to_owned()], "no partial left behind");
+    // The download's rules: an existing file is replaced only with --force.
+    std::fs::write(&landed, b"mine").unwrap();
+    let kept = bob.fetch(&server, &id, &dest).await;
+    assert!(!kept.status.success() && text(&kept).contains("--force"), "{}", text(&kept));
+    assert_eq!(std::fs::read(&landed).unwrap(), b"mine");
+    let dest_text = dest.display().to_string();
+    let forced = bob.run(&server, &["fetch", &id, &dest_text, "--force", "--server", &bob.at(&server)]).await;
+    assert!(forced.status.success(), "{}", text(&forced));
+    assert!(std::fs::read(&landed).unwrap() == bytes);
 
     // Carol cannot fetch it: it is not in her inbox.
     let theirs = carol.fetch(&server, &id, &server.dir.path().join("carol-out")).await;
@@ -329,4 +343,36 @@ async fn the_inbox_cap_and_the_senders_quota_refuse_a_drop() {
     server.store.set_quota(&Username::parse("carol").unwrap(), Some(10), None).unwrap();
     let over = carol.drop_output(&server, &source, &[&alice]).await;
     assert!(!over.status.success() && text(&over).contains("quota"), "{}", text(&over));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_published_by_its_owner_receives_drops() {
+    let server = TestServer::start(common::Options::default()).await;
+    let alice = person(&server, "alice", Kind::Ed25519);
+    // Dave has a password only; he publishes a key of his own.
+    server.add_user("dave");
+    let home = server.dir.path().join("home-dave");
+    std::fs::create_dir_all(&home).unwrap();
+    let dave_key = PrivateIdentity::generate_ed25519(&mut OsRng).unwrap();
+    let key = home.join("id");
+    std::fs::write(&key, dave_key.to_openssh().unwrap().as_bytes()).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let password = home.join("password");
+    std::fs::write(&password, common::PASSWORD).unwrap();
+    let dave = Person { name: "dave".into(), key: key.clone(), home: home.clone() };
+    let (at, key_text, password_text) = (dave.at(&server), key.display().to_string(), password.display().to_string());
+
+    let no_key = alice.drop_output(&server, &key, &[&dave]).await;
+    assert!(!no_key.status.success() && text(&no_key).contains("no public key"), "{}", text(&no_key));
+    let published =
+        sxfer(&server, &home, &["key", "publish", &at, "--key", &key_text, "--password-file", &password_text]).await;
+    assert!(published.status.success(), "{}", text(&published));
+    assert!(text(&published).contains(&dave_key.public().fingerprint().to_string()), "{}", text(&published));
+
+    let source = file(server.dir.path(), "for-dave.txt", b"hello dave\n", 0o640, 1_600_000_000);
+    let id = alice.drop_to(&server, &source, &[&dave]).await;
+    let dest = server.dir.path().join("dave-out");
+    let fetched = dave.fetch(&server, &id, &dest).await;
+    assert!(fetched.status.success(), "{}", text(&fetched));
+    assert_eq!(std::fs::read(dest.join("for-dave.txt")).unwrap(), b"hello dave\n");
 }

@@ -77,10 +77,14 @@ pub struct KeyArgs {
 
 #[derive(Subcommand, Debug)]
 enum KeyCommand {
-    /// Add the -i key to your account's keys in the server's directory.
+    /// Add a key to your account's keys in the server's directory (a login
+    /// key too); you log in as usual (password, or -i).
     Publish {
         /// [user@]host[:port]; omit for the saved profile.
         target: Option<String>,
+        /// The OpenSSH private key to publish (it signs the proof) [default: the -i key].
+        #[arg(long)]
+        key: Option<PathBuf>,
         #[command(flatten)]
         flags: ClientFlags,
     },
@@ -99,7 +103,7 @@ pub fn drop_files(args: DropArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     let files: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
     let jobs = send::plan(&files)?;
-    let identity = Arc::new(client::load_identity(&session.identity)?);
+    let identity = Arc::new(client::load_identity(session.identity()?)?);
     session.run(|mut remote, party, options, output| async move {
         let staging = options.home.join("drops");
         let sent = send::send(&mut remote, &party, identity, &to, &jobs, &staging, &output).await;
@@ -139,7 +143,7 @@ pub fn fetch(args: FetchArgs) -> Result<()> {
     let id = parse_id(&args.id)?;
     let dest = args.dest.unwrap_or_else(|| PathBuf::from("."));
     let session = Session::open(args.server.as_deref().unwrap_or(":"), &args.flags)?;
-    let key = session.identity.clone();
+    let key = session.identity()?.to_path_buf();
     std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
     session.run(|mut remote, party, options, output| async move {
         let staging = options.home.join("drops");
@@ -151,10 +155,13 @@ pub fn fetch(args: FetchArgs) -> Result<()> {
 }
 
 pub fn key(args: KeyArgs) -> Result<()> {
-    let KeyCommand::Publish { target, flags } = args.command;
+    let KeyCommand::Publish { target, key, flags } = args.command;
     let session = Session::open(target.as_deref().unwrap_or(":"), &flags)?;
-    session.run(|mut remote, party, options, output| async move {
-        let path = options.identity_file.clone().context("sxfer key publish needs -i KEY")?;
+    let path = match key {
+        Some(path) => path,
+        None => session.identity()?.to_path_buf(),
+    };
+    session.run(|mut remote, party, _, output| async move {
         let published = drops::publish(&mut remote, party.user, &path).await;
         remote.close().await.ok();
         let key = published?;
@@ -172,7 +179,8 @@ struct Session {
     options: ClientOptions,
     output: Output,
     user: Username,
-    identity: PathBuf,
+    /// The `-i` key (or the profile's): it logs in, signs and decrypts.
+    identity: Option<PathBuf>,
     contacts: Contacts,
 }
 
@@ -185,12 +193,13 @@ impl Session {
         };
         target.user = Some(user.clone());
         let server = target.address();
-        let identity = options
-            .identity_file
-            .clone()
-            .context("drops need -i KEY: the key you log in with signs and decrypts them")?;
+        let identity = options.identity_file.clone();
         let contacts = Contacts::in_home(&options.home);
         Ok(Session { target, server, options, output, user, identity, contacts })
+    }
+
+    fn identity(&self) -> Result<&std::path::Path> {
+        self.identity.as_deref().context("drops need -i KEY: the key you log in with signs and decrypts them")
     }
 
     /// Connects and runs `command` with the session and who is asking.
