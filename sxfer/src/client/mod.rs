@@ -8,6 +8,7 @@ pub mod commands;
 pub mod download;
 pub mod known_hosts;
 pub mod password;
+pub mod pins;
 pub mod relay;
 pub mod target;
 pub mod upload;

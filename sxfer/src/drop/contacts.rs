@@ -3,12 +3,11 @@
 //! a server. The keys a server's directory hands out for a user are pinned
 //! on first use; later, a key that is not pinned is refused loudly.
 
-use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
+use crate::client::pins;
 use sxfer_proto::identity::PublicIdentity;
 use sxfer_proto::msgs::Username;
 
@@ -64,41 +63,11 @@ impl Contacts {
 
     /// `(line number, key)` of every pin of `contact`.
     fn pinned(&self, contact: &str) -> Result<Vec<(usize, PublicIdentity)>> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", self.path.display())),
-        };
-        let mut keys = Vec::new();
-        for (index, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((who, key)) = line.split_once(' ') else { continue };
-            if who == contact {
-                let key = PublicIdentity::from_openssh(key)
-                    .with_context(|| format!("{} line {}", self.path.display(), index + 1))?;
-                keys.push((index + 1, key));
-            }
-        }
-        Ok(keys)
+        pins::pinned(&self.path, contact)
     }
 
     fn add(&self, contact: &str, key: &PublicIdentity) -> Result<()> {
-        if let Some(dir) = self.path.parent() {
-            crate::keys::create_private_dir(dir)?;
-        }
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .with_context(|| format!("opening {}", self.path.display()))?;
-        let mut key = key.clone();
-        key.set_comment("");
-        writeln!(file, "{contact} {}", key.to_openssh().trim_end())?;
-        file.sync_all()?;
-        Ok(())
+        pins::add(&self.path, contact, key)
     }
 }
 
