@@ -387,4 +387,17 @@ mod tests {
             assert!(parsed.and_then(|file| settings.apply(file)).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn the_drops_table() {
+        let mut settings = Settings::default();
+        assert_eq!((settings.max_inbox_drops, settings.max_inbox_bytes), (1000, 10 << 30));
+        settings.apply(toml::from_str("[drops]\nmax_inbox_drops = 5\nmax_inbox_bytes = \"2M\"").unwrap()).unwrap();
+        assert_eq!((settings.max_inbox_drops, settings.max_inbox_bytes), (5, 2 << 20));
+        let printed: FileConfig = toml::from_str(&settings.to_toml()).unwrap();
+        let mut again = Settings::default();
+        again.apply(printed).unwrap();
+        assert_eq!((again.max_inbox_drops, again.max_inbox_bytes), (5, 2 << 20), "--print-config round-trips");
+        assert!(toml::from_str::<FileConfig>("[drops]\nmax_inbox = 1").is_err());
+    }
 }

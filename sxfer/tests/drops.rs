@@ -376,3 +376,42 @@ async fn a_key_published_by_its_owner_receives_drops() {
     assert!(fetched.status.success(), "{}", text(&fetched));
     assert_eq!(std::fs::read(dest.join("for-dave.txt")).unwrap(), b"hello dave\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_fetch_resumes_and_a_wrong_prefix_starts_over() {
+    let server = TestServer::start(common::Options::default()).await;
+    let (alice, bob) = (person(&server, "alice", Kind::Ed25519), person(&server, "bob", Kind::Ed25519));
+    let staging = bob.home.join(".sxfer").join("drops");
+    std::fs::create_dir_all(&staging).unwrap();
+    for (i, prefix_is_right) in [true, false].into_iter().enumerate() {
+        let bytes = random_bytes(3 << 20, 40 + i as u64);
+        let source = file(server.dir.path(), &format!("big{i}.bin"), &bytes, 0o644, 1_600_000_000);
+        let id = alice.drop_to(&server, &source, &[&bob]).await;
+        // What a cut fetch leaves: the first 1 MiB of the ciphertext (or
+        // bytes that are not it).
+        let ciphertext = std::fs::read(blob_of(&server, &id)).unwrap();
+        let prefix = if prefix_is_right { ciphertext[..1 << 20].to_vec() } else { random_bytes(1 << 20, 99) };
+        std::fs::write(staging.join(format!("{id}.part")), prefix).unwrap();
+        let dest = server.dir.path().join(format!("resumed-{i}"));
+        let fetched = bob.fetch(&server, &id, &dest).await;
+        if prefix_is_right {
+            assert!(fetched.status.success(), "{}", text(&fetched));
+        } else {
+            assert!(!fetched.status.success() && text(&fetched).contains("refused"), "{}", text(&fetched));
+            assert!(entries(&dest).is_empty(), "nothing written: {:?}", entries(&dest));
+            assert!(!staging.join(format!("{id}.part")).exists(), "the wrong prefix is dropped");
+            let again = bob.fetch(&server, &id, &dest).await;
+            assert!(again.status.success(), "the next fetch starts over: {}", text(&again));
+        }
+        assert!(std::fs::read(dest.join(format!("big{i}.bin"))).unwrap() == bytes, "drop {i} intact");
+        assert!(!staging.join(format!("{id}.part")).exists(), "the ciphertext is not kept once placed");
+    }
+    // The resumed fetch asked for the rest only.
+    server.store.flush_audit().unwrap();
+    let sizes: Vec<i64> = {
+        let db = db(&server);
+        let mut statement = db.prepare("SELECT size FROM audit WHERE kind = 'drop_fetch' ORDER BY id").unwrap();
+        statement.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert!(sizes[0] < (3 << 20) - (1 << 20) + 4096, "resumed from the partial: {sizes:?}");
+}
