@@ -214,6 +214,22 @@ mod tests {
     }
 
     #[test]
+    fn a_drop_upload_ends_with_its_stored_reply_and_only_after_the_commit() {
+        let id = crate::msgs::DropId([7; 16]);
+        let stored = Message::Drop { transfer: 4, drop: DropMsg::Stored { id, received: 9 } };
+        let mut sender = Sender::announced(4, 3, true);
+        assert_eq!(sender.on_message(Message::UploadReady { transfer: 4, offset: 0 }), Ok(Reply::Ready(0)));
+        sender.on_data(3).unwrap();
+        assert!(sender.on_message(stored.clone()).is_err(), "stored before the commit");
+        let mut sender = Sender::announced(4, 3, false);
+        sender.on_data(3).unwrap();
+        sender.commit([1; 32]).unwrap();
+        assert_eq!(sender.on_message(stored.clone()), Ok(Reply::Stored { id, received: 9 }));
+        assert!(sender.is_ended());
+        assert!(sender.on_message(stored).is_err(), "a second verdict");
+    }
+
+    #[test]
     fn nothing_is_sent_before_ready_and_the_commit_follows_the_last_byte() {
         let (mut sender, _) = Sender::upload(1, RemoteName::parse("f").unwrap(), meta(5), true);
         assert!(sender.on_data(1).is_err());

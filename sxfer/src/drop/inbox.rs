@@ -18,7 +18,12 @@ pub struct Listed {
 pub async fn show(remote: &mut Remote, party: &Party<'_>) -> Result<Vec<Listed>> {
     let mut listed = Vec::new();
     for entry in super::list(remote).await? {
-        let verified = verify_sender(remote, party, &entry).await.map(drop).map_err(|e| format!("{e:#}"));
+        let addressed = entry.header.content().recipients.iter().any(|r| &r.user == party.user);
+        let verified = if addressed {
+            verify_sender(remote, party, &entry).await.map(drop).map_err(|e| format!("{e:#}"))
+        } else {
+            Err(format!("not addressed to {}", party.user))
+        };
         listed.push(Listed { entry, verified });
     }
     Ok(listed)
