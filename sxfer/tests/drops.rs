@@ -323,6 +323,22 @@ async fn a_recipient_key_swapped_in_the_directory_is_refused_by_drop() {
     );
     let bob_id = server.store.user(&name).unwrap().unwrap().id;
     assert_eq!(server.store.inbox(bob_id).unwrap().len(), 1, "nothing more was stored");
+
+    // Once the new key is confirmed out of band, Alice forgets the pin.
+    let contacts = |args: &[&str]| {
+        Command::new(BIN).arg("contacts").args(args).env("SXFER_HOME", alice.home.join(".sxfer")).output().unwrap()
+    };
+    let listed = String::from_utf8_lossy(&contacts(&[]).stdout).into_owned();
+    assert!(
+        listed.contains(&format!("{} ", bob.at(&server))) && listed.contains(&real.fingerprint().to_string()),
+        "{listed}"
+    );
+    let forgot = contacts(&["rm", &bob.at(&server)]);
+    assert!(forgot.status.success(), "{}", text(&forgot));
+    let renewed = alice.drop_output(&server, &second, &[&bob]).await;
+    assert!(renewed.status.success(), "pinned anew: {}", text(&renewed));
+    assert!(text(&renewed).contains(&swapped.public().fingerprint().to_string()), "shows the new pin");
+    assert!(!contacts(&["rm", "nobody@127.0.0.1:1"]).status.success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,6 +70,18 @@ pub struct FetchArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct ContactsArgs {
+    #[command(subcommand)]
+    command: Option<ContactsCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ContactsCommand {
+    /// Forget the pinned keys of user@host:port (after confirming their new key out of band).
+    Rm { contact: String },
+}
+
+#[derive(Args, Debug)]
 pub struct KeyArgs {
     #[command(subcommand)]
     command: KeyCommand,
@@ -168,6 +180,22 @@ pub fn key(args: KeyArgs) -> Result<()> {
         output.done("published", &format!("{} key {}", key.key_type().label(), key.fingerprint()));
         Ok(())
     })
+}
+
+pub fn contacts(args: ContactsArgs) -> Result<()> {
+    let contacts = Contacts::in_home(&client::home()?);
+    match args.command {
+        None => {
+            for (contact, key) in contacts.list()? {
+                sxfer::say!("{contact} {} {}", key.key_type().label(), key.fingerprint());
+            }
+        }
+        Some(ContactsCommand::Rm { contact }) => match contacts.remove(&contact)? {
+            0 => anyhow::bail!("no pinned key for {contact}"),
+            n => eprintln!("forgot {n} key(s) of {contact}; the next drop to or from them pins anew"),
+        },
+    }
+    Ok(())
 }
 
 /// What every drop command needs: the target, its options, the key it

@@ -57,8 +57,10 @@ enum Command {
     Inbox(drop::InboxArgs),
     /// Fetch, verify and decrypt a drop: sxfer fetch ID [DIR]
     Fetch(drop::FetchArgs),
-    /// Your keys in a server's directory: sxfer key publish [user@]host -i KEY
+    /// Your keys in a server's directory: sxfer key publish [user@]host --key FILE
     Key(drop::KeyArgs),
+    /// The keys pinned for drop contacts (user@host:port); `contacts rm CONTACT`.
+    Contacts(drop::ContactsArgs),
 }
 
 /// Parses `std::env::args`. Help and version go to stdout (exit 0); a usage
@@ -96,6 +98,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inbox(args) => drop::inbox(args),
         Command::Fetch(args) => drop::fetch(args),
         Command::Key(args) => drop::key(args),
+        Command::Contacts(args) => drop::contacts(args),
     }
 }
 

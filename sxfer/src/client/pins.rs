@@ -14,22 +14,51 @@ use sxfer_proto::identity::PublicIdentity;
 /// none if the file does not exist. A pin of `label` that does not parse
 /// is an error naming its line.
 pub fn pinned(path: &Path, label: &str) -> Result<Vec<(usize, PublicIdentity)>> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
+    let keys = lines(path, |who| who == label)?;
+    Ok(keys.into_iter().map(|(line, _, key)| (line, key)).collect())
+}
+
+/// Every pin in `path`: `(line number, label, key)`, in file order.
+pub fn all(path: &Path) -> Result<Vec<(usize, String, PublicIdentity)>> {
+    lines(path, |_| true)
+}
+
+/// Removes every pin of `label` (rewriting the file whole, crash-safe);
+/// returns how many there were.
+pub fn remove(path: &Path, label: &str) -> Result<usize> {
+    let text = read(path)?;
+    let (gone, kept): (Vec<&str>, Vec<&str>) =
+        text.lines().partition(|line| line.trim().split_once(' ').is_some_and(|(who, _)| who == label));
+    if !gone.is_empty() {
+        let mut rest = kept.join("\n");
+        if !rest.is_empty() {
+            rest.push('\n');
+        }
+        crate::keys::write_key_file(path, rest.as_bytes(), 0o600, true)?;
+    }
+    Ok(gone.len())
+}
+
+fn read(path: &Path) -> Result<String> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn lines(path: &Path, wanted: impl Fn(&str) -> bool) -> Result<Vec<(usize, String, PublicIdentity)>> {
     let mut keys = Vec::new();
-    for (index, line) in text.lines().enumerate() {
+    for (index, line) in read(path)?.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let Some((who, key)) = line.split_once(' ') else { continue };
-        if who == label {
+        if wanted(who) {
             let key =
                 PublicIdentity::from_openssh(key).with_context(|| format!("{} line {}", path.display(), index + 1))?;
-            keys.push((index + 1, key));
+            keys.push((index + 1, who.to_owned(), key));
         }
     }
     Ok(keys)

@@ -46,7 +46,7 @@ impl Contacts {
         {
             let lines: Vec<String> = pinned.iter().map(|(line, _)| line.to_string()).collect();
             bail!(
-                "WARNING: THE SERVER HANDS OUT A DIFFERENT KEY FOR {contact} ({} {}, not pinned); this may be an attack. Nothing was sent. If {user} really has a new key, confirm its fingerprint with them and remove line(s) {} of {}",
+                "WARNING: THE SERVER HANDS OUT A DIFFERENT KEY FOR {contact} ({} {}, not pinned); this may be an attack. Nothing was sent. If {user} really has a new key, confirm its fingerprint with them and forget the old pin: sxfer contacts rm {contact} (line(s) {} of {})",
                 new.key_type().label(),
                 new.fingerprint(),
                 lines.join(", "),
@@ -59,6 +59,17 @@ impl Contacts {
     /// The keys pinned for `user` on `server`.
     pub fn keys(&self, server: &str, user: &Username) -> Result<Vec<PublicIdentity>> {
         Ok(self.pinned(&format!("{user}@{server}"))?.into_iter().map(|(_, key)| key).collect())
+    }
+
+    /// Every pin: `(user@host:port, key)`, in file order.
+    pub fn list(&self) -> Result<Vec<(String, PublicIdentity)>> {
+        Ok(pins::all(&self.path)?.into_iter().map(|(_, contact, key)| (contact, key)).collect())
+    }
+
+    /// Forgets the pins of `contact` (`user@host:port`), after its key
+    /// changed and the new one was confirmed out of band; returns how many.
+    pub fn remove(&self, contact: &str) -> Result<usize> {
+        pins::remove(&self.path, contact)
     }
 
     /// `(line number, key)` of every pin of `contact`.
@@ -94,8 +105,13 @@ mod tests {
         let refused = contacts.check("h:1", &bob, &[first.clone(), swapped.clone()]).unwrap_err().to_string();
         assert!(refused.contains("DIFFERENT KEY FOR bob@h:1") && refused.contains(&swapped.fingerprint().to_string()));
         // Another server's bob is another contact.
-        assert_eq!(contacts.check("h:2", &bob, std::slice::from_ref(&swapped)).unwrap(), vec![swapped]);
+        assert_eq!(contacts.check("h:2", &bob, std::slice::from_ref(&swapped)).unwrap(), vec![swapped.clone()]);
         assert_eq!(contacts.keys("h:1", &bob).unwrap(), vec![first, second]);
         assert!(contacts.check("h:3", &bob, &[]).is_err(), "no keys: nothing to encrypt to");
+        assert_eq!(contacts.list().unwrap().len(), 3);
+        assert_eq!(contacts.remove("bob@h:1").unwrap(), 2);
+        assert_eq!(contacts.list().unwrap().len(), 1, "bob@h:2 stays");
+        let renewed = contacts.check("h:1", &bob, &[swapped.clone()]).unwrap();
+        assert_eq!(renewed, vec![swapped], "pinned anew after rm");
     }
 }
