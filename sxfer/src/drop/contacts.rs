@@ -111,7 +111,7 @@ mod tests {
         assert_eq!(contacts.list().unwrap().len(), 3);
         assert_eq!(contacts.remove("bob@h:1").unwrap(), 2);
         assert_eq!(contacts.list().unwrap().len(), 1, "bob@h:2 stays");
-        let renewed = contacts.check("h:1", &bob, &[swapped.clone()]).unwrap();
+        let renewed = contacts.check("h:1", &bob, std::slice::from_ref(&swapped)).unwrap();
         assert_eq!(renewed, vec![swapped], "pinned anew after rm");
     }
 }
