@@ -186,7 +186,16 @@ async fn a_drop_arrives_intact(kind: Kind, size: usize) {
     assert_eq!(std::fs::metadata(&landed).unwrap().permissions().mode() & 0o7777, 0o750);
     assert_eq!(mtime(&landed), 1_700_000_123);
     assert_eq!(entries(&dest), vec!["report.bin".to_owned()], "no partial left behind");
-    // The download's rules: an existing file is replaced only with --force.
+    // The download's rules: no writing through a link at the partial's
+    // name, and an existing file is replaced only with --force.
+    let victim = server.dir.path().join("victim");
+    std::fs::write(&victim, b"untouched").unwrap();
+    std::os::unix::fs::symlink(&victim, dest.join(".report.bin.sxfer-part")).unwrap();
+    std::fs::remove_file(&landed).unwrap();
+    let linked = bob.fetch(&server, &id, &dest).await;
+    assert!(!linked.status.success() && text(&linked).contains("not a regular file"), "{}", text(&linked));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"untouched");
+    std::fs::remove_file(dest.join(".report.bin.sxfer-part")).unwrap();
     std::fs::write(&landed, b"mine").unwrap();
     let kept = bob.fetch(&server, &id, &dest).await;
     assert!(!kept.status.success() && text(&kept).contains("--force"), "{}", text(&kept));

@@ -54,6 +54,8 @@ pub async fn fetch(
     let parent = local.parent().unwrap_or(dest).to_path_buf();
     let file_name = local.file_name().and_then(|n| n.to_str()).context("destination has no file name")?;
     let partial = parent.join(partial_name(file_name));
+    // As for downloads: a link (or anything but a file) there is refused.
+    partial_length(&partial)?;
     let (placed, size, meta) = (local.clone(), content.meta.size, content.meta);
     tokio::task::spawn_blocking(move || {
         let plain = decrypt_into(file, decryptor, &partial, size).inspect_err(|_| {
