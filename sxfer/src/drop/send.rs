@@ -119,7 +119,7 @@ pub async fn send(
             .await
             .map_err(|e| anyhow!("signing: {e}"))??;
         let (id, _) = upload(remote, header, &temporary.0, output, job).await?;
-        output.done("dropped", &format!("{} as {id}", job.name));
+        output.dropped(job.name.as_str(), &id.to_string());
         dropped.push(Dropped { id, name: job.name.clone(), ciphertext_length });
     }
     Ok(dropped)
