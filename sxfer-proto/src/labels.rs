@@ -31,3 +31,7 @@ pub const PAKE_CLIENT_CONFIRM: &[u8] = b"SXFR/1 pake client confirm";
 /// Peer mode's direct upgrade (PROTOCOL.md §13.10): the PAKE password of
 /// the direct connection, from the relayed session's exporter.
 pub const DIRECT_PASSWORD: &[u8] = b"SXFR/1 direct password";
+
+/// Drops (PROTOCOL.md §14.2, §14.4): the signed message is context ‖ 0x00 ‖ …
+pub const DROP_SIGNATURE_CONTEXT: &[u8] = b"SXFR/1 drop v1";
+pub const KEY_PUBLISH_CONTEXT: &[u8] = b"SXFR/1 key publish v1";

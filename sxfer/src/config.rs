@@ -36,6 +36,17 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
     pub relay: Option<RelayFileConfig>,
+    pub drops: Option<DropsFileConfig>,
+}
+
+/// The `[drops]` table (PROTOCOL.md §14.8).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropsFileConfig {
+    /// Drops one account's inbox holds at most.
+    pub max_inbox_drops: Option<u64>,
+    /// Ciphertext bytes one account's inbox holds at most (e.g. `10G`).
+    pub max_inbox_bytes: Option<String>,
 }
 
 /// The `[relay]` table (rendezvous and relay, PROTOCOL.md §12).
@@ -74,6 +85,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_level: String,
     pub relay: RelayLimits,
+    pub max_inbox_drops: u64,
+    pub max_inbox_bytes: u64,
 }
 
 impl Default for Settings {
@@ -96,6 +109,8 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
             relay: RelayLimits::default(),
+            max_inbox_drops: 1000,
+            max_inbox_bytes: 10 << 30,
         }
     }
 }
@@ -165,6 +180,14 @@ impl Settings {
         }
         if let Some(relay) = file.relay {
             self.apply_relay(relay)?;
+        }
+        if let Some(drops) = file.drops {
+            if let Some(v) = drops.max_inbox_drops {
+                self.max_inbox_drops = v;
+            }
+            if let Some(v) = drops.max_inbox_bytes {
+                self.max_inbox_bytes = parse_size(&v)?;
+            }
         }
         for (name, value) in [
             ("max_connections", self.max_connections),
@@ -266,7 +289,9 @@ impl Settings {
             })
             .collect();
         let table: String = relay_lines.iter().map(|(key, value)| format!("{key} = {value}\n")).collect();
-        format!("{top}\n[relay]\n{table}")
+        let drops =
+            format!("max_inbox_drops = {}\nmax_inbox_bytes = \"{}\"\n", self.max_inbox_drops, self.max_inbox_bytes);
+        format!("{top}\n[relay]\n{table}\n[drops]\n{drops}")
     }
 }
 
@@ -361,5 +386,18 @@ mod tests {
             let parsed = toml::from_str::<FileConfig>(bad).map_err(anyhow::Error::from);
             assert!(parsed.and_then(|file| settings.apply(file)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_drops_table() {
+        let mut settings = Settings::default();
+        assert_eq!((settings.max_inbox_drops, settings.max_inbox_bytes), (1000, 10 << 30));
+        settings.apply(toml::from_str("[drops]\nmax_inbox_drops = 5\nmax_inbox_bytes = \"2M\"").unwrap()).unwrap();
+        assert_eq!((settings.max_inbox_drops, settings.max_inbox_bytes), (5, 2 << 20));
+        let printed: FileConfig = toml::from_str(&settings.to_toml()).unwrap();
+        let mut again = Settings::default();
+        again.apply(printed).unwrap();
+        assert_eq!((again.max_inbox_drops, again.max_inbox_bytes), (5, 2 << 20), "--print-config round-trips");
+        assert!(toml::from_str::<FileConfig>("[drops]\nmax_inbox = 1").is_err());
     }
 }

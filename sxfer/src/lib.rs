@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod config;
+pub mod drop;
 pub mod durable;
 pub mod engine;
 pub mod keys;

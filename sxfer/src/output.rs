@@ -183,6 +183,15 @@ impl Output {
         }
     }
 
+    /// A drop the server stored (`sxfer drop`).
+    pub fn dropped(&self, name: &str, id: &str) {
+        if self.json {
+            crate::say!("{{\"event\":\"dropped\",\"name\":{},\"id\":{}}}", json_string(name), json_string(id));
+        } else if !self.quiet {
+            crate::say!("dropped {} as {id}", sxfer_proto::names::display_safe(name));
+        }
+    }
+
     pub fn note(&self, text: &str) {
         if !self.quiet && !self.json {
             eprintln!("{text}");

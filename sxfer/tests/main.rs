@@ -10,6 +10,7 @@ mod common;
 mod admission;
 mod cli_keygen;
 mod cli_server;
+mod drops;
 mod engine;
 mod hostile_client;
 mod hostile_server;

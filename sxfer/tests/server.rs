@@ -360,6 +360,7 @@ async fn quota_and_size_limits_are_refused_clearly() {
             max_file_size: 1 << 20,
             default_quota_bytes: Some(3 << 19),
             default_quota_files: Some(3),
+            ..store::Limits::default()
         },
         ..Options::default()
     })

@@ -6,6 +6,7 @@
 //! them echoes; the server handles them in order, so a client may pipeline.
 
 use super::direct::Direct;
+use super::drop::DropMsg;
 use super::peer::{encode_offer, read_offer, OfferAnswer, OfferEntry};
 use super::relay::Relay;
 use crate::codec::{bounded_str, Codec, Reader, Writer};
@@ -178,6 +179,11 @@ pub enum Message {
         transfer: u32,
         direct: Direct,
     },
+    /// Key directory, drops and inbox (PROTOCOL.md §14).
+    Drop {
+        transfer: u32,
+        drop: DropMsg,
+    },
 }
 
 impl Codec for FileMeta {
@@ -238,7 +244,8 @@ impl Message {
             | Message::Offer { transfer, .. }
             | Message::OfferReply { transfer, .. }
             | Message::Relay { transfer, .. }
-            | Message::Direct { transfer, .. } => *transfer,
+            | Message::Direct { transfer, .. }
+            | Message::Drop { transfer, .. } => *transfer,
         }
     }
 }
@@ -326,6 +333,10 @@ impl Codec for Message {
                 head(out, direct.kind(), *transfer);
                 direct.encode_body(out);
             }
+            Message::Drop { transfer, drop } => {
+                head(out, drop.kind(), *transfer);
+                drop.encode_body(out);
+            }
         }
     }
 
@@ -376,6 +387,8 @@ impl Codec for Message {
                     Message::Relay { transfer, relay }
                 } else if let Some(direct) = Direct::read_body(kind, r)? {
                     Message::Direct { transfer, direct }
+                } else if let Some(drop) = DropMsg::read_body(kind, r)? {
+                    Message::Drop { transfer, drop }
                 } else {
                     return Err(Error::Malformed("unknown message kind"));
                 }

@@ -240,7 +240,7 @@ impl Codec for AuthResult {
     }
 }
 
-fn read_username(r: &mut Reader<'_>) -> Result<Username> {
+pub(crate) fn read_username(r: &mut Reader<'_>) -> Result<Username> {
     Username::parse(r.str_u8(MAX_USERNAME)?)
 }
 

@@ -7,10 +7,12 @@
 //! * `peer`: the manifest and its answer in peer mode.
 //! * `relay`: rendezvous and relay requests inside that envelope.
 //! * `direct`: peer mode's upgrade from a relayed session to a direct one.
+//! * `drop`: the key directory, drops and the inbox (end-to-end files).
 
 pub mod app;
 pub mod auth;
 pub mod direct;
+pub mod drop;
 pub mod handshake;
 pub mod peer;
 pub mod relay;
@@ -18,6 +20,7 @@ pub mod relay;
 pub use app::{FileEntry, FileMeta, Message};
 pub use auth::{AuthResult, ClientAuth, ClientId, Username};
 pub use direct::Direct;
+pub use drop::{DropContent, DropHeader, DropId, DropMsg, DropRecipient, InboxEntry};
 pub use handshake::{ClientHello, HelloRefusal, KexShare, Negotiated, ServerHello};
 pub use peer::{EntryKind, OfferAnswer, OfferEntry, Want};
 pub use relay::{Nameplate, Relay};

@@ -94,7 +94,13 @@ impl Receiver {
     /// Ask for `name` from `offset` (the bytes already held from an
     /// earlier attempt): returns the receiver and the Download request.
     pub fn download(transfer: u32, name: RemoteName, offset: u64) -> (Receiver, Message) {
-        let receiver = Receiver {
+        (Receiver::requested(transfer, offset), Message::Download { transfer, name, offset })
+    }
+
+    /// A download from `offset` whose request the caller sends (a
+    /// DropFetch, PROTOCOL.md §14.4), answered exactly like a Download.
+    pub fn requested(transfer: u32, offset: u64) -> Receiver {
+        Receiver {
             transfer,
             phase: Phase::Requested,
             size: 0,
@@ -103,8 +109,7 @@ impl Receiver {
             acked: 0,
             announced: None,
             refusable: true,
-        };
-        (receiver, Message::Download { transfer, name, offset })
+        }
     }
 
     pub fn transfer(&self) -> u32 {

@@ -2,7 +2,7 @@
 //! download (PROTOCOL.md §7.5.1–§7.5.3, §7.6, §7.7).
 
 use super::{Commit, TransferError};
-use crate::msgs::{FileEntry, FileMeta, Message};
+use crate::msgs::{DropId, DropMsg, FileEntry, FileMeta, Message};
 use crate::names::RemoteName;
 
 /// What a reply from the receiver meant to the sender.
@@ -15,6 +15,9 @@ pub enum Reply {
     Progress(u64),
     /// The file is verified, durable and visible.
     Committed(FileEntry),
+    /// (Drops, PROTOCOL.md §14.4) the ciphertext is verified, durable and
+    /// in every recipient's inbox.
+    Stored { id: DropId, received: i64 },
     /// The receiver refused or failed the transfer; it is over.
     Refused { code: u16, message: String },
 }
@@ -56,18 +59,14 @@ impl Sender {
     /// Upload request. With `resume`, wait for [`Reply::Ready`] before
     /// sending; otherwise data follows at once from 0 (pipelined).
     pub fn upload(transfer: u32, name: RemoteName, meta: FileMeta, resume: bool) -> (Sender, Message) {
+        (Sender::announced(transfer, meta.size, resume), Message::Upload { transfer, name, meta, resume })
+    }
+
+    /// The upload of `size` bytes whose request the caller sends (a
+    /// DropPut, PROTOCOL.md §14.4): the same data phase as [`upload`](Self::upload).
+    pub fn announced(transfer: u32, size: u64, resume: bool) -> Sender {
         let phase = if resume { Phase::AwaitReady } else { Phase::Sending };
-        let sender = Sender {
-            transfer,
-            phase,
-            size: meta.size,
-            start: 0,
-            sent: 0,
-            acked: 0,
-            expects_verdict: true,
-            commit: None,
-        };
-        (sender, Message::Upload { transfer, name, meta, resume })
+        Sender { transfer, phase, size, start: 0, sent: 0, acked: 0, expects_verdict: true, commit: None }
     }
 
     /// Answer a Download request for `entry` from `offset`: the sender and
@@ -183,6 +182,10 @@ impl Sender {
                 }
                 Ok(Reply::Committed(entry))
             }
+            (Phase::Committed, Message::Drop { drop: DropMsg::Stored { id, received }, .. }) => {
+                self.phase = Phase::Ended;
+                Ok(Reply::Stored { id, received })
+            }
             (Phase::AwaitReady | Phase::Sending | Phase::Committed, Message::Error { code, message, .. })
                 if self.expects_verdict =>
             {
@@ -208,6 +211,22 @@ mod tests {
         let (mut sender, _) = Sender::upload(1, RemoteName::parse("f").unwrap(), meta(5), true);
         let ready = sender.on_message(Message::UploadReady { transfer: 1, offset: 6 });
         assert_eq!(ready, Err(TransferError::Protocol("the resume offset is beyond the end of the file")));
+    }
+
+    #[test]
+    fn a_drop_upload_ends_with_its_stored_reply_and_only_after_the_commit() {
+        let id = crate::msgs::DropId([7; 16]);
+        let stored = Message::Drop { transfer: 4, drop: DropMsg::Stored { id, received: 9 } };
+        let mut sender = Sender::announced(4, 3, true);
+        assert_eq!(sender.on_message(Message::UploadReady { transfer: 4, offset: 0 }), Ok(Reply::Ready(0)));
+        sender.on_data(3).unwrap();
+        assert!(sender.on_message(stored.clone()).is_err(), "stored before the commit");
+        let mut sender = Sender::announced(4, 3, false);
+        sender.on_data(3).unwrap();
+        sender.commit([1; 32]).unwrap();
+        assert_eq!(sender.on_message(stored.clone()), Ok(Reply::Stored { id, received: 9 }));
+        assert!(sender.is_ended());
+        assert!(sender.on_message(stored).is_err(), "a second verdict");
     }
 
     #[test]

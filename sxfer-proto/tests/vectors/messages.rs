@@ -1,12 +1,15 @@
 //! `docs/vectors/messages.json`: application messages (PROTOCOL.md §7.3,
-//! §12.2, §13.3) as field values and their exact bytes, Close payloads
+//! §12.2, §13.3, §13.10, §14.4) as field values and their exact bytes, Close payloads
 //! (§5.3), and byte strings that must not decode.
 
 use serde_json::{json, Value};
 use sxfer_proto::codec::Codec;
+use sxfer_proto::identity::{PrivateIdentity, PublicIdentity};
 use sxfer_proto::msgs::app::error_code;
+use sxfer_proto::msgs::auth::KeyProof;
 use sxfer_proto::msgs::{
-    Direct, EntryKind, FileEntry, FileMeta, Message, Nameplate, OfferAnswer, OfferEntry, Relay, Want,
+    Direct, DropContent, DropHeader, DropId, DropMsg, DropRecipient, EntryKind, FileEntry, FileMeta, InboxEntry,
+    Message, Nameplate, OfferAnswer, OfferEntry, Relay, Username, Want,
 };
 use sxfer_proto::names::RemoteName;
 use sxfer_proto::CloseCode;
@@ -50,7 +53,7 @@ fn check_message(vector: &Value) {
 }
 
 /// Every message type, with its kind code point.
-const KINDS: [(&str, u16); 22] = [
+const KINDS: [(&str, u16); 31] = [
     ("Error", 0x0100),
     ("Ack", 0x0101),
     ("Commit", 0x0102),
@@ -73,6 +76,15 @@ const KINDS: [(&str, u16); 22] = [
     ("RelayJoin", 0x0401),
     ("RelayNameplate", 0x0402),
     ("RelayStart", 0x0403),
+    ("KeyLookup", 0x0500),
+    ("KeyList", 0x0501),
+    ("KeyPublish", 0x0502),
+    ("DropPut", 0x0503),
+    ("DropStored", 0x0504),
+    ("InboxList", 0x0505),
+    ("InboxListing", 0x0506),
+    ("DropFetch", 0x0507),
+    ("DropRemove", 0x0508),
 ];
 
 fn generate() -> Value {
@@ -187,7 +199,7 @@ fn examples() -> Vec<(&'static str, Message)> {
     };
     let empty_digest = *blake3::hash(b"").as_bytes();
     let plate = Nameplate::new(42).expect("nameplate");
-    vec![
+    let mut examples = vec![
         ("§7.3.1: a request failed", Message::Error { transfer: 3, code: error_code::NOT_FOUND, message: "no such file".into() }),
         ("§7.3.1: transfer 0, the connection; before Close 0x0000", Message::Error { transfer: 0, code: error_code::SHUTTING_DOWN, message: "the server is shutting down".into() }),
         ("§7.3.1: an empty message, an unknown code", Message::Error { transfer: 5, code: 0x7777, message: String::new() }),
@@ -232,7 +244,79 @@ fn examples() -> Vec<(&'static str, Message)> {
         ("§13.10: relay only", Message::Direct { transfer: 0, direct: Direct::Candidates(Vec::new()) }),
         ("§13.10: direct", Message::Direct { transfer: 0, direct: Direct::Path { direct: true } }),
         ("§13.10: relayed", Message::Direct { transfer: 0, direct: Direct::Path { direct: false } }),
+    ];
+    examples.extend(drop_examples());
+    examples
+}
+
+/// §14.4: Alice's drop of hello.txt to Bob, signed with a fixed Ed25519 key
+/// (seed 32 × 0x11; Ed25519 signatures are deterministic).
+fn drop_examples() -> Vec<(&'static str, Message)> {
+    let mut seed = super::handshake::FixedRng::new(vec![0x11; 32]);
+    let alice_key = PrivateIdentity::generate_ed25519(&mut seed).expect("key");
+    let mut seed = super::handshake::FixedRng::new(vec![0x22; 32]);
+    let bob_key = PrivateIdentity::generate_ed25519(&mut seed).expect("key");
+    let (alice, bob) = (Username::parse("alice").expect("user"), Username::parse("bob").expect("user"));
+    let hello = FileMeta { size: 6, mode: 0o644, mtime: 1_767_225_600, mtime_nanos: 0 };
+    let content = DropContent {
+        sender: alice.clone(),
+        sender_key: alice_key.public().clone(),
+        recipients: vec![DropRecipient { user: bob.clone(), keys: vec![bob_key.public().fingerprint()] }],
+        name: name("hello.txt"),
+        meta: hello,
+        sent: 1_767_225_650,
+        ciphertext_length: 200,
+        ciphertext_digest: [0xcd; 32],
+    };
+    let header = DropHeader::sign(content, &alice_key).expect("sign");
+    let proof = proof(&bob_key, &bob);
+    let id = DropId([0xab; 16]);
+    vec![
+        ("§14.4: look up bob's keys", Message::Drop { transfer: 1, drop: DropMsg::KeyLookup { user: bob.clone() } }),
+        (
+            "§14.4: bob's one key",
+            Message::Drop {
+                transfer: 1,
+                drop: DropMsg::KeyList { user: bob.clone(), keys: vec![bob_key.public().clone()] },
+            },
+        ),
+        (
+            "§14.4: nobody's keys",
+            Message::Drop {
+                transfer: 2,
+                drop: DropMsg::KeyList { user: Username::parse("carol").expect("user"), keys: Vec::new() },
+            },
+        ),
+        ("§14.4: bob publishes his key", Message::Drop { transfer: 3, drop: DropMsg::KeyPublish { proof } }),
+        (
+            "§14.4: alice's drop of hello.txt to bob",
+            Message::Drop {
+                transfer: 4,
+                drop: DropMsg::Put { header: header.clone(), expires_in_secs: 0, resume: false },
+            },
+        ),
+        ("§14.4", Message::Drop { transfer: 4, drop: DropMsg::Stored { id, received: 1_767_225_700 } }),
+        ("§14.4", Message::Drop { transfer: 5, drop: DropMsg::InboxList }),
+        (
+            "§14.4: bob's inbox, one drop",
+            Message::Drop {
+                transfer: 5,
+                drop: DropMsg::InboxListing {
+                    entries: vec![InboxEntry { id, received: 1_767_225_700, header }],
+                    more: false,
+                },
+            },
+        ),
+        ("§14.4: fetch from the start", Message::Drop { transfer: 6, drop: DropMsg::Fetch { id, offset: 0 } }),
+        ("§14.4", Message::Drop { transfer: 7, drop: DropMsg::Remove { id } }),
     ]
+}
+
+/// A KeyProof (§14.4): the public key and its signature over
+/// `publish_message(user)`.
+fn proof(key: &PrivateIdentity, user: &Username) -> KeyProof {
+    let signature = key.sign(&sxfer_proto::msgs::drop::publish_message(user)).expect("sign");
+    KeyProof { public_key: key.public().to_wire(), signature }
 }
 
 fn name(text: &str) -> RemoteName {
@@ -304,6 +388,7 @@ fn to_json(message: &Message) -> (&'static str, Value) {
         Message::Direct { transfer, direct: Direct::Path { direct } } => {
             ("Path", json!({ "transfer": transfer, "path": if *direct { "direct" } else { "relayed" } }))
         }
+        Message::Drop { transfer, drop } => drop_json(*transfer, drop),
     }
 }
 
@@ -399,6 +484,9 @@ fn from_json(kind: &str, f: &Value) -> Message {
                 },
             },
         },
+        kind if kind.starts_with("Key") || kind.starts_with("Drop") || kind.starts_with("Inbox") => {
+            drop_of(kind, transfer, f)
+        }
         other => panic!("unknown message type {other:?}"),
     }
 }
@@ -447,4 +535,70 @@ fn want_of(f: &Value) -> Want {
         }
         other => panic!("unknown want {other:?}"),
     }
+}
+
+/// Drop messages as fields; keys, proofs and signed headers as the hex of
+/// their encodings (§14.1, §14.4), which the checker decodes and re-encodes.
+fn drop_json(transfer: u32, drop: &DropMsg) -> (&'static str, Value) {
+    let keys = |keys: &[PublicIdentity]| keys.iter().map(|k| file::hex(&k.to_wire())).collect::<Vec<_>>();
+    match drop {
+        DropMsg::KeyLookup { user } => ("KeyLookup", json!({ "transfer": transfer, "user": user.as_str() })),
+        DropMsg::KeyList { user, keys: list } => {
+            ("KeyList", json!({ "transfer": transfer, "user": user.as_str(), "keys": keys(list) }))
+        }
+        DropMsg::KeyPublish { proof } => {
+            ("KeyPublish", json!({ "transfer": transfer, "proof": file::hex(&proof.to_bytes()) }))
+        }
+        DropMsg::Put { header, expires_in_secs, resume } => (
+            "DropPut",
+            json!({ "transfer": transfer, "header": file::hex(&header.to_bytes()), "expires_in_secs": expires_in_secs, "resume": resume }),
+        ),
+        DropMsg::Stored { id, received } => {
+            ("DropStored", json!({ "transfer": transfer, "id": id.to_string(), "received": received }))
+        }
+        DropMsg::InboxList => ("InboxList", json!({ "transfer": transfer })),
+        DropMsg::InboxListing { entries, more } => (
+            "InboxListing",
+            json!({ "transfer": transfer, "entries": entries.iter().map(|e| file::hex(&e.to_bytes())).collect::<Vec<_>>(), "more": more }),
+        ),
+        DropMsg::Fetch { id, offset } => {
+            ("DropFetch", json!({ "transfer": transfer, "id": id.to_string(), "offset": offset }))
+        }
+        DropMsg::Remove { id } => ("DropRemove", json!({ "transfer": transfer, "id": id.to_string() })),
+    }
+}
+
+fn drop_of(kind: &str, transfer: u32, f: &Value) -> Message {
+    let user = || Username::parse(file::str(f, "user")).expect("user");
+    let id = || file::str(f, "id").parse::<DropId>().expect("id");
+    let hexes = |key: &str| -> Vec<Vec<u8>> {
+        file::list(f, key).iter().map(|v| hex_decode(v.as_str().expect("hex"))).collect()
+    };
+    let drop = match kind {
+        "KeyLookup" => DropMsg::KeyLookup { user: user() },
+        "KeyList" => DropMsg::KeyList {
+            user: user(),
+            keys: hexes("keys").iter().map(|k| PublicIdentity::from_wire(k).expect("key")).collect(),
+        },
+        "KeyPublish" => DropMsg::KeyPublish { proof: KeyProof::decode(&file::bytes(f, "proof")).expect("proof") },
+        "DropPut" => DropMsg::Put {
+            header: DropHeader::decode(&file::bytes(f, "header")).expect("header"),
+            expires_in_secs: file::u32(f, "expires_in_secs"),
+            resume: file::bool(f, "resume"),
+        },
+        "DropStored" => DropMsg::Stored { id: id(), received: file::i64(f, "received") },
+        "InboxList" => DropMsg::InboxList,
+        "InboxListing" => DropMsg::InboxListing {
+            entries: hexes("entries").iter().map(|e| InboxEntry::decode(e).expect("entry")).collect(),
+            more: file::bool(f, "more"),
+        },
+        "DropFetch" => DropMsg::Fetch { id: id(), offset: file::u64(f, "offset") },
+        "DropRemove" => DropMsg::Remove { id: id() },
+        other => panic!("unknown drop message {other:?}"),
+    };
+    Message::Drop { transfer, drop }
+}
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    hex::decode(text).expect("hex")
 }

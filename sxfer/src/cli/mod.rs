@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 
+mod drop;
 mod keygen;
 mod peer;
 mod remote;
@@ -50,6 +51,16 @@ enum Command {
     Send(peer::SendArgs),
     /// Receive files from a person: wait for them (--listen), or connect: sxfer receive HOST:PORT
     Receive(peer::ReceiveArgs),
+    /// Send files end to end through a server: sxfer drop FILE... --to USER [user@]host[:port]
+    Drop(drop::DropArgs),
+    /// List the drops waiting for you (sender, name, size, signature check); `inbox rm ID`.
+    Inbox(drop::InboxArgs),
+    /// Fetch, verify and decrypt a drop: sxfer fetch ID [DIR]
+    Fetch(drop::FetchArgs),
+    /// Your keys in a server's directory: sxfer key publish [user@]host --key FILE
+    Key(drop::KeyArgs),
+    /// The keys pinned for drop contacts (user@host:port); `contacts rm CONTACT`.
+    Contacts(drop::ContactsArgs),
 }
 
 /// Parses `std::env::args`. Help and version go to stdout (exit 0); a usage
@@ -83,6 +94,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mv(args) => remote::rename(args),
         Command::Send(args) => peer::send(args),
         Command::Receive(args) => peer::receive(args),
+        Command::Drop(args) => drop::drop_files(args),
+        Command::Inbox(args) => drop::inbox(args),
+        Command::Fetch(args) => drop::fetch(args),
+        Command::Key(args) => drop::key(args),
+        Command::Contacts(args) => drop::contacts(args),
     }
 }
 

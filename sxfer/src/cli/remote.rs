@@ -337,7 +337,7 @@ fn resolve(text: &str, home: &Path) -> Result<Target> {
     Target::parse(text)
 }
 
-fn setup(target: &str, flags: &ClientFlags) -> Result<(Target, ClientOptions, Output)> {
+pub(super) fn setup(target: &str, flags: &ClientFlags) -> Result<(Target, ClientOptions, Output)> {
     let home = client::home()?;
     let log_file = flags.log_file.clone().unwrap_or_else(|| home.join("client.log"));
     logging::init("info", LogFormat::Text, false, Some(&log_file)).ok();

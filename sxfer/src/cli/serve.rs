@@ -113,6 +113,7 @@ fn settings(args: ServeArgs) -> Result<Settings> {
             log_format: args.log_format,
             log_level: args.log_level,
             relay: args.relay.map(|mode| RelayFileConfig { mode: Some(mode), ..RelayFileConfig::default() }),
+            drops: None,
         })
         .context("command-line settings")?;
     Ok(settings)
@@ -127,6 +128,8 @@ pub async fn serve(settings: Settings) -> Result<()> {
         max_file_size: settings.max_file_size,
         default_quota_bytes: settings.quota_bytes,
         default_quota_files: settings.quota_files,
+        max_inbox_drops: settings.max_inbox_drops,
+        max_inbox_bytes: settings.max_inbox_bytes,
     });
     let identity = sxfer::keys::load_or_create_host_key(&settings.data_dir)?;
     let fingerprint = identity.public().fingerprint();

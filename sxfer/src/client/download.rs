@@ -351,7 +351,7 @@ fn write_groups(mut files: mpsc::Receiver<SmallFile>, force: bool, output: Outpu
             out.set_len(0)
                 .and_then(|()| out.write_all(&file.data))
                 .with_context(|| format!("writing {}", file.partial.display()))?;
-            prepare(&out, &file.entry)
+            prepare(&out, &file.entry.meta)
         });
         match written {
             Ok(_) => group.push(file),
@@ -371,9 +371,9 @@ fn write_groups(mut files: mpsc::Receiver<SmallFile>, force: bool, output: Outpu
 
 /// Give the verified partial its mode and mtime (permission bits only: a
 /// server cannot make a download setuid/setgid).
-fn prepare(file: &File, entry: &FileEntry) -> Result<()> {
-    file.set_modified(mtime(&entry.meta)).ok();
-    file.set_permissions(fs::Permissions::from_mode(entry.meta.mode & 0o777))?;
+fn prepare(file: &File, meta: &FileMeta) -> Result<()> {
+    file.set_modified(mtime(meta)).ok();
+    file.set_permissions(fs::Permissions::from_mode(meta.mode & 0o777))?;
     Ok(())
 }
 
@@ -394,7 +394,13 @@ fn place(partial: &Path, local: &Path, force: bool) -> Result<()> {
 /// Make one large file durable and move it into place (blocking; `file`
 /// is the partial, still open and locked).
 pub(crate) fn finish(file: File, partial: &Path, local: &Path, entry: &FileEntry, force: bool) -> Result<()> {
-    prepare(&file, entry)?;
+    finish_with(file, partial, local, &entry.meta, force)
+}
+
+/// [`finish`] with `meta`'s mode and mtime (a fetched drop's, whose entry
+/// describes its ciphertext).
+pub(crate) fn finish_with(file: File, partial: &Path, local: &Path, meta: &FileMeta, force: bool) -> Result<()> {
+    prepare(&file, meta)?;
     file.sync_all()?;
     place(partial, local, force)?;
     if let Some(parent) = local.parent() {

@@ -1,11 +1,9 @@
 //! Server pinning: `~/.sxfer/known_hosts`, one `host:port key` line per
 //! server, checked before any credential is sent (as OpenSSH does).
 
-use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 
 use sxfer_proto::handshake::ServerPin;
 use sxfer_proto::identity::{Fingerprint, PublicIdentity};
@@ -74,39 +72,11 @@ impl KnownHosts {
     }
 
     fn lookup(&self, address: &str) -> Result<Option<(usize, PublicIdentity)>> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", self.path.display())),
-        };
-        for (index, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((host, key)) = line.split_once(' ') else { continue };
-            if host == address {
-                let key = PublicIdentity::from_openssh(key)
-                    .with_context(|| format!("{} line {}", self.path.display(), index + 1))?;
-                return Ok(Some((index + 1, key)));
-            }
-        }
-        Ok(None)
+        Ok(super::pins::pinned(&self.path, address)?.into_iter().next())
     }
 
     fn add(&self, address: &str, key: &PublicIdentity) -> Result<()> {
-        if let Some(dir) = self.path.parent() {
-            crate::keys::create_private_dir(dir)?;
-        }
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .with_context(|| format!("opening {}", self.path.display()))?;
-        let mut key = key.clone();
-        key.set_comment("");
-        writeln!(file, "{address} {}", key.to_openssh().trim_end())?;
-        file.sync_all()?;
+        super::pins::add(&self.path, address, key)?;
         eprintln!("Permanently added {address} to {}", self.path.display());
         Ok(())
     }

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod download;
 pub mod known_hosts;
 pub mod password;
+pub mod pins;
 pub mod relay;
 pub mod target;
 pub mod upload;
@@ -261,6 +262,14 @@ impl Records for Inbound {
             Event::Data(buf) => Record::Data(Chunk::Owned(buf)),
             Event::Closed(code) => Record::Closed(code),
         })
+    }
+}
+
+/// The session's records as the engine reads them (a command that
+/// receives a transfer through a [`Remote`]).
+impl Records for Remote {
+    async fn next_record(&mut self) -> Result<Record<'_>> {
+        self.inbound.next_record().await
     }
 }
 

@@ -293,6 +293,63 @@ fn drain(inbound: &mut Inbound, results: &mut Results, current: Option<&mut Send
     Ok(())
 }
 
+/// One resumable upload whose request (`resume = 1`) is queued, for a
+/// request of another kind on the same data phase (a DropPut, PROTOCOL.md
+/// §14.4): waits for the resume point, streams `local` from there and
+/// returns the verdict (or the refusal).
+pub async fn send_resumable(
+    remote: &mut Remote,
+    sender: &mut Sender,
+    local: &Path,
+    progress: &Progress,
+) -> Result<Reply> {
+    let mut early = Vec::new();
+    remote
+        .flush(|message| {
+            early.push(message);
+            Ok(())
+        })
+        .await?;
+    let first = match early.len() {
+        0 => remote.next_message().await?,
+        1 => early.remove(0),
+        _ => bail!("the server answered an upload request twice"),
+    };
+    match sender.on_message(first)? {
+        Reply::Ready(offset) => progress.inc(offset),
+        refused @ Reply::Refused { .. } => return Ok(refused),
+        other => bail!("unexpected reply to an upload request: {other:?}"),
+    }
+    let Remote { writer, inbound, .. } = &mut *remote;
+    let mut shown = sender.sent();
+    let sent = engine::send(writer, sender, LocalFile::open(local)?, |sender| {
+        progress.inc(sender.sent() - shown);
+        shown = sender.sent();
+        drain(inbound, &mut Results::default(), Some(sender), &Output::default())
+    })
+    .await?;
+    if let Sent::SourceFailed(e) = sent {
+        return Err(e);
+    }
+    remote
+        .flush(|message| {
+            early.push(message);
+            Ok(())
+        })
+        .await?;
+    let mut replies = early.into_iter();
+    loop {
+        let message = match replies.next() {
+            Some(message) => message,
+            None => remote.next_message().await?,
+        };
+        match sender.on_message(message)? {
+            Reply::Progress(_) => {}
+            verdict => return Ok(verdict),
+        }
+    }
+}
+
 /// Waits for the resume point of a resumable upload; `None` if the server
 /// refused it (the failure is recorded).
 async fn wait_ready(
@@ -349,6 +406,7 @@ impl Results {
                 self.fail(&message, output);
             }
             Reply::Ready(_) => bail!("an UploadReady for a pipelined upload"),
+            Reply::Stored { .. } => bail!("a drop reply to an upload"),
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
-//! The server's ends of the transfer engine: a stored age blob as a
-//! [`Source`] (downloads) and a store upload as a [`Sink`] (resumable
-//! uploads). The file side (BLAKE3, age, disk) runs on blocking threads,
+//! The server's ends of the transfer engine: a stored blob as a
+//! [`Source`] (downloads: a file decrypted from its at-rest age stream, or
+//! a drop's ciphertext as stored) and a store upload or a drop's
+//! ciphertext as a [`Sink`]. The file side (BLAKE3, age, disk) runs on blocking threads,
 //! so record decryption and at-rest encryption overlap on two cores.
 
 use std::io::{Read, Seek, SeekFrom};
@@ -10,23 +11,23 @@ use anyhow::{anyhow, bail, Result};
 use tokio::sync::mpsc;
 
 use crate::engine::{BufferPool, Chunk, Sink, Source};
-use crate::store::{Download, StoreError, SyncPoint, Upload};
+use crate::store::{BlobRead, Staging, StoreError, SyncPoint};
 use sxfer_proto::msgs::FileEntry;
 
 /// The receiver makes its data durable and acknowledges at least this often.
 const ACK_INTERVAL: u64 = 32 << 20;
 
-/// A stored file read for a download. Every 64 KiB chunk is authenticated
-/// by age as it is read; from offset 0 the length and digest are checked
-/// against the recorded ones as well.
+/// A stored file read for a download. A file's every 64 KiB chunk is
+/// authenticated by age as it is read (`store::Download`); from offset 0
+/// the length and digest are checked against the recorded ones as well.
 pub struct BlobSource {
-    blob: Download,
+    blob: Box<dyn BlobRead>,
     digest: [u8; 32],
     hasher: Option<blake3::Hasher>,
 }
 
 impl BlobSource {
-    pub fn new(blob: Download, entry: &FileEntry) -> BlobSource {
+    pub fn new(blob: Box<dyn BlobRead>, entry: &FileEntry) -> BlobSource {
         BlobSource { blob, digest: entry.digest, hasher: None }
     }
 }
@@ -77,19 +78,19 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-/// A resumable upload being written into the store: a blocking thread
-/// hashes and age-encrypts each record into the partial file; every
-/// [`ACK_INTERVAL`] a second thread fsyncs while writing goes on and
-/// reports the durable offset (the Ack).
-pub struct UploadSink {
+/// An upload being written into the store (a file: hashed and
+/// age-encrypted into its partial; a drop: hashed into its staged blob)
+/// on a blocking thread; every [`ACK_INTERVAL`] a second thread fsyncs
+/// while writing goes on and reports the durable offset (the Ack).
+pub struct UploadSink<U> {
     chunks: Option<mpsc::Sender<Vec<u8>>>,
     acks: mpsc::UnboundedReceiver<u64>,
-    worker: tokio::task::JoinHandle<Result<Upload, StoreError>>,
+    worker: tokio::task::JoinHandle<Result<U, StoreError>>,
     buffers: BufferPool,
 }
 
-impl UploadSink {
-    pub fn start(upload: Upload) -> UploadSink {
+impl<U: Staging> UploadSink<U> {
+    pub fn start(upload: U) -> UploadSink<U> {
         let (chunks, chunks_rx) = mpsc::channel::<Vec<u8>>(8);
         let (acks_tx, acks) = mpsc::unbounded_channel::<u64>();
         let buffers = BufferPool::default();
@@ -101,13 +102,13 @@ impl UploadSink {
     /// All data arrived (or the connection ended): waits for the writer,
     /// which has synced what it wrote, and returns the upload to commit
     /// (or to leave for a resume).
-    pub async fn finish(mut self) -> Result<Upload, StoreError> {
+    pub async fn finish(mut self) -> Result<U, StoreError> {
         self.chunks = None;
         self.worker.await.unwrap_or_else(|e| Err(StoreError::Internal(format!("storage writer: {e}"))))
     }
 }
 
-impl Sink for UploadSink {
+impl<U: Staging> Sink for UploadSink<U> {
     async fn write(&mut self, chunk: Chunk<'_>) -> Result<()> {
         let buf = chunk.into_owned(&self.buffers);
         let sent = match &self.chunks {
@@ -134,12 +135,12 @@ impl Sink for UploadSink {
 /// need, so small files never pay for it) that fsyncs and reports the
 /// durable offset; at most one fsync is in flight. At the end, one more
 /// sync so an interrupted upload resumes as late as possible.
-fn write_side(
-    mut upload: Upload,
+fn write_side<U: Staging>(
+    mut upload: U,
     mut chunks: mpsc::Receiver<Vec<u8>>,
     acks: mpsc::UnboundedSender<u64>,
     buffers: &BufferPool,
-) -> Result<Upload, StoreError> {
+) -> Result<U, StoreError> {
     let mut syncer: Option<Syncer> = None;
     let mut since_sync = 0u64;
     let written = (|| {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::ServerState;
 use crate::store::{AuditEvent, Store, StoreError, UserInfo};
+use sxfer_proto::codec::Codec;
 use sxfer_proto::msgs::Message;
 
 /// One authenticated connection's context.
@@ -80,4 +81,26 @@ pub fn reply_outcome(reply: &Message) -> &'static str {
     } else {
         "ok"
     }
+}
+
+/// Split a listing (of files, or of an inbox) into parts that each fit one
+/// record: at most `max_count` entries and well under `MAX_PAYLOAD` bytes
+/// (an entry is at most ~10 KiB, so 512 KiB of entries leaves ample
+/// room). Always at least one part; only the last has `more == false`.
+pub fn listing_parts<T: Codec>(entries: Vec<T>, max_count: usize) -> Vec<(Vec<T>, bool)> {
+    const PART_BYTES: usize = 512 * 1024;
+    let mut parts = vec![Vec::new()];
+    let mut bytes = 0;
+    for entry in entries {
+        let size = entry.to_bytes().len();
+        let current = parts.last_mut().expect("never empty");
+        if !current.is_empty() && (current.len() == max_count || bytes + size > PART_BYTES) {
+            parts.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += size;
+        parts.last_mut().expect("never empty").push(entry);
+    }
+    let last = parts.len() - 1;
+    parts.into_iter().enumerate().map(|(i, part)| (part, i != last)).collect()
 }

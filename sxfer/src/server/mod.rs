@@ -12,6 +12,7 @@ mod auth;
 mod batch;
 mod blob_io;
 mod context;
+mod drops;
 mod relay;
 mod session;
 mod transfer;

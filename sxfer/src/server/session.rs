@@ -9,18 +9,17 @@ use tokio::sync::{watch, OwnedSemaphorePermit};
 use super::admission::Ticket;
 use super::auth::Client;
 use super::batch::{self, Pending};
-use super::context::{blocking, error, reply_outcome, store_error, Connection};
+use super::context::{blocking, error, listing_parts, reply_outcome, store_error, Connection};
 use super::relay::{self, Handled, Party, Relays};
-use super::{auth, transfer, ServerState};
+use super::{auth, drops, transfer, ServerState};
 use crate::engine::ClosedMidTransfer;
 use crate::net::conn::{
     server_handshake, AuthDecision, ByteStream, Incoming, ServerSession, SessionReader, SessionWriter,
 };
 use crate::store::{AuditEvent, AuditKind};
-use sxfer_proto::codec::Codec;
 use sxfer_proto::handshake::AuthRequest;
 use sxfer_proto::msgs::app::{error_code, MAX_LISTING};
-use sxfer_proto::msgs::{FileEntry, Message};
+use sxfer_proto::msgs::Message;
 use sxfer_proto::CloseCode;
 
 pub const AT_CONNECTION_LIMIT: &str = "the server is at its connection limit; try again later";
@@ -246,7 +245,7 @@ async fn handle(
             let listed = blocking(move || store.list(user, &prefix)).await;
             match listed {
                 Ok(entries) => {
-                    for (part, more) in listing_parts(entries) {
+                    for (part, more) in listing_parts(entries, MAX_LISTING) {
                         writer.queue(&Message::Listing { transfer, entries: part, more })?;
                     }
                     writer.flush().await
@@ -273,6 +272,7 @@ async fn handle(
             peer.audit(AuditEvent::new(AuditKind::Delete, reply_outcome(&reply)).name(&name));
             writer.send(&reply).await
         }
+        Message::Drop { transfer, drop } => drops::handle(drop, transfer, reader, writer, peer).await,
         Message::Rename { transfer, from, to } => {
             let (f, t) = (from.clone(), to.clone());
             let reply = match blocking(move || store.rename(user, &f, &t, false)).await {
@@ -291,32 +291,11 @@ async fn handle(
     }
 }
 
-/// Split a listing into Listing messages that each fit one record: at most
-/// `MAX_LISTING` entries and well under `MAX_PAYLOAD` bytes (a name is at
-/// most 1 KiB, so 512 KiB of entries leaves ample room). Always at least
-/// one part; only the last has `more == false`.
-fn listing_parts(entries: Vec<FileEntry>) -> Vec<(Vec<FileEntry>, bool)> {
-    const PART_BYTES: usize = 512 * 1024;
-    let mut parts = vec![Vec::new()];
-    let mut bytes = 0;
-    for entry in entries {
-        let size = entry.to_bytes().len();
-        let current = parts.last_mut().expect("never empty");
-        if !current.is_empty() && (current.len() == MAX_LISTING || bytes + size > PART_BYTES) {
-            parts.push(Vec::new());
-            bytes = 0;
-        }
-        bytes += size;
-        parts.last_mut().expect("never empty").push(entry);
-    }
-    let last = parts.len() - 1;
-    parts.into_iter().enumerate().map(|(i, part)| (part, i != last)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sxfer_proto::msgs::FileMeta;
+    use sxfer_proto::codec::Codec;
+    use sxfer_proto::msgs::{FileEntry, FileMeta};
     use sxfer_proto::names::RemoteName;
     use sxfer_proto::record::MAX_PAYLOAD;
 
@@ -329,8 +308,8 @@ mod tests {
 
     #[test]
     fn listings_are_split_to_fit_a_record() {
-        assert_eq!(listing_parts(Vec::new()), vec![(Vec::new(), false)]);
-        let parts = listing_parts((0..3000).map(entry).collect());
+        assert_eq!(listing_parts(Vec::<FileEntry>::new(), MAX_LISTING), vec![(Vec::new(), false)]);
+        let parts = listing_parts((0..3000).map(entry).collect(), MAX_LISTING);
         assert!(parts.len() > 1);
         assert_eq!(parts.iter().map(|(p, _)| p.len()).sum::<usize>(), 3000);
         for (i, (part, more)) in parts.iter().enumerate() {

@@ -8,11 +8,11 @@ use super::blob_io::{BlobSource, UploadSink};
 use super::context::{blocking, error, store_error, Connection};
 use crate::engine::{self, Received, Sent, CHUNK};
 use crate::net::conn::{SessionReader, SessionWriter};
-use crate::store::{AuditEvent, AuditKind, StoreError};
+use crate::store::{AuditEvent, AuditKind, Staging, StoreError};
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::{FileEntry, FileMeta, Message};
 use sxfer_proto::names::RemoteName;
-use sxfer_proto::transfer::{Receiver, Sender};
+use sxfer_proto::transfer::{Commit, Receiver, Sender};
 
 #[allow(clippy::too_many_arguments)]
 pub async fn upload(
@@ -39,34 +39,11 @@ pub async fn upload(
         }
     };
     let offset = upload.offset();
-    let mut receiver = Receiver::accept_upload(transfer, meta.size, offset)?;
-    if resume {
-        writer.send(&Message::UploadReady { transfer, offset }).await?;
-    }
-    let mut sink = UploadSink::start(upload);
-    let received = engine::receive(reader, Some(&mut *writer), &mut receiver, &mut sink).await;
-    // The writer has synced what it wrote: an interrupted upload resumes.
-    let upload = sink.finish().await;
-    let (commit, upload) = match (received, upload) {
-        (Ok(Received::Complete(commit)), Ok(upload)) => (commit, upload),
-        (Ok(Received::Invalid(e)), upload) => {
-            // A retry starts at 0 (§7.6). Discarding is a database call
-            // and an unlink: not on this thread.
-            if let Ok(upload) = upload {
-                blocking(move || {
-                    upload.discard();
-                    Ok(())
-                })
-                .await
-                .ok();
-            }
-            let e = StoreError::Integrity(e.to_string());
-            return fail(writer, connection, transfer, &name, receiver.received(), &e).await;
-        }
-        (Ok(Received::Complete(_)), Err(e)) => return fail(writer, connection, transfer, &name, meta.size, &e).await,
-        (Ok(Received::Refused { .. } | Received::Discarded), _) => bail!("an upload ended out of step"),
-        (Err(e), _) => {
-            connection.audit(AuditEvent::new(AuditKind::Upload, "interrupted").name(&name).size(receiver.received()));
+    let (commit, upload) = match receive_staged(reader, writer, transfer, meta.size, offset, resume, upload).await? {
+        Landed::Complete(commit, upload) => (commit, upload),
+        Landed::Failed(e, size) => return fail(writer, connection, transfer, &name, size, &e).await,
+        Landed::Interrupted(e, received, _) => {
+            connection.audit(AuditEvent::new(AuditKind::Upload, "interrupted").name(&name).size(received));
             return Err(e);
         }
     };
@@ -78,6 +55,61 @@ pub async fn upload(
         }
         Err(e) => fail(writer, connection, transfer, &name, commit.length, &e).await,
     }
+}
+
+/// How receiving an upload's data into the store ended.
+pub enum Landed<U> {
+    /// Every byte arrived and the Commit agrees with the announce: check
+    /// its digest and commit `U`.
+    Complete(Commit, U),
+    /// The upload failed (and was discarded, for a failed check); report
+    /// the error, for this many bytes.
+    Failed(StoreError, u64),
+    /// The connection ended or broke the protocol after this many bytes;
+    /// the upload, if it could be finished, is given back (a file's
+    /// partial stays for a resume).
+    Interrupted(anyhow::Error, u64, Option<U>),
+}
+
+/// The data phase of an accepted upload (a file or a drop) into the
+/// store: data from `offset` (announced with UploadReady if `resume`),
+/// synced and acknowledged as it becomes durable, up to the Commit.
+pub async fn receive_staged<U: Staging>(
+    reader: &mut SessionReader,
+    writer: &mut SessionWriter,
+    transfer: u32,
+    size: u64,
+    offset: u64,
+    resume: bool,
+    upload: U,
+) -> Result<Landed<U>> {
+    let mut receiver = Receiver::accept_upload(transfer, size, offset)?;
+    if resume {
+        writer.send(&Message::UploadReady { transfer, offset }).await?;
+    }
+    let mut sink = UploadSink::start(upload);
+    let received = engine::receive(reader, Some(&mut *writer), &mut receiver, &mut sink).await;
+    // The writer has synced what it wrote: an interrupted upload resumes.
+    let upload = sink.finish().await;
+    Ok(match (received, upload) {
+        (Ok(Received::Complete(commit)), Ok(upload)) => Landed::Complete(commit, upload),
+        (Ok(Received::Invalid(e)), upload) => {
+            // A retry starts at 0 (§7.6). Discarding is a database call
+            // and an unlink: not on this thread.
+            if let Ok(upload) = upload {
+                blocking(move || {
+                    upload.discard();
+                    Ok(())
+                })
+                .await
+                .ok();
+            }
+            Landed::Failed(StoreError::Integrity(e.to_string()), receiver.received())
+        }
+        (Ok(Received::Complete(_)), Err(e)) => Landed::Failed(e, size),
+        (Ok(Received::Refused { .. } | Received::Discarded), _) => bail!("an upload ended out of step"),
+        (Err(e), upload) => Landed::Interrupted(e, receiver.received(), upload.ok()),
+    })
 }
 
 async fn fail(
@@ -113,7 +145,7 @@ pub const DOWNLOAD_BATCH: usize = 256;
 const BATCH_BYTES: u64 = 4 << 20;
 
 /// A requested file as the batch's blocking call left it.
-enum Opened {
+pub enum Opened {
     NotFound,
     Failed(StoreError),
     /// Read whole (it fits one record): its records and the source's verdict.
@@ -149,7 +181,7 @@ pub async fn download(
         };
         for opened in opened {
             let Some(request) = requests.next() else { break };
-            send_one(writer, connection, request, opened).await?;
+            send_one(writer, connection, request, opened, AuditKind::Download).await?;
         }
     }
     writer.flush().await
@@ -178,7 +210,7 @@ fn open_prefix(
                 continue;
             }
         };
-        let mut source = BlobSource::new(blob, &entry);
+        let mut source = BlobSource::new(Box::new(blob), &entry);
         let rest = entry.meta.size.saturating_sub(offset);
         if offset > entry.meta.size || rest > CHUNK as u64 || rest > budget {
             opened.push(Opened::Stream(entry, Box::new(source)));
@@ -195,12 +227,14 @@ fn open_prefix(
     opened
 }
 
-/// Queues (or, for a large file, streams) the replies to one request.
-async fn send_one(
+/// Queues (or, for a large file, streams) the replies to one request, and
+/// writes its audit row as `kind`.
+pub async fn send_one(
     writer: &mut SessionWriter,
     connection: &Connection,
     request: DownloadRequest,
     opened: Opened,
+    kind: AuditKind,
 ) -> Result<()> {
     let DownloadRequest { transfer, name, offset } = request;
     let (entry, read) = match opened {
@@ -227,13 +261,13 @@ async fn send_one(
     };
     match sent {
         Sent::Committed => {
-            let event = AuditEvent::new(AuditKind::Download, "ok").name(&name).size(size - offset);
+            let event = AuditEvent::new(kind, "ok").name(&name).size(size - offset);
             connection.audit(event.digest(recorded));
             Ok(())
         }
         Sent::SourceFailed(e) => {
             tracing::error!(user = %connection.user.name, file = %name, "{e}");
-            connection.audit(AuditEvent::new(AuditKind::Download, "integrity").name(&name).size(size));
+            connection.audit(AuditEvent::new(kind, "integrity").name(&name).size(size));
             writer.queue(&sender.fail(error_code::INTEGRITY, e.to_string()))
         }
     }

@@ -18,6 +18,12 @@ pub enum AuditKind {
     Rename,
     /// A rendezvous: relayed, or expired or cancelled before a joiner came.
     Relay,
+    /// Drops (PROTOCOL.md §14): sent, fetched, removed from an inbox; a key
+    /// published to the directory.
+    DropPut,
+    DropFetch,
+    DropRemove,
+    KeyPublish,
     /// Written by the audit writer itself: events that could not be recorded.
     Lost,
 }
@@ -34,6 +40,10 @@ impl AuditKind {
             AuditKind::Delete => "delete",
             AuditKind::Rename => "rename",
             AuditKind::Relay => "relay",
+            AuditKind::DropPut => "drop",
+            AuditKind::DropFetch => "drop_fetch",
+            AuditKind::DropRemove => "drop_remove",
+            AuditKind::KeyPublish => "key_publish",
             AuditKind::Lost => "audit_lost",
         }
     }
@@ -49,6 +59,10 @@ impl AuditKind {
             AuditKind::Delete,
             AuditKind::Rename,
             AuditKind::Relay,
+            AuditKind::DropPut,
+            AuditKind::DropFetch,
+            AuditKind::DropRemove,
+            AuditKind::KeyPublish,
             AuditKind::Lost,
         ]
         .into_iter()

@@ -22,6 +22,13 @@ pub enum StoreError {
     /// Accepting this would exceed the user's byte or file quota.
     #[error("quota exceeded: {0}")]
     Quota(String),
+    /// A server limit other than the account's quota (a recipient's inbox cap).
+    #[error("{0}")]
+    Limit(String),
+    /// The server does not do this for this account (a drop signed with a
+    /// key the sender has not published).
+    #[error("{0}")]
+    Refused(String),
     /// The announced size is above the server's maximum file size.
     #[error("file too large: {size} bytes, the limit is {limit}")]
     TooLarge { size: u64, limit: u64 },
@@ -49,6 +56,8 @@ impl StoreError {
             StoreError::NotFound(_) => error_code::NOT_FOUND,
             StoreError::Exists(_) => error_code::EXISTS,
             StoreError::Quota(_) => error_code::QUOTA,
+            StoreError::Limit(_) => error_code::LIMIT,
+            StoreError::Refused(_) => error_code::REFUSED,
             StoreError::TooLarge { .. } => error_code::TOO_LARGE,
             StoreError::Integrity(_) => error_code::INTEGRITY,
             StoreError::Invalid(_) => error_code::BAD_REQUEST,

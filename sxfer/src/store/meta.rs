@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 
 use sxfer_proto::identity::{Fingerprint, PublicIdentity};
-use sxfer_proto::msgs::{ClientId, FileEntry, FileMeta, Username};
+use sxfer_proto::msgs::{ClientId, DropId, FileEntry, FileMeta, Username};
 use sxfer_proto::names::RemoteName;
 
 use super::audit_event::AuditEvent;
@@ -107,6 +107,35 @@ pub struct NewFile {
     pub blob: BlobId,
 }
 
+/// A drop to commit (PROTOCOL.md §14): its verified ciphertext blob, the
+/// header as the sender sent it, and whose inboxes it goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDrop {
+    pub id: DropId,
+    pub sender: UserId,
+    pub recipients: Vec<UserId>,
+    pub name: RemoteName,
+    /// The plaintext's size, mode and mtime as the header states them.
+    pub meta: FileMeta,
+    /// The DropHeader bytes (signed content and signature).
+    pub header: Vec<u8>,
+    pub ciphertext_length: u64,
+    pub ciphertext_digest: [u8; 32],
+    pub blob: BlobId,
+}
+
+/// A stored drop as an inbox lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDrop {
+    pub id: DropId,
+    /// When it was committed, seconds since the Unix epoch.
+    pub received: i64,
+    /// The DropHeader bytes as the sender sent them.
+    pub header: Vec<u8>,
+    pub ciphertext_length: u64,
+    pub ciphertext_digest: [u8; 32],
+}
+
 /// What [`MetaStore::commit_batch`] did.
 #[derive(Debug)]
 pub struct BatchCommit {
@@ -130,7 +159,7 @@ pub struct DeletedUser {
 /// Every blob id the metadata names, for recovery.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct References {
-    /// Named by committed files: must be committed blobs.
+    /// Named by committed files and drops: must be committed blobs.
     pub files: HashSet<BlobId>,
     /// Named by partial uploads: staged blobs.
     pub partials: HashSet<BlobId>,
@@ -280,6 +309,30 @@ pub trait MetaStore: Send + Sync {
     /// first), in the order they were appended, with their sequence
     /// numbers (increasing).
     fn audit_log(&self, after: u64, limit: usize) -> Result<Vec<(u64, AuditRecord)>>;
+
+    // ---- drops (PROTOCOL.md §14) -------------------------------------------
+
+    /// Refuses (`Quota`, `Limit`) if a drop of `length` ciphertext bytes from
+    /// `sender` to `recipients` would exceed the sender's quota (its files
+    /// and the drops it sent that some inbox still holds) or a recipient's
+    /// inbox cap.
+    fn check_drop(&self, sender: UserId, recipients: &[UserId], length: u64, limits: &Limits) -> Result<()>;
+
+    /// In one transaction: the checks of [`check_drop`](Self::check_drop),
+    /// the drop's row and one inbox row per recipient. Its blob is
+    /// committed before this is called.
+    fn commit_drop(&self, drop: &NewDrop, limits: &Limits, now: i64) -> Result<()>;
+
+    /// The drops in `user`'s inbox, oldest first.
+    fn inbox(&self, user: UserId) -> Result<Vec<StoredDrop>>;
+
+    /// One drop in `user`'s inbox and its blob.
+    fn inbox_drop(&self, user: UserId, id: &DropId) -> Result<Option<(StoredDrop, BlobId)>>;
+
+    /// Takes `id` out of `user`'s inbox: `None` if it is not there;
+    /// `Some(Some(blob))` if no inbox holds it any more, so its row is gone
+    /// and `blob` is unreferenced.
+    fn remove_from_inbox(&self, user: UserId, id: &DropId) -> Result<Option<Option<BlobId>>>;
 
     // ---- recovery --------------------------------------------------------
 

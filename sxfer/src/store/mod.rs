@@ -56,6 +56,9 @@
 //! * `batch.rs`: [`Store::batch`] → [`Batch`] (`stage`, `commit`): small
 //!   uploads made durable and committed as a group.
 //! * `download.rs`: [`Store::open_download`] → [`Download`] (`Read + Seek`, `size`).
+//! * `drops.rs`: [`Store::begin_drop`] → [`DropUpload`] (a drop's age
+//!   ciphertext, stored as uploaded), [`Store::inbox`], [`Store::open_drop`],
+//!   [`Store::remove_drop`] (PROTOCOL.md §14).
 //! * `audit.rs`: [`Store::audit`] (queued), [`Store::flush_audit`],
 //!   [`Store::audit_log`], [`AuditEvent`], [`AuditKind`].
 //! * `gc.rs`: [`Store::recover`] (recovery at open).
@@ -76,6 +79,7 @@ mod batch;
 mod blob;
 pub mod blobdir;
 mod download;
+mod drops;
 mod error;
 mod files;
 mod gc;
@@ -96,13 +100,14 @@ pub use audit_event::{AuditEvent, AuditKind};
 pub use batch::{Batch, Staged, Stager};
 pub use blob::{BlobGroup, BlobId, BlobRead, BlobState, BlobStore, BlobSync, BlobWriter, ListedBlob};
 pub use download::Download;
+pub use drops::DropUpload;
 pub use error::{Result, StoreError};
 pub use gc::{Recovered, ORPHAN_GRACE, PARTIAL_EXPIRY};
 pub use meta::{
-    Account, AuditRecord, BatchCommit, DeletedUser, MetaStore, NewFile, NewUser, Partial, Quota, References, UserId,
-    UserInfo,
+    Account, AuditRecord, BatchCommit, DeletedUser, MetaStore, NewDrop, NewFile, NewUser, Partial, Quota, References,
+    StoredDrop, UserId, UserInfo,
 };
-pub use upload::{durable_offset, SyncPoint, Upload, CHUNK_SIZE, MAX_PARTIALS_PER_USER};
+pub use upload::{durable_offset, Staging, SyncPoint, Upload, CHUNK_SIZE, MAX_PARTIALS_PER_USER};
 
 use accounts::PasswordHashing;
 use age_writer::AgeWriter;
@@ -119,12 +124,22 @@ pub struct Limits {
     pub default_quota_bytes: Option<u64>,
     /// Files a user may store, unless their account sets its own (`None`: unlimited).
     pub default_quota_files: Option<u64>,
+    /// Drops one account's inbox holds at most (PROTOCOL.md §14.8).
+    pub max_inbox_drops: u64,
+    /// Ciphertext bytes one account's inbox holds at most.
+    pub max_inbox_bytes: u64,
 }
 
 impl Default for Limits {
-    /// 1 TiB per file, no quotas.
+    /// 1 TiB per file, no quotas; inboxes of 1000 drops and 10 GiB.
     fn default() -> Self {
-        Limits { max_file_size: 1 << 40, default_quota_bytes: None, default_quota_files: None }
+        Limits {
+            max_file_size: 1 << 40,
+            default_quota_bytes: None,
+            default_quota_files: None,
+            max_inbox_drops: 1000,
+            max_inbox_bytes: 10 << 30,
+        }
     }
 }
 

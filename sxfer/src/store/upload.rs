@@ -55,6 +55,12 @@ pub struct SyncPoint {
 }
 
 impl SyncPoint {
+    /// `handle` makes durable what was written before it was made, of
+    /// which `offset` bytes are then recoverable.
+    pub(super) fn new(handle: Box<dyn BlobSync>, offset: u64) -> SyncPoint {
+        SyncPoint { handle, offset }
+    }
+
     /// Makes the blob durable up to the point this was made; returns the
     /// offset that is now durable and recoverable.
     pub fn sync(self) -> Result<u64> {
@@ -171,6 +177,38 @@ impl Store {
     }
 }
 
+/// What the server's upload sink writes into: a store upload ([`Upload`])
+/// or a drop's ciphertext ([`DropUpload`](super::DropUpload)). Bytes in
+/// order, durable progress reported as the offset a client may rely on.
+pub trait Staging: Send + 'static {
+    /// Appends received bytes, in order.
+    fn write(&mut self, data: &[u8]) -> Result<()>;
+    /// See [`Upload::sync_point`].
+    fn sync_point(&self) -> Result<SyncPoint>;
+    /// See [`Upload::sync`].
+    fn sync(&mut self) -> Result<u64>;
+    /// Gives it up for good (a failed check): nothing of it is kept.
+    fn discard(self);
+}
+
+impl Staging for Upload {
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        Upload::write(self, data)
+    }
+
+    fn sync_point(&self) -> Result<SyncPoint> {
+        Upload::sync_point(self)
+    }
+
+    fn sync(&mut self) -> Result<u64> {
+        Upload::sync(self)
+    }
+
+    fn discard(self) {
+        Upload::discard(self)
+    }
+}
+
 impl Upload {
     /// Where the client must continue: 0, or the recovered prefix of a
     /// resumed upload (a multiple of [`CHUNK_SIZE`]).
@@ -216,7 +254,7 @@ impl Upload {
     /// would have.
     pub fn sync_point(&self) -> Result<SyncPoint> {
         let writer = self.writer.as_ref().ok_or_else(failed_earlier)?;
-        Ok(SyncPoint { handle: writer.get_ref().sync_handle()?, offset: durable_offset(self.fed) })
+        Ok(SyncPoint::new(writer.get_ref().sync_handle()?, durable_offset(self.fed)))
     }
 
     /// Makes the staged blob durable and returns the offset that now is:

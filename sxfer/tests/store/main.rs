@@ -4,6 +4,7 @@
 
 mod batch;
 mod conformance;
+mod drops;
 mod helpers;
 
 use std::fs::{self, File, OpenOptions};
@@ -41,7 +42,7 @@ fn open_creates_the_layout_and_keys_with_private_modes() {
     assert_eq!(fs::read_to_string(dir.join("storage.pub")).expect("pub file"), format!("{recipient}\n"));
 
     let version: i64 = db(&dir).query_row("PRAGMA user_version", [], |row| row.get(0)).expect("version");
-    assert_eq!(version, 2, "0001_initial and 0002_invites");
+    assert_eq!(version, 3, "0001_initial, 0002_invites and 0003_drops");
     let journal: String = db(&dir).query_row("PRAGMA journal_mode", [], |row| row.get(0)).expect("journal");
     assert_eq!(journal, "wal");
 
@@ -253,12 +254,22 @@ fn size_limit_and_quotas_are_enforced() {
 
     // The server default applies to accounts without their own quota.
     store.set_quota(&user("alice"), None, None).expect("quota");
-    store.set_limits(Limits { max_file_size: 1000, default_quota_bytes: Some(120), default_quota_files: None });
+    store.set_limits(Limits {
+        max_file_size: 1000,
+        default_quota_bytes: Some(120),
+        default_quota_files: None,
+        ..Limits::default()
+    });
     assert!(matches!(store.begin_upload(alice, &file("c"), meta(21), false), Err(StoreError::Quota(_))));
     upload(&store, alice, "c", &[4; 20]);
 
     // Two uploads that each fit, but not together: the second commit is refused.
-    store.set_limits(Limits { max_file_size: 1000, default_quota_bytes: Some(200), default_quota_files: None });
+    store.set_limits(Limits {
+        max_file_size: 1000,
+        default_quota_bytes: Some(200),
+        default_quota_files: None,
+        ..Limits::default()
+    });
     let mut first = store.begin_upload(alice, &file("d"), meta(50), false).expect("begin");
     let mut second = store.begin_upload(alice, &file("e"), meta(50), false).expect("begin");
     first.write(&[5; 50]).expect("write");

@@ -47,8 +47,9 @@ pub(super) fn create_invite(db: &Connection, token_hash: &[u8; 32], uses: u32, e
 /// Inside the caller's transaction.
 pub(super) fn delete_user(tx: &Connection, name: &Username) -> Result<DeletedUser> {
     let id = user_id(tx, name)?.ok_or_else(|| not_found(name))?.raw();
-    let files = blob_ids(tx, "SELECT blob_id FROM files WHERE user_id = ?1", [id])?;
+    let mut files = blob_ids(tx, "SELECT blob_id FROM files WHERE user_id = ?1", [id])?;
     let partials = blob_ids(tx, "SELECT blob_id FROM partials WHERE user_id = ?1", [id])?;
+    files.extend(super::drops::forget_user(tx, UserId::from_raw(id))?);
     tx.execute("DELETE FROM files WHERE user_id = ?1", [id])?;
     tx.execute("DELETE FROM partials WHERE user_id = ?1", [id])?;
     tx.execute("DELETE FROM users WHERE id = ?1", [id])?;

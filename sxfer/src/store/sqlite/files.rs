@@ -76,11 +76,16 @@ pub(super) fn rename(
     Ok(replaced)
 }
 
+/// What counts against `user`'s quota: its files, and the drops it sent
+/// that some inbox still holds (at their ciphertext length).
 pub(super) fn usage(db: &Connection, user: UserId) -> Result<(u64, u64)> {
     let (bytes, files): (i64, i64) = db
         .prepare_cached("SELECT coalesce(sum(size), 0), count(*) FROM files WHERE user_id = ?1")?
         .query_row([user.raw()], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok((from_sql_int(bytes, "byte count")?, from_sql_int(files, "file count")?))
+    let (drop_bytes, drops) = super::drops::sent_usage(db, user)?;
+    let bytes: u64 = from_sql_int(bytes, "byte count")?;
+    let files: u64 = from_sql_int(files, "file count")?;
+    Ok((bytes.saturating_add(drop_bytes), files.saturating_add(drops)))
 }
 
 /// Refuses if storing `size` bytes as `name` (replacing any file of that
@@ -297,7 +302,7 @@ fn upsert_file(db: &Connection, user: UserId, file: &NewFile, stored: i64) -> Re
 }
 
 /// The user's quota and usage; `NotFound` without the user.
-fn load_quota(db: &Connection, limits: &Limits, user: UserId) -> Result<Option<Quota>> {
+pub(super) fn load_quota(db: &Connection, limits: &Limits, user: UserId) -> Result<Option<Quota>> {
     let quotas: Option<(Option<i64>, Option<i64>)> = db
         .prepare_cached("SELECT quota_bytes, quota_files FROM users WHERE id = ?1")?
         .query_row([user.raw()], |row| Ok((row.get(0)?, row.get(1)?)))

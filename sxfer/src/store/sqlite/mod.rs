@@ -7,27 +7,30 @@
 //! SQLite's locking and the busy timeout.
 //!
 //! By file: `accounts.rs` (users, keys, invites), `files.rs` (files,
-//! partials, commits, quota), `audit.rs`, `schema.rs` (connection settings,
-//! migrations).
+//! partials, commits, quota), `drops.rs` (drops, inboxes), `audit.rs`,
+//! `schema.rs` (connection settings, migrations).
 
 mod accounts;
 mod audit;
+mod drops;
 mod files;
 mod schema;
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, TransactionBehavior};
 use sxfer_proto::identity::{Fingerprint, PublicIdentity};
-use sxfer_proto::msgs::{FileEntry, FileMeta, Username};
+use sxfer_proto::msgs::{DropId, FileEntry, FileMeta, Username};
 use sxfer_proto::names::RemoteName;
 
 use super::audit_event::AuditEvent;
 use super::blob::BlobId;
 use super::error::{Result, StoreError};
 use super::meta::{
-    Account, AuditRecord, BatchCommit, DeletedUser, MetaStore, NewFile, NewUser, Partial, References, UserId, UserInfo,
+    Account, AuditRecord, BatchCommit, DeletedUser, MetaStore, NewDrop, NewFile, NewUser, Partial, References,
+    StoredDrop, UserId, UserInfo,
 };
 use super::Limits;
 
@@ -192,9 +195,30 @@ impl MetaStore for SqliteMeta {
         audit::read(&self.db(), after, limit)
     }
 
+    fn check_drop(&self, sender: UserId, recipients: &[UserId], length: u64, limits: &Limits) -> Result<()> {
+        drops::check(&self.db(), sender, recipients, length, limits)
+    }
+
+    fn commit_drop(&self, drop: &NewDrop, limits: &Limits, now: i64) -> Result<()> {
+        self.write(|tx| drops::commit(tx, drop, limits, now))
+    }
+
+    fn inbox(&self, user: UserId) -> Result<Vec<StoredDrop>> {
+        drops::inbox(&self.db(), user)
+    }
+
+    fn inbox_drop(&self, user: UserId, id: &DropId) -> Result<Option<(StoredDrop, BlobId)>> {
+        drops::inbox_drop(&self.db(), user, id)
+    }
+
+    fn remove_from_inbox(&self, user: UserId, id: &DropId) -> Result<Option<Option<BlobId>>> {
+        self.write(|tx| drops::remove(tx, user, id))
+    }
+
     fn references(&self) -> Result<References> {
         let db = self.db();
-        let files = blob_ids(&db, "SELECT blob_id FROM files", [])?.into_iter().collect();
+        let mut files: HashSet<BlobId> = blob_ids(&db, "SELECT blob_id FROM files", [])?.into_iter().collect();
+        files.extend(blob_ids(&db, "SELECT blob_id FROM drops", [])?);
         let partials = blob_ids(&db, "SELECT blob_id FROM partials", [])?.into_iter().collect();
         Ok(References { files, partials })
     }

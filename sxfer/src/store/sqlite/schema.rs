@@ -19,7 +19,11 @@ const PRIVATE_FILE_MODE: u32 = 0o600;
 /// admin command running while the server is up).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql"), include_str!("migrations/0002_invites.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_invites.sql"),
+    include_str!("migrations/0003_drops.sql"),
+];
 
 /// Opens (creating, 0600) the database with the settings the crash-safety
 /// argument relies on: WAL, `synchronous=FULL` (a commit is durable when it

@@ -8,11 +8,11 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use sxfer::store::{
     Account, AuditEvent, AuditRecord, BatchCommit, BlobGroup, BlobId, BlobRead, BlobState, BlobStore, BlobSync,
-    BlobWriter, DeletedUser, Limits, ListedBlob, MetaStore, NewFile, NewUser, Partial, References, Result, StoreError,
-    UserId, UserInfo,
+    BlobWriter, DeletedUser, Limits, ListedBlob, MetaStore, NewDrop, NewFile, NewUser, Partial, References, Result,
+    StoreError, StoredDrop, UserId, UserInfo,
 };
 use sxfer_proto::identity::{Fingerprint, PublicIdentity};
-use sxfer_proto::msgs::{FileEntry, FileMeta, Username};
+use sxfer_proto::msgs::{DropId, FileEntry, FileMeta, Username};
 use sxfer_proto::names::RemoteName;
 
 /// A step a blob store is about to take.
@@ -248,6 +248,22 @@ impl MetaStore for Gated {
     }
     fn audit_log(&self, after: u64, limit: usize) -> Result<Vec<(u64, AuditRecord)>> {
         self.inner.audit_log(after, limit)
+    }
+    fn check_drop(&self, sender: UserId, recipients: &[UserId], length: u64, limits: &Limits) -> Result<()> {
+        self.inner.check_drop(sender, recipients, length, limits)
+    }
+    fn commit_drop(&self, drop: &NewDrop, limits: &Limits, now: i64) -> Result<()> {
+        self.failing()?;
+        self.inner.commit_drop(drop, limits, now)
+    }
+    fn inbox(&self, user: UserId) -> Result<Vec<StoredDrop>> {
+        self.inner.inbox(user)
+    }
+    fn inbox_drop(&self, user: UserId, id: &DropId) -> Result<Option<(StoredDrop, BlobId)>> {
+        self.inner.inbox_drop(user, id)
+    }
+    fn remove_from_inbox(&self, user: UserId, id: &DropId) -> Result<Option<Option<BlobId>>> {
+        self.inner.remove_from_inbox(user, id)
     }
     fn references(&self) -> Result<References> {
         self.inner.references()
