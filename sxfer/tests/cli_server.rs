@@ -61,7 +61,21 @@ impl Drop for Served {
 }
 
 fn serve(data: &Path) -> Served {
-    let mut child = Command::new(BIN)
+    serve_under(&[], data)
+}
+
+/// `sxfer serve` started through `wrapper` (a command and its arguments,
+/// e.g. `prlimit --fsize=N --`), or directly when it is empty.
+fn serve_under(wrapper: &[&str], data: &Path) -> Served {
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(BIN);
+            command
+        }
+        None => Command::new(BIN),
+    };
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "5", "--data-dir"])
         .arg(data)
         .env("SXFER_LOG_LEVEL", "warn")
@@ -389,4 +403,61 @@ fn an_operator_invite_lets_a_user_register() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = sxfer(&home, &["ls", &target]);
     assert!(out.status.success(), "the new account logs in: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Under a file-size limit (RLIMIT_FSIZE, as systemd's `LimitFSIZE=` sets)
+/// a write past it used to kill the whole server (SIGXFSZ). Now only that
+/// upload fails, with a clear error, and the server goes on.
+#[test]
+fn a_file_size_limit_fails_only_that_upload() {
+    let (dir, data, home) = setup();
+    let server = serve_under(&["prlimit", "--fsize=4194304", "--"], &data);
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![7u8; 6 << 20]).unwrap();
+    let small = dir.path().join("small.txt");
+    std::fs::write(&small, b"still here\n").unwrap();
+    let target = format!("alice@127.0.0.1:{}:", server.port);
+    let out = sxfer(&home, &["upload", big.to_str().unwrap(), &target, "--fingerprint", &server.fingerprint]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stderr_line(&out).contains("file-size limit"), "{}", stderr_line(&out));
+    let out = sxfer(&home, &["upload", small.to_str().unwrap(), &target]);
+    assert!(out.status.success(), "the server went on: {}", String::from_utf8_lossy(&out.stderr));
+    let out = sxfer(&home, &["ls", &target, "--json"]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains("\"name\":\"small.txt\"") && !listing.contains("big.bin"), "{listing}");
+}
+
+/// A full disk is its own error ("out of space"), not "internal server
+/// error", and fails only that upload. Needs root for a small tmpfs as
+/// the data directory; without it the test says so and checks nothing.
+#[test]
+fn a_full_disk_fails_only_that_upload_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"]).arg(&data).output();
+    if !mounted.is_ok_and(|out| out.status.success()) {
+        eprintln!("skipped: cannot mount a 3 MiB tmpfs for a full disk (needs root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            Command::new("umount").arg("-l").arg(&self.0).status().ok();
+        }
+    }
+    let _unmount = Unmount(data.clone());
+    add_user(&data, "alice");
+    let home = dir.path().join("home");
+    let server = serve(&data);
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![9u8; 5 << 20]).unwrap();
+    let target = format!("alice@127.0.0.1:{}:", server.port);
+    let out = sxfer(&home, &["upload", big.to_str().unwrap(), &target, "--fingerprint", &server.fingerprint]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let error = stderr_line(&out);
+    assert!(error.contains("out of space") && !error.contains("internal"), "{error}");
+    let out = sxfer(&home, &["ls", &target, "--json"]);
+    assert!(out.status.success(), "the server went on: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("big.bin"));
 }

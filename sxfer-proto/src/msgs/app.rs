@@ -52,6 +52,10 @@ pub mod error_code {
     /// The server does not offer this to this session (relay off, or an
     /// anonymous session asking for anything but a relay).
     pub const REFUSED: u16 = 0x000c;
+    /// The server's storage is full (or a file-size limit on its side
+    /// stopped the write); the upload's verified prefix is kept, so retrying
+    /// later resumes it.
+    pub const OUT_OF_SPACE: u16 = 0x000d;
 }
 
 /// What a file is besides its bytes.

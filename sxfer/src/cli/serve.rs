@@ -122,6 +122,7 @@ fn settings(args: ServeArgs) -> Result<Settings> {
 /// Open (or create) the data directory, bind, and serve until SIGINT/SIGTERM.
 pub async fn serve(settings: Settings) -> Result<()> {
     let shutdown = shutdown_signal()?;
+    survive_file_size_limit()?;
     raise_open_file_limit(settings.max_connections, settings.max_handshakes);
     let store = Store::open(&settings.data_dir).with_context(|| format!("opening {}", settings.data_dir.display()))?;
     store.set_limits(store::Limits {
@@ -187,6 +188,19 @@ fn raise_open_file_limit(max_connections: usize, max_handshakes: usize) {
             }
         }
     }
+}
+
+/// Under a file-size limit (RLIMIT_FSIZE; systemd's `LimitFSIZE=`) a write
+/// past it raises SIGXFSZ, whose default action ends the whole server.
+/// With a handler registered the kernel delivers the signal to tokio
+/// instead and the write fails with EFBIG: only that upload fails, with
+/// its own error (PROTOCOL.md §7.4). tokio keeps the handler for the life
+/// of the process, so the stream itself is not needed.
+fn survive_file_size_limit() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let xfsz = SignalKind::from_raw(rustix::process::Signal::XFSZ.as_raw());
+    drop(signal(xfsz).context("installing the SIGXFSZ handler")?);
+    Ok(())
 }
 
 /// Register SIGINT and SIGTERM handlers now (before the server announces

@@ -78,6 +78,12 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
+/// The upload's writer thread has stopped (its store error comes from
+/// [`UploadSink::finish`]): the data phase stops feeding it.
+#[derive(Debug, thiserror::Error)]
+#[error("the storage writer stopped")]
+pub struct WriterStopped;
+
 /// An upload being written into the store (a file: hashed and
 /// age-encrypted into its partial; a drop: hashed into its staged blob)
 /// on a blocking thread; every [`ACK_INTERVAL`] a second thread fsyncs
@@ -116,7 +122,7 @@ impl<U: Staging> Sink for UploadSink<U> {
             None => false,
         };
         if !sent {
-            bail!("the storage writer stopped");
+            return Err(WriterStopped.into());
         }
         Ok(())
     }

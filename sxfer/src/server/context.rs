@@ -66,11 +66,17 @@ pub fn error(transfer: u32, code: u16, message: &str) -> Message {
 /// The client sees the store's refusal as a coded error with one clear
 /// line; internal details stay in the server log.
 pub fn store_error(transfer: u32, e: &StoreError) -> Message {
-    if e.is_client_facing() {
-        error(transfer, e.code(), &e.to_string())
-    } else {
-        tracing::error!(error = %e, "store failure");
-        error(transfer, e.code(), "internal server error")
+    match e.client_message() {
+        Some(message) => {
+            if matches!(e, StoreError::Io { .. }) {
+                tracing::error!(error = %e, "storage full or at a file-size limit");
+            }
+            error(transfer, e.code(), &message)
+        }
+        None => {
+            tracing::error!(error = %e, "store failure");
+            error(transfer, e.code(), "internal server error")
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use anyhow::{anyhow, bail, Result};
 
-use super::blob_io::{BlobSource, UploadSink};
+use super::blob_io::{BlobSource, UploadSink, WriterStopped};
 use super::context::{blocking, error, store_error, Connection};
 use crate::engine::{self, Received, Sent, CHUNK};
 use crate::net::conn::{SessionReader, SessionWriter};
@@ -107,6 +107,14 @@ pub async fn receive_staged<U: Staging>(
             Landed::Failed(StoreError::Integrity(e.to_string()), receiver.received())
         }
         (Ok(Received::Complete(_)), Err(e)) => Landed::Failed(e, size),
+        // The store failed under the data phase (a full disk, a file-size
+        // limit): read the rest of this upload up to its Commit and refuse
+        // it; the connection goes on, and the synced prefix stays for a
+        // resume.
+        (Err(e), Err(store)) if e.downcast_ref::<WriterStopped>().is_some() => {
+            engine::receive(reader, None, &mut receiver, &mut engine::Discard).await?;
+            Landed::Failed(store, receiver.received())
+        }
         (Ok(Received::Refused { .. } | Received::Discarded), _) => bail!("an upload ended out of step"),
         (Err(e), upload) => Landed::Interrupted(e, receiver.received(), upload.ok()),
     })

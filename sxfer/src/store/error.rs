@@ -61,6 +61,8 @@ impl StoreError {
             StoreError::TooLarge { .. } => error_code::TOO_LARGE,
             StoreError::Integrity(_) => error_code::INTEGRITY,
             StoreError::Invalid(_) => error_code::BAD_REQUEST,
+            StoreError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => error_code::OUT_OF_SPACE,
+            StoreError::Io { source, .. } if source.kind() == io::ErrorKind::FileTooLarge => error_code::TOO_LARGE,
             StoreError::Database(_) | StoreError::Io { .. } | StoreError::Internal(_) => error_code::INTERNAL,
         }
     }
@@ -69,6 +71,22 @@ impl StoreError {
     /// for internal failures, whose details stay in the server log.
     pub fn is_client_facing(&self) -> bool {
         self.code() != error_code::INTERNAL
+    }
+
+    /// What the client is told: one clear line, or `None` for an internal
+    /// failure (the details stay in the server log). A full disk or a
+    /// file-size limit is named as such, without the server's paths.
+    pub fn client_message(&self) -> Option<String> {
+        match self {
+            StoreError::Io { source, .. } if source.kind() == io::ErrorKind::StorageFull => {
+                Some("the server is out of space; try again later (the upload resumes)".into())
+            }
+            StoreError::Io { source, .. } if source.kind() == io::ErrorKind::FileTooLarge => {
+                Some("the server cannot store a file this large (a file-size limit on its side)".into())
+            }
+            _ if self.is_client_facing() => Some(self.to_string()),
+            _ => None,
+        }
     }
 }
 
