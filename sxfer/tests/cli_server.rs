@@ -461,3 +461,42 @@ fn a_full_disk_fails_only_that_upload_and_says_so() {
     assert!(out.status.success(), "the server went on: {}", String::from_utf8_lossy(&out.stderr));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("big.bin"));
 }
+
+/// `download -r` run again after a cut: the file that completed is skipped
+/// (same BLAKE3 as the server's), the one cut off resumes from its partial,
+/// and a local file with other bytes is still refused without --force.
+#[test]
+fn download_recursive_resumes_when_run_again() {
+    let (dir, data, home) = setup();
+    let server = serve(&data);
+    let src = dir.path().join("tree");
+    std::fs::create_dir_all(&src).unwrap();
+    let first: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let second: Vec<u8> = (0..6_000_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(src.join("a.bin"), &first).unwrap();
+    std::fs::write(src.join("b.bin"), &second).unwrap();
+    let target = format!("alice@127.0.0.1:{}:", server.port);
+    let out = sxfer(&home, &["upload", "-r", src.to_str().unwrap(), &target, "--fingerprint", &server.fingerprint]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // As after a cut: a.bin complete, b.bin a third of the way.
+    let dest = dir.path().join("dest");
+    std::fs::create_dir_all(dest.join("tree")).unwrap();
+    std::fs::write(dest.join("tree/a.bin"), &first).unwrap();
+    std::fs::write(dest.join("tree/.b.bin.sxfer-part"), &second[..2_000_000]).unwrap();
+    let remote = format!("alice@127.0.0.1:{}:tree", server.port);
+    let out = sxfer(&home, &["download", "-r", &remote, dest.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("skipped tree/a.bin"), "{said}");
+    assert_eq!(std::fs::read(dest.join("tree/a.bin")).unwrap(), first);
+    assert_eq!(std::fs::read(dest.join("tree/b.bin")).unwrap(), second);
+    assert!(!dest.join("tree/.b.bin.sxfer-part").exists());
+
+    // Other bytes under the name: refused, left alone.
+    std::fs::write(dest.join("tree/a.bin"), b"mine").unwrap();
+    let out = sxfer(&home, &["download", "-r", &remote, dest.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_line(&out).contains("exists (use --force"), "{}", stderr_line(&out));
+    assert_eq!(std::fs::read(dest.join("tree/a.bin")).unwrap(), b"mine");
+}

@@ -86,7 +86,7 @@ async fn download_from(script: Script) -> (String, Vec<(String, u64)>) {
     let mut remote = hostile(&dir.path().join("home"), script).await;
     let dest = dir.path().join("out");
     std::fs::create_dir_all(&dest).unwrap();
-    let job = download::Job { remote: RemoteName::parse("f.bin").unwrap(), local: dest.join("f.bin") };
+    let job = download::Job { remote: RemoteName::parse("f.bin").unwrap(), local: dest.join("f.bin"), listed: None };
     let outcome =
         tokio::time::timeout(Duration::from_secs(20), download::run(&mut remote, &[job], &dest, false, &quiet()))
             .await

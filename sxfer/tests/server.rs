@@ -32,7 +32,7 @@ fn download_jobs(dest: &Path, names: &[&str]) -> Vec<download::Job> {
         .map(|name| {
             let name = RemoteName::parse(name).expect("name");
             let last = name.segments().count() - 1;
-            download::Job { local: download::local_path(dest, &name, last).expect("path"), remote: name }
+            download::Job { local: download::local_path(dest, &name, last).expect("path"), remote: name, listed: None }
         })
         .collect()
 }
@@ -628,7 +628,11 @@ async fn rename_delete_and_recursive_download_stay_inside_the_destination() {
     let entries = commands::list(&mut remote, "backup/proj").await.unwrap();
     let jobs: Vec<download::Job> = entries
         .into_iter()
-        .map(|e| download::Job { local: download::local_path(&dest, &e.name, 1).unwrap(), remote: e.name })
+        .map(|e| download::Job {
+            local: download::local_path(&dest, &e.name, 1).unwrap(),
+            remote: e.name,
+            listed: None,
+        })
         .collect();
     download::run(&mut remote, &jobs, &dest, false, &quiet()).await.unwrap();
     assert_eq!(std::fs::read(dest.join("proj/README.md")).unwrap(), b"readme");
@@ -641,8 +645,11 @@ async fn rename_delete_and_recursive_download_stay_inside_the_destination() {
     let trap = server.dir.path().join("trap");
     std::fs::create_dir_all(&trap).unwrap();
     std::os::unix::fs::symlink(&outside, trap.join("proj")).unwrap();
-    let jobs =
-        vec![download::Job { local: download::local_path(&trap, &renamed, 1).unwrap(), remote: renamed.clone() }];
+    let jobs = vec![download::Job {
+        local: download::local_path(&trap, &renamed, 1).unwrap(),
+        remote: renamed.clone(),
+        listed: None,
+    }];
     let err = download::run(&mut remote, &jobs, &trap, false, &quiet()).await.unwrap_err();
     assert!(format!("{err:#}").contains("symbolic link"), "{err:#}");
     assert!(std::fs::read_dir(&outside).unwrap().next().is_none(), "nothing written outside");

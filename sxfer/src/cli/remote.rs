@@ -204,13 +204,13 @@ pub fn download(args: DownloadArgs) -> Result<()> {
                 });
                 for entry in matching {
                     let local = download::local_path(&dest, &entry.name, keep_from)?;
-                    jobs.push(download::Job { remote: entry.name, local });
+                    jobs.push(download::Job { remote: entry.name.clone(), local, listed: Some(entry) });
                 }
             } else {
                 let name = RemoteName::parse(name).with_context(|| format!("bad remote name {name:?}"))?;
                 let last = name.segments().count() - 1;
                 let local = download::local_path(&dest, &name, last)?;
-                jobs.push(download::Job { remote: name, local });
+                jobs.push(download::Job { remote: name, local, listed: None });
             }
         }
         if jobs.is_empty() {

@@ -32,6 +32,9 @@ pub struct Job {
     pub remote: RemoteName,
     /// Final local path, inside the destination directory.
     pub local: PathBuf,
+    /// The server's entry, when a listing gave it (recursive downloads): a
+    /// local file that already holds exactly these bytes is skipped.
+    pub listed: Option<FileEntry>,
 }
 
 /// Where `name` goes under `dest`: its last segment, or with `keep_from`
@@ -64,8 +67,15 @@ const RECORD_OVERHEAD: usize = 64;
 /// Download every job into `dest`; returns how many bytes came from
 /// partial files of earlier attempts (verified, not re-sent).
 pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, output: &Output) -> Result<u64> {
+    let present = if force { vec![false; jobs.len()] } else { already_here(jobs).await? };
     let mut targets = std::collections::HashSet::new();
-    for job in jobs {
+    let mut todo = Vec::with_capacity(jobs.len());
+    for (job, present) in jobs.iter().zip(present) {
+        if present {
+            output.done("skipped", &format!("{} (already in {}, same BLAKE3)", job.remote, job.local.display()));
+            continue;
+        }
+        todo.push(job);
         check_destination(dest, &job.local, force)?;
         // Two names for one local file would share its partial and race.
         if !targets.insert(job.local.as_path()) {
@@ -74,7 +84,7 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, ou
     }
     let mut failures = Vec::new();
     let mut resumed = 0;
-    let mut queue: VecDeque<&Job> = jobs.iter().collect();
+    let mut queue: VecDeque<&Job> = todo.into_iter().collect();
     let mut in_flight: VecDeque<Request> = VecDeque::new();
     let mut window = 0;
     let mut small = SmallWriter::start(force, *output);
@@ -115,6 +125,39 @@ pub async fn run(remote: &mut Remote, jobs: &[Job], dest: &Path, force: bool, ou
         1 => Err(anyhow!("{}", failures[0])),
         n => Err(anyhow!("{n} of {} downloads failed; first: {}", jobs.len(), failures[0])),
     }
+}
+
+/// Which jobs' local files already hold the server's bytes: a regular
+/// file (not a link) of the listed size whose BLAKE3 is the listed digest.
+/// Rerunning `download -r` after a cut so skips what completed (and the
+/// rest resumes from its partials). Hashing is on a blocking thread.
+async fn already_here(jobs: &[Job]) -> Result<Vec<bool>> {
+    let candidates: Vec<Option<(PathBuf, u64, [u8; 32])>> = jobs
+        .iter()
+        .map(|job| job.listed.as_ref().map(|entry| (job.local.clone(), entry.meta.size, entry.digest)))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        candidates
+            .into_iter()
+            .map(|candidate| candidate.is_some_and(|(local, size, digest)| holds(&local, size, &digest)))
+            .collect()
+    })
+    .await
+    .context("checking the files already here")
+}
+
+fn holds(local: &Path, size: u64, digest: &[u8; 32]) -> bool {
+    let regular = fs::symlink_metadata(local).is_ok_and(|m| m.is_file() && m.len() == size);
+    if !regular {
+        return false;
+    }
+    let mut hasher = blake3::Hasher::new();
+    hasher
+        .update_reader(match File::open(local) {
+            Ok(file) => file,
+            Err(_) => return false,
+        })
+        .is_ok_and(|hasher| hasher.finalize().as_bytes() == digest)
 }
 
 /// Refuse before any transfer: existing targets without --force, and any
