@@ -500,3 +500,26 @@ fn download_recursive_resumes_when_run_again() {
     assert!(stderr_line(&out).contains("exists (use --force"), "{}", stderr_line(&out));
     assert_eq!(std::fs::read(dest.join("tree/a.bin")).unwrap(), b"mine");
 }
+
+/// Modification times before 1970 survive an upload and a download
+/// (−1.5 s used to come back as +0.5 s, −3 s as the epoch).
+#[test]
+fn mtimes_before_1970_survive_a_round_trip() {
+    let (dir, data, home) = setup();
+    let server = serve(&data);
+    let target = format!("alice@127.0.0.1:{}:", server.port);
+    let epoch = std::time::UNIX_EPOCH;
+    for (name, when) in [("a.txt", epoch - Duration::from_millis(1500)), ("b.txt", epoch - Duration::from_secs(3))] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, name).unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(when).unwrap();
+        let out = sxfer(&home, &["upload", path.to_str().unwrap(), &target, "--fingerprint", &server.fingerprint]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let dest = dir.path().join(format!("dest-{name}"));
+        let remote = format!("alice@127.0.0.1:{}:{name}", server.port);
+        let out = sxfer(&home, &["download", &remote, dest.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let got = std::fs::metadata(dest.join(name)).unwrap().modified().unwrap();
+        assert_eq!(got, when, "{name}");
+    }
+}

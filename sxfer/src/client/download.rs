@@ -420,9 +420,14 @@ fn prepare(file: &File, meta: &FileMeta) -> Result<()> {
     Ok(())
 }
 
-/// The modification time `meta` carries (before 1970: the epoch).
+/// The modification time `meta` carries: `mtime` whole seconds from the
+/// epoch (negative before 1970, rounded down) plus `mtime_nanos` forward,
+/// as `stat` gives them (PROTOCOL.md §7.3 FileMeta): −1.5 s is (−2, 0.5e9).
+/// A time the system cannot represent becomes the epoch.
 pub(crate) fn mtime(meta: &FileMeta) -> SystemTime {
-    UNIX_EPOCH + Duration::new(meta.mtime.max(0) as u64, meta.mtime_nanos)
+    let seconds = Duration::from_secs(meta.mtime.unsigned_abs());
+    let whole = if meta.mtime >= 0 { UNIX_EPOCH.checked_add(seconds) } else { UNIX_EPOCH.checked_sub(seconds) };
+    whole.and_then(|t| t.checked_add(Duration::from_nanos(u64::from(meta.mtime_nanos)))).unwrap_or(UNIX_EPOCH)
 }
 
 /// Rename a durable partial to its final name, unless that appeared
@@ -483,6 +488,18 @@ fn finish_group(group: Vec<SmallFile>, watch: &durable::Watch, force: bool, outp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_before_1970_are_kept() {
+        let at = |mtime, mtime_nanos| super::mtime(&FileMeta { size: 0, mode: 0, mtime, mtime_nanos });
+        assert_eq!(at(-2, 500_000_000), UNIX_EPOCH - Duration::from_millis(1500));
+        assert_eq!(at(-3, 0), UNIX_EPOCH - Duration::from_secs(3));
+        assert_eq!(at(-1, 999_999_999), UNIX_EPOCH - Duration::from_nanos(1));
+        assert_eq!(at(1_700_000_000, 7), UNIX_EPOCH + Duration::new(1_700_000_000, 7));
+        // The extremes are times or the epoch, never a panic.
+        assert_eq!(at(i64::MIN, 0), UNIX_EPOCH - Duration::from_secs(1 << 63));
+        at(i64::MAX, 999_999_999);
+    }
 
     #[test]
     fn every_partial_name_fits_and_stays_distinct() {
