@@ -1,0 +1,58 @@
+"""Frames over a TCP socket (PROTOCOL.md §2): a 4-byte length, checked before the body is read."""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+from .errors import DecodeError, Truncated
+
+
+class Transport:
+    """Blocking frame reads and writes on one socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _read_exact(self, n: int) -> bytes | None:
+        """Exactly n bytes, or None on a clean end of stream before the first byte."""
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
+            k = self.sock.recv_into(view[got:])
+            if k == 0:
+                if got == 0:
+                    return None
+                raise Truncated("connection ended in the middle of a frame")
+            got += k
+        return bytes(buf)
+
+    def read_frame(self, max_body: int) -> tuple[bytes, bytes]:
+        """(the 4 length bytes, the body); Truncated if the stream ends first."""
+        header = self._read_exact(4)
+        if header is None:
+            raise Truncated("connection closed without an authenticated Close")
+        (length,) = struct.unpack(">I", header)
+        if length > max_body:
+            raise DecodeError(f"frame of {length} bytes exceeds the maximum {max_body}")
+        body = self._read_exact(length) if length else b""
+        if body is None:
+            raise Truncated("connection ended in the middle of a frame")
+        return header, body
+
+    def readable(self) -> bool:
+        """Whether a read would not block (used to drain replies while writing)."""
+        import select
+
+        r, _, _ = select.select([self.sock], [], [], 0)
+        return bool(r)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
