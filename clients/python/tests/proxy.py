@@ -1,0 +1,80 @@
+"""A TCP proxy for tests: forwards both ways, records what the client sent, can flip one bit."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from types import TracebackType
+
+
+class Proxy:
+    """Listens on 127.0.0.1:0 and forwards each connection to `target`.
+
+    `flip_c2s_at`: the byte offset (counted over the client's whole stream) whose
+    lowest bit is flipped on the way to the server.
+    """
+
+    def __init__(self, target: tuple[str, int], flip_c2s_at: int | None = None) -> None:
+        self._target = target
+        self._flip = flip_c2s_at
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self.c2s = bytearray()
+        #: set when the client's side of the first connection has ended (EOF or error)
+        self.client_done = threading.Event()
+        #: set when the server's side of the first connection has ended
+        self.server_done = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._socks: list[socket.socket] = []
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _accept(self) -> None:
+        try:
+            client, _ = self._listener.accept()
+        except OSError:
+            return
+        server = socket.create_connection(self._target)
+        self._socks += [client, server]
+        for args in ((client, server, True), (server, client, False)):
+            t = threading.Thread(target=self._pump, args=args, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def _pump(self, src: socket.socket, dst: socket.socket, c2s: bool) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if c2s:
+                    start = len(self.c2s)
+                    self.c2s += data
+                    if self._flip is not None and start <= self._flip < start + len(data):
+                        buf = bytearray(data)
+                        buf[self._flip - start] ^= 0x01
+                        data = bytes(buf)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            (self.client_done if c2s else self.server_done).set()
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._listener.close()
+        for s in self._socks:
+            s.close()
+
+    def __enter__(self) -> Proxy:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
