@@ -52,6 +52,10 @@ class Truncated(ProtocolViolation):
     """The stream ended without an authenticated Close (§5.5)."""
 
 
+class ConnectionLost(SxferError):
+    """The transport failed (reset, broken pipe, timeout) before an orderly end."""
+
+
 class CryptoFailure(SxferError):
     """A record failed to open, or a signature or key exchange failed."""
 

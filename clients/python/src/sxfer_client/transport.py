@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from .errors import DecodeError, Truncated
+from .errors import ConnectionLost, DecodeError, Truncated
 
 
 class Transport:
@@ -15,7 +15,10 @@ class Transport:
         self.sock = sock
 
     def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            raise ConnectionLost(f"connection lost while sending: {e.strerror or e}") from e
 
     def _read_exact(self, n: int) -> bytes | None:
         """Exactly n bytes, or None on a clean end of stream before the first byte."""
@@ -23,7 +26,12 @@ class Transport:
         view = memoryview(buf)
         got = 0
         while got < n:
-            k = self.sock.recv_into(view[got:])
+            try:
+                k = self.sock.recv_into(view[got:])
+            except TimeoutError as e:
+                raise ConnectionLost("the server sent nothing for too long") from e
+            except OSError as e:
+                raise ConnectionLost(f"connection lost: {e.strerror or e}") from e
             if k == 0:
                 if got == 0:
                     return None
