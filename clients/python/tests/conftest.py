@@ -94,17 +94,36 @@ def start_server(root: Path, key_kind: str, *flags: str, users: tuple[str, ...] 
     if key_kind == "ED25519":
         subprocess.run(
             [str(binary), "keygen", "-t", "ed25519", "-f", str(data / "host_key"), "-C", "test"],
-            env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL,
+            env=env,
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
         )
     for user in users:
         subprocess.run(
             [str(binary), "user", "add", user, "--data-dir", str(data)],
-            env={**env, "SXFER_PASSWORD": PASSWORD}, check=True, capture_output=True, stdin=subprocess.DEVNULL,
+            env={**env, "SXFER_PASSWORD": PASSWORD},
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
         )
     proc = subprocess.Popen(
-        [str(binary), "serve", "--data-dir", str(data), "--listen", "127.0.0.1:0", "--suites", ALL_SUITES,
-         *flags],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            str(binary),
+            "serve",
+            "--data-dir",
+            str(data),
+            "--listen",
+            "127.0.0.1:0",
+            "--suites",
+            ALL_SUITES,
+            *flags,
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stderr is not None
     port = fingerprint = kind = None
@@ -152,8 +171,9 @@ def write_key(path: Path, kind: str) -> Path:
     """An unencrypted OpenSSH private key file and its .pub, as ssh-keygen would write them."""
     key = ed25519.Ed25519PrivateKey.generate() if kind == "ed25519" else rsa.generate_private_key(65537, 2048)
     path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                          serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        )
     )
     path.chmod(0o600)
     pub = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)

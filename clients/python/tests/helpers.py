@@ -9,6 +9,7 @@ from typing import Any
 import blake3
 
 import sxfer_client
+
 from conftest import PASSWORD, Server
 
 

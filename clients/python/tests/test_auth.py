@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import sxfer_client
+
 from conftest import PASSWORD, Server, write_key
 from helpers import connect
 

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Server
-from helpers import connect
 from sxfer_client import suites
 from sxfer_client.handshake import KEX_BY_NAME
+
+from conftest import Server
+from helpers import connect
 
 KEXES = ["x25519", "mlkem768x25519"]
 

@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 import sxfer_client
+from sxfer_client import messages
+from sxfer_client.identity import PublicKey
+
 from conftest import Server
 from helpers import connect, random_file
 from proxy import Proxy
-from sxfer_client import messages
-from sxfer_client.identity import PublicKey
 
 MIB = 1 << 20
 
@@ -48,7 +49,7 @@ def test_a_changed_key_is_refused_before_any_credential(
     assert len(lines) == 1 and lines[0].startswith(f"127.0.0.1:{port} ssh-ed25519 AAAA")
     (tmp_path / "known_hosts").write_text(lines[0].replace(str(port), "PORT") + "\n")
     with Proxy(("127.0.0.1", rsa_server.port)) as proxy:
-        kh = (tmp_path / "known_hosts")
+        kh = tmp_path / "known_hosts"
         kh.write_text(kh.read_text().replace("PORT", str(proxy.port)))
         with pytest.raises(sxfer_client.IdentityMismatch) as e:
             connect(rsa_server, tmp_path, port=proxy.port, fingerprint=None, confirm=lambda k: True)
@@ -85,8 +86,9 @@ def test_known_hosts_is_shared_with_the_rust_client(rsa_server: Server, tmp_path
     assert "Permanently added" not in r.stderr
     # And we trust one the Rust client wrote.
     home2 = tmp_path / "home2"
-    r = rsa_server.cli("ls", f"alice@127.0.0.1:{rsa_server.port}", "--fingerprint", rsa_server.fingerprint,
-                       home=home2)
+    r = rsa_server.cli(
+        "ls", f"alice@127.0.0.1:{rsa_server.port}", "--fingerprint", rsa_server.fingerprint, home=home2
+    )
     assert r.returncode == 0, r.stderr
     with connect(rsa_server, tmp_path, known_hosts=home2 / ".sxfer" / "known_hosts", fingerprint=None) as c:
         c.ls()

@@ -10,9 +10,10 @@ import blake3
 import pytest
 
 import sxfer_client
+from sxfer_client import messages
+
 from conftest import Server
 from helpers import connect, random_file, same_file
-from sxfer_client import messages
 
 MIB = 1 << 20
 
@@ -46,8 +47,14 @@ def test_python_upload_rust_download(server: Server, tmp_path: Path, size: int) 
     assert entry.meta == messages.FileMeta(size, 0o640, 1767225600, 123456789)
     out = tmp_path / "out"
     out.mkdir()
-    r = server.cli("download", f"alice@127.0.0.1:{server.port}:{name}", str(out),
-                   "--fingerprint", server.fingerprint, home=rust_home(tmp_path))
+    r = server.cli(
+        "download",
+        f"alice@127.0.0.1:{server.port}:{name}",
+        str(out),
+        "--fingerprint",
+        server.fingerprint,
+        home=rust_home(tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     got = out / f"{size}.bin"
     assert same_file(src, got)
@@ -60,8 +67,14 @@ def test_python_upload_rust_download(server: Server, tmp_path: Path, size: int) 
 def test_rust_upload_python_download(server: Server, tmp_path: Path, size: int) -> None:
     src = tmp_path / f"rust-{size}.bin"
     digest = random_file(src, size, mode=0o600, mtime=(1700000000, 5))
-    r = server.cli("upload", str(src), f"alice@127.0.0.1:{server.port}:rust-up/{server.key_kind}/",
-                   "--fingerprint", server.fingerprint, home=rust_home(tmp_path))
+    r = server.cli(
+        "upload",
+        str(src),
+        f"alice@127.0.0.1:{server.port}:rust-up/{server.key_kind}/",
+        "--fingerprint",
+        server.fingerprint,
+        home=rust_home(tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     dest = tmp_path / "down.bin"
     with connect(server, tmp_path) as c:
@@ -91,8 +104,14 @@ def test_interrupted_upload_resumes(rsa_server: Server, tmp_path: Path) -> None:
     # The Rust client gets the whole file.
     out = tmp_path / "out"
     out.mkdir()
-    r = rsa_server.cli("download", f"alice@127.0.0.1:{rsa_server.port}:{name}", str(out),
-                       "--fingerprint", rsa_server.fingerprint, home=rust_home(tmp_path))
+    r = rsa_server.cli(
+        "download",
+        f"alice@127.0.0.1:{rsa_server.port}:{name}",
+        str(out),
+        "--fingerprint",
+        rsa_server.fingerprint,
+        home=rust_home(tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     assert same_file(src, out / "upload.bin")
 
@@ -131,8 +150,14 @@ def test_rust_resumes_a_python_partial_download(ed_server: Server, tmp_path: Pat
     with pytest.raises(Interrupt), c:
         c.download(name, out / "shared.bin", progress=cut_after(2 * MIB))
     held = (out / ".shared.bin.sxfer-part").stat().st_size
-    r = ed_server.cli("download", f"alice@127.0.0.1:{ed_server.port}:{name}", str(out),
-                      "--fingerprint", ed_server.fingerprint, home=rust_home(tmp_path))
+    r = ed_server.cli(
+        "download",
+        f"alice@127.0.0.1:{ed_server.port}:{name}",
+        str(out),
+        "--fingerprint",
+        ed_server.fingerprint,
+        home=rust_home(tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     assert f"resuming {name} at byte {held}" in r.stderr
     assert same_file(src, out / "shared.bin")
@@ -179,8 +204,14 @@ def test_ls_stat_rm_mv(server: Server, tmp_path: Path) -> None:
         assert [e.name for e in c.ls(base)] == [base + "sub/c", base + "z"]
         assert c.stat(base + "z").digest == digest
     # The Rust CLI sees the same listing.
-    r = server.cli("ls", "--json", f"alice@127.0.0.1:{server.port}:{base}", "--fingerprint", server.fingerprint,
-                   home=rust_home(tmp_path))
+    r = server.cli(
+        "ls",
+        "--json",
+        f"alice@127.0.0.1:{server.port}:{base}",
+        "--fingerprint",
+        server.fingerprint,
+        home=rust_home(tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     assert '"name":"' + base + 'z"' in r.stdout and blake3.blake3(src.read_bytes()).hexdigest() in r.stdout
 

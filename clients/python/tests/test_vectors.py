@@ -16,7 +16,13 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from sxfer_client import auth, messages, suites
 from sxfer_client.codec import Reader, Writer
 from sxfer_client.errors import DecodeError
-from sxfer_client.handshake import KEX_X25519, KexPrivate, client_hello, parse_server_hello, verify_server_hello
+from sxfer_client.handshake import (
+    KEX_X25519,
+    KexPrivate,
+    client_hello,
+    parse_server_hello,
+    verify_server_hello,
+)
 from sxfer_client.names import name_problem
 from sxfer_client.record import T_CLOSE, T_KEY_UPDATE, Direction, RecordLayer
 
@@ -65,8 +71,11 @@ def test_records_cover_every_suite() -> None:
     assert {v["suite_code"] for v in RECORDS} == set(suites.BY_CODE)
 
 
-@pytest.mark.parametrize("v", load("key_update.json")["vectors"] if VECTORS.is_dir() else [],
-                         ids=lambda v: v["records"][0]["suite"])
+@pytest.mark.parametrize(
+    "v",
+    load("key_update.json")["vectors"] if VECTORS.is_dir() else [],
+    ids=lambda v: v["records"][0]["suite"],
+)
 def test_key_update(v: dict[str, Any]) -> None:
     recs = v["records"]
     suite = suites.BY_CODE[recs[0]["suite_code"]]

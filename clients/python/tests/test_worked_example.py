@@ -109,7 +109,7 @@ def test_worked_example(block: str) -> None:
     assert client.seal(T_MESSAGE, cred.client_auth(secrets.th)) == _frame(
         _section(block, "ClientAuth record")
     )
-    ack = bytes.fromhex("0101" "00000001" "0000000000100000")
+    ack = bytes.fromhex("0101000000010000000000100000")
     assert client.seal(T_MESSAGE, ack) == _frame(_section(block, "Ack message record"))
     assert client.seal(T_CLOSE, b"\x00\x00") == _frame(_section(block, "Close record (client"))
 

@@ -1,8 +1,8 @@
 """sxfer_client: a Python client for SXFR/1, written from docs/PROTOCOL.md.
 
-    with sxfer_client.connect("files.example.org", user="alice", password="…",
-                              fingerprint="SHA256:…") as c:
-        c.upload("report.pdf", "backup/report.pdf")
+with sxfer_client.connect("files.example.org", user="alice", password="…",
+                          fingerprint="SHA256:…") as c:
+    c.upload("report.pdf", "backup/report.pdf")
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ def connect(
     kex: Sequence[str] | None = None,
     suite_names: Sequence[str] | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    on_added: Callable[[str, Path], None] | None = None,
 ) -> Client:
     """Connect, check the server's key against the pin, log in (or register) and return a Client.
 
@@ -79,11 +80,12 @@ def connect(
     server not remembered there is accepted only if `fingerprint` matches or
     `confirm(key)` returns True; it is then remembered. A changed key is
     always refused. Nothing is sent to a server that fails the pin.
+    `on_added(HOST:PORT, file)` is told when a key is newly remembered.
     """
     private = PrivateKey.load(key) if isinstance(key, (str, os.PathLike)) else key
     credential = Credential(user, password, private, register, invite)
     store = KnownHosts(Path(known_hosts) if known_hosts is not None else default_known_hosts())
-    pin = Pin(store, host, port, fingerprint, confirm)
+    pin = Pin(store, host, port, fingerprint, confirm, on_added)
     kex_codes = [kex_by_name(k) for k in kex] if kex else list(DEFAULT_KEX)
     suite_list = [suites.by_name(s) for s in suite_names] if suite_names else list(suites.DEFAULT)
     sock = socket.create_connection((host, port), timeout=timeout)

@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 
 from .codec import Reader, Writer
-from .errors import AuthRejected, ProtocolViolation, UsageError
+from .errors import AuthRejected, DecodeError, ProtocolViolation, UsageError
 from .handshake import L_CLIENT_SIG
 from .identity import MAX_KEY_BLOB, PrivateKey
+from .names import escape
 
 M_PASSWORD = 0x01
 M_PUBLIC_KEY = 0x02
@@ -25,9 +26,7 @@ _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 def check_username(name: str) -> bytes:
     """The username rule of §4.6.1; the UTF-8 (= ASCII) bytes."""
     if not _USERNAME.fullmatch(name):
-        raise UsageError(
-            f"bad user name {name!r}: 1 to 64 of a-z 0-9 . _ -, starting with a letter or digit"
-        )
+        raise UsageError(f"bad user name {name!r}: 1 to 64 of a-z 0-9 . _ -, starting with a letter or digit")
     return name.encode("ascii")
 
 
@@ -102,9 +101,7 @@ def parse_auth_result(payload: bytes) -> bytes:
     if result == R_REJECTED:
         message = r.string16(1024)
         r.done()
-        raise AuthRejected(message)
+        raise AuthRejected(f"authentication rejected: {escape(message)}")
     if result == R_PAKE:
         raise ProtocolViolation("a PAKE answer to a login that was not a PAKE")
-    from .errors import DecodeError
-
     raise DecodeError(f"unknown AuthResult code 0x{result:02x}")

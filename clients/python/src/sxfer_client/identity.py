@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,11 +139,13 @@ class PrivateKey:
 
     def __init__(self, key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey) -> None:
         self._key = key
-        line = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        line = key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
         self.public = public_key_from_line(line.decode("ascii"))
 
     @classmethod
-    def load(cls, path: str | Path, passphrase: bytes | None = None) -> PrivateKey:
+    def load(cls, path: str | os.PathLike[str], passphrase: bytes | None = None) -> PrivateKey:
         try:
             data = Path(path).read_bytes()
         except OSError as e:

@@ -1,4 +1,4 @@
-"""One authenticated SXFR/1 connection: handshake, pin check, ClientAuth, then records (PROTOCOL.md §4, §5)."""
+"""One authenticated SXFR/1 connection: handshake, pin check, ClientAuth, records (PROTOCOL.md §4, §5)."""
 
 from __future__ import annotations
 

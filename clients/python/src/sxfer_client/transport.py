@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import select
 import socket
 import struct
 
@@ -54,13 +56,9 @@ class Transport:
 
     def readable(self) -> bool:
         """Whether a read would not block (used to drain replies while writing)."""
-        import select
-
         r, _, _ = select.select([self.sock], [], [], 0)
         return bool(r)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
