@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tracemalloc
 from pathlib import Path
 
 import blake3
@@ -11,6 +12,7 @@ import pytest
 
 import sxfer_client
 from sxfer_client import messages
+from sxfer_client.client import partial_name
 
 from conftest import Server
 from helpers import connect, random_file, same_file
@@ -222,3 +224,77 @@ def test_bad_names_never_leave_the_client(server: Server, tmp_path: Path) -> Non
             with pytest.raises(sxfer_client.SxferError):
                 c.stat(bad)
         assert c.ls("no-such-prefix/") == []
+
+
+def test_partial_names_match_the_rust_client() -> None:
+    """The examples of PROTOCOL.md §7.7.2, observed from the Rust client."""
+    assert partial_name("f.bin") == ".f.bin.sxfer-part"
+    assert partial_name("A" * 243) == "." + "A" * 243 + ".sxfer-part"
+    assert partial_name("B" * 244) == "." + "B" * 226 + "~d57affe41b95dd82.sxfer-part"
+    long = partial_name("L" + "é" * 126)  # the cut falls inside a two-byte character
+    assert long == ".L" + "é" * 112 + "~6ff8a5a59b5daf15.sxfer-part"
+    assert len(long.encode()) == 254
+
+
+def test_rust_resumes_a_python_partial_download_of_a_long_name(ed_server: Server, tmp_path: Path) -> None:
+    src = tmp_path / "src.bin"
+    random_file(src, 6 * MIB)
+    name = "long/" + "N" * 250
+    with connect(ed_server, tmp_path) as c:
+        c.upload(src, name)
+    out = tmp_path / "out"
+    out.mkdir()
+    c = connect(ed_server, tmp_path)
+    with pytest.raises(Interrupt), c:
+        c.download(name, out / ("N" * 250), progress=cut_after(2 * MIB))
+    held = (out / partial_name("N" * 250)).stat().st_size
+    r = ed_server.cli(
+        "download",
+        f"alice@127.0.0.1:{ed_server.port}:{name}",
+        str(out),
+        "--fingerprint",
+        ed_server.fingerprint,
+        home=rust_home(tmp_path),
+    )
+    assert r.returncode == 0, r.stderr
+    assert f"at byte {held}" in r.stderr
+    assert same_file(src, out / ("N" * 250))
+
+
+def test_rust_resumes_an_interrupted_python_upload(rsa_server: Server, tmp_path: Path) -> None:
+    src = tmp_path / "handover.bin"
+    digest = random_file(src, 12 * MIB + 5)
+    c = connect(rsa_server, tmp_path)
+    with pytest.raises(Interrupt), c:
+        c.upload(src, "handover.bin", progress=cut_after(8 * MIB))
+    r = rsa_server.cli(
+        "upload",
+        str(src),
+        f"alice@127.0.0.1:{rsa_server.port}",
+        "--fingerprint",
+        rsa_server.fingerprint,
+        home=rust_home(tmp_path),
+    )
+    assert r.returncode == 0, r.stderr
+    assert "resuming handover.bin at byte" in r.stderr, r.stderr
+    with connect(rsa_server, tmp_path) as c:
+        assert c.stat("handover.bin").digest == digest
+
+
+def test_transfers_run_in_constant_memory(ed_server: Server, tmp_path: Path) -> None:
+    src = tmp_path / "big.bin"
+    random_file(src, 40 * MIB)
+    with connect(ed_server, tmp_path) as c:
+        tracemalloc.start()
+        try:
+            c.upload(src, "memory/big.bin")
+            _, up_peak = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            c.download("memory/big.bin", tmp_path / "back.bin")
+            _, down_peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # A few 1 MiB records in flight, never the file.
+    assert up_peak < 8 * MIB, up_peak
+    assert down_peak < 8 * MIB, down_peak
+    assert same_file(src, tmp_path / "back.bin")

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import Client, PublicKey, SxferError, connect
+from .client import partial_path
 from .errors import UsageError
 from .messages import FileEntry
 from .names import check_name, escape
@@ -197,7 +198,7 @@ def cmd_download(args: argparse.Namespace, out: Out) -> None:
                 todo = [(t.path, dest / t.path.rsplit("/", 1)[-1])]
             for name, local in todo:
                 local.parent.mkdir(parents=True, exist_ok=True)
-                part = local.with_name("." + local.name + ".sxfer-part")
+                part = partial_path(local)
                 if part.exists():
                     print(f"resuming {escape(name)} at byte {part.stat().st_size}", file=sys.stderr)
                 res = c.download(name, local, force=args.force)

@@ -54,9 +54,20 @@ def local_meta(path: Path) -> m.FileMeta:
     return m.FileMeta(st.st_size, stat_mod.S_IMODE(st.st_mode), secs, nanos)
 
 
+def partial_name(name: str) -> str:
+    """`.NAME.sxfer-part`, shortened to 255 bytes as PROTOCOL.md §7.7.2 says."""
+    full = "." + name + PART_SUFFIX
+    if len(full.encode("utf-8")) <= 255:
+        return full
+    tail = "~" + blake3.blake3(name.encode("utf-8")).hexdigest()[:16] + PART_SUFFIX
+    room = 255 - 1 - len(tail)
+    prefix = name.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    return "." + prefix + tail
+
+
 def partial_path(dest: Path) -> Path:
-    """Where a download into `dest` keeps its bytes until verified: `.NAME.sxfer-part` beside it."""
-    return dest.with_name("." + dest.name + PART_SUFFIX)
+    """Where a download into `dest` keeps its bytes until verified, beside it."""
+    return dest.with_name(partial_name(dest.name))
 
 
 def _fail_request(err: m.Error, what: str) -> RequestFailed:

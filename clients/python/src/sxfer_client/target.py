@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 import tomllib
 from dataclasses import dataclass
@@ -72,7 +71,9 @@ def parse(text: str) -> Target:
 
 def parse_plain(text: str, default_user: str | None) -> Target:
     user_part, at, rest = text.rpartition("@")
-    user = user_part if at else (default_user or getpass.getuser())
+    user = user_part if at else (default_user or os.environ.get("USER", ""))
+    if not user:
+        raise UsageError("no user given (user@host)")
     host, tail = _split_host(rest)
     if not host:
         raise UsageError(f"no host in {text!r}")
