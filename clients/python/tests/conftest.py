@@ -82,7 +82,9 @@ class Server:
             self.proc.wait()
 
 
-def start_server(root: Path, key_kind: str, *flags: str, users: tuple[str, ...] = ("alice",)) -> Server:
+def start_server(
+    root: Path, key_kind: str, *flags: str, users: tuple[str, ...] = ("alice",), suites: str = ALL_SUITES
+) -> Server:
     binary = sxfer_bin()
     if not binary.exists():
         pytest.fail(f"no sxfer binary at {binary} (set SXFER_BIN)")
@@ -116,7 +118,7 @@ def start_server(root: Path, key_kind: str, *flags: str, users: tuple[str, ...] 
             "--listen",
             "127.0.0.1:0",
             "--suites",
-            ALL_SUITES,
+            suites,
             *flags,
         ],
         env=env,

@@ -19,6 +19,7 @@ def connect(server: Server, tmp: Path, port: int | None = None, **kw: Any) -> sx
     if "key" not in kw:
         kw.setdefault("password", PASSWORD)
     kw.setdefault("known_hosts", tmp / "known_hosts")
+    kw.setdefault("timeout", 30)
     if "confirm" not in kw:
         kw.setdefault("fingerprint", server.fingerprint)
     return sxfer_client.connect("127.0.0.1", port or server.port, **kw)

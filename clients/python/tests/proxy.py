@@ -11,16 +11,19 @@ from types import TracebackType
 class Proxy:
     """Listens on 127.0.0.1:0 and forwards each connection to `target`.
 
-    `flip_c2s_at`: the byte offset (counted over the client's whole stream) whose
-    lowest bit is flipped on the way to the server.
+    `flip_c2s_at` / `flip_s2c_at`: the byte offset (counted over that direction's
+    whole stream) whose lowest bit is flipped on the way.
     """
 
-    def __init__(self, target: tuple[str, int], flip_c2s_at: int | None = None) -> None:
+    def __init__(
+        self, target: tuple[str, int], flip_c2s_at: int | None = None, flip_s2c_at: int | None = None
+    ) -> None:
         self._target = target
-        self._flip = flip_c2s_at
+        self._flip = {True: flip_c2s_at, False: flip_s2c_at}
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self.c2s = bytearray()
+        self._count = {True: 0, False: 0}
         #: set when the client's side of the first connection has ended (EOF or error)
         self.client_done = threading.Event()
         #: set when the server's side of the first connection has ended
@@ -49,13 +52,15 @@ class Proxy:
                 data = src.recv(65536)
                 if not data:
                     break
+                start = self._count[c2s]
+                self._count[c2s] += len(data)
                 if c2s:
-                    start = len(self.c2s)
                     self.c2s += data
-                    if self._flip is not None and start <= self._flip < start + len(data):
-                        buf = bytearray(data)
-                        buf[self._flip - start] ^= 0x01
-                        data = bytes(buf)
+                flip = self._flip[c2s]
+                if flip is not None and start <= flip < start + len(data):
+                    buf = bytearray(data)
+                    buf[flip - start] ^= 0x01
+                    data = bytes(buf)
                 dst.sendall(data)
         except OSError:
             pass

@@ -9,9 +9,10 @@ import pytest
 
 import sxfer_client
 from sxfer_client import messages
+from sxfer_client.errors import CryptoFailure, TimedOut
 from sxfer_client.identity import PublicKey
 
-from conftest import Server
+from conftest import Server, start_server
 from helpers import connect, random_file
 from proxy import Proxy
 
@@ -105,8 +106,11 @@ def test_a_flipped_bit_makes_the_server_close_and_store_nothing(
     # Byte 100 000 of the client's stream is inside the first Data record's ciphertext.
     with Proxy(("127.0.0.1", server.port), flip_c2s_at=100_000) as proxy:
         c = connect(server, tmp_path, port=proxy.port)
-        with pytest.raises(sxfer_client.SxferError), c:
+        with pytest.raises(sxfer_client.SxferError) as e, c:
             c.upload(src, name)
+        assert not isinstance(e.value, TimedOut), "the server did not end the connection:\n" + "".join(
+            server.log[-30:]
+        )
         assert proxy.server_done.wait(30)  # the server ended the connection
         assert len(proxy.c2s) > 100_000
     with connect(server, tmp_path) as c:
@@ -117,3 +121,29 @@ def test_a_flipped_bit_makes_the_server_close_and_store_nothing(
         # Nothing was kept to resume from either: a resumable upload starts at 0.
         if size > 4 * MIB:
             assert c.upload(src, name).resumed_from == 0
+
+
+def test_a_flipped_bit_from_the_server_fails_the_download(ed_server: Server, tmp_path: Path) -> None:
+    src = tmp_path / "f.bin"
+    random_file(src, 3 * MIB)
+    with connect(ed_server, tmp_path) as c:
+        c.upload(src, "tampered/download.bin")
+    dest = tmp_path / "out.bin"
+    # Byte 200 000 of the server's stream is inside the first Data record of the download.
+    with Proxy(("127.0.0.1", ed_server.port), flip_s2c_at=200_000) as proxy:
+        c = connect(ed_server, tmp_path, port=proxy.port)
+        with pytest.raises(CryptoFailure), c:
+            c.download("tampered/download.bin", dest)
+    assert not dest.exists()
+
+
+def test_hello_refusal_names_what_was_refused(tmp_path: Path) -> None:
+    s = start_server(tmp_path / "strict", "ED25519", suites="aes-256-gcm")
+    try:
+        with pytest.raises(sxfer_client.OffersRefused) as e:
+            connect(s, tmp_path, suite_names=["aes-256-eax"])
+        assert str(e.value) == "the server accepts none of the offered record suites (offered: aes-256-eax)"
+        with connect(s, tmp_path, suite_names=["aes-256-eax", "aes-256-gcm"]) as c:
+            assert c.handshake.suite.name == "aes-256-gcm"
+    finally:
+        s.stop()

@@ -56,6 +56,10 @@ class ConnectionLost(SxferError):
     """The transport failed (reset, broken pipe, timeout) before an orderly end."""
 
 
+class TimedOut(ConnectionLost):
+    """The peer sent nothing for longer than the timeout."""
+
+
 class CryptoFailure(SxferError):
     """A record failed to open, or a signature or key exchange failed."""
 

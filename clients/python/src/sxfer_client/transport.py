@@ -7,7 +7,7 @@ import select
 import socket
 import struct
 
-from .errors import ConnectionLost, DecodeError, Truncated
+from .errors import ConnectionLost, DecodeError, TimedOut, Truncated
 
 
 class Transport:
@@ -19,6 +19,8 @@ class Transport:
     def send(self, data: bytes) -> None:
         try:
             self.sock.sendall(data)
+        except TimeoutError as e:
+            raise TimedOut("the server took nothing for too long") from e
         except OSError as e:
             raise ConnectionLost(f"connection lost while sending: {e.strerror or e}") from e
 
@@ -31,7 +33,7 @@ class Transport:
             try:
                 k = self.sock.recv_into(view[got:])
             except TimeoutError as e:
-                raise ConnectionLost("the server sent nothing for too long") from e
+                raise TimedOut("the server sent nothing for too long") from e
             except OSError as e:
                 raise ConnectionLost(f"connection lost: {e.strerror or e}") from e
             if k == 0:
