@@ -14,7 +14,7 @@ import sxfer_client
 from sxfer_client import messages
 from sxfer_client.client import partial_name
 
-from conftest import Server
+from conftest import Server, start_server
 from helpers import connect, random_file, same_file
 
 MIB = 1 << 20
@@ -298,3 +298,40 @@ def test_transfers_run_in_constant_memory(ed_server: Server, tmp_path: Path) -> 
     assert up_peak < 8 * MIB, up_peak
     assert down_peak < 8 * MIB, down_peak
     assert same_file(src, tmp_path / "back.bin")
+
+
+def test_many_small_files_are_pipelined(server: Server, tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    jobs: list[tuple[str | os.PathLike[str], str]] = []
+    digests = {}
+    for i in range(300):
+        p = tree / f"f{i:03}"
+        name = f"many-{server.key_kind}/f{i:03}"
+        digests[name] = random_file(p, i * 37)
+        jobs.append((p, name))
+    big = tmp_path / "big"
+    digests[f"many-{server.key_kind}/big"] = random_file(big, 5 * MIB)
+    jobs.insert(150, (big, f"many-{server.key_kind}/big"))
+    with connect(server, tmp_path) as c:
+        results = c.upload_many(jobs)
+        assert [r.entry.name for r in results if isinstance(r, sxfer_client.UploadResult)] == [
+            n for _, n in jobs
+        ]
+        listed = {e.name: e.digest for e in c.ls(f"many-{server.key_kind}/")}
+    assert listed == digests
+
+
+def test_a_refused_pipelined_upload_fails_alone(tmp_path: Path) -> None:
+    s = start_server(tmp_path / "small", "ED25519", "--max-file-size", "4096")
+    try:
+        for n, size in (("a", 10), ("too-big", 5000), ("b", 20)):
+            random_file(tmp_path / n, size)
+        jobs: list[tuple[str | os.PathLike[str], str]] = [(tmp_path / n, n) for n in ("a", "too-big", "b")]
+        with connect(s, tmp_path) as c:
+            a, big, b = c.upload_many(jobs)
+            assert isinstance(a, sxfer_client.UploadResult) and isinstance(b, sxfer_client.UploadResult)
+            assert isinstance(big, sxfer_client.RequestFailed) and big.code == messages.TOO_LARGE
+            assert [e.name for e in c.ls()] == ["a", "b"]
+    finally:
+        s.stop()

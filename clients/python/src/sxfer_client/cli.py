@@ -18,8 +18,6 @@ from .messages import FileEntry
 from .names import check_name, escape
 from .target import Target, parse, save_profile
 
-SMALL = 4 * 1024 * 1024
-
 
 class Out:
     """Human lines, or one JSON object per line with --json; -q prints errors only."""
@@ -157,10 +155,14 @@ def cmd_upload(args: argparse.Namespace, out: Out) -> None:
     *paths, target = args.paths
     t = parse(target)
     jobs = list(_upload_jobs(paths, t.path, args.recursive))
-    jobs.sort(key=lambda j: j[0].stat().st_size > SMALL)  # small files first, as the Rust client
+    failed = 0
     with _open(args, t) as c:
-        for src, name in jobs:
-            res = c.upload(src, name)
+        # Small files pipelined first, then the large ones resumably, as the Rust client does.
+        for (_, name), res in zip(jobs, c.upload_many(jobs), strict=True):
+            if isinstance(res, SxferError):
+                print(f"sxfer-py: error: {escape(str(res))}", file=sys.stderr)
+                failed += 1
+                continue
             if res.resumed_from:
                 print(f"resuming {escape(name)} at byte {res.resumed_from}", file=sys.stderr)
             out.event(
@@ -168,6 +170,8 @@ def cmd_upload(args: argparse.Namespace, out: Out) -> None:
                 f"uploaded {escape(name)} ({res.entry.meta.size} bytes)",
                 **entry_fields(res.entry),
             )
+    if failed:
+        raise UsageError(f"{failed} of {len(jobs)} uploads failed")
 
 
 def _local_path(root: Path, name: str) -> Path:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import stat as stat_mod
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -231,6 +232,79 @@ class Client:
         if not isinstance(msg, m.Committed):
             raise ProtocolViolation("unexpected reply to an upload")
         return UploadResult(msg.entry, offset)
+
+    def upload_many(
+        self, jobs: Sequence[tuple[str | os.PathLike[str], str]]
+    ) -> list[UploadResult | RequestFailed]:
+        """Upload (local path, remote name) pairs; one result per job, in order.
+
+        Files of at most 4 MiB are pipelined (§7.5.1): each Upload, its Data and its
+        Commit go out back to back without waiting, and the replies are read as they
+        come, in request order. Larger files follow, one resumable upload each. A
+        request the server refuses is a RequestFailed in the list; a failure of the
+        connection raises.
+        """
+        results: dict[int, UploadResult | RequestFailed] = {}
+        small: list[tuple[int, Path, str, m.FileMeta]] = []
+        large: list[tuple[int, Path, str]] = []
+        for i, (path, name) in enumerate(jobs):
+            src = Path(path)
+            meta = local_meta(src)
+            if meta.size <= SMALL_FILE:
+                small.append((i, src, check_name(name), meta))
+            else:
+                large.append((i, src, check_name(name)))
+        pending: deque[tuple[int, int, str]] = deque()  # (transfer, job, name), in request order
+        for i, src, name, meta in small:
+            t = self._transfer()
+            pending.append((t, i, name))
+            self._send(m.upload(t, name, meta, False))
+            hasher = blake3.blake3()
+            with src.open("rb") as f:
+                done = 0
+                while done < meta.size:
+                    chunk = f.read(min(CHUNK, meta.size - done))
+                    if not chunk:
+                        self._s.abort()
+                        raise IntegrityError(f"{src} shrank while it was being uploaded")
+                    hasher.update(chunk)
+                    self._s.send(T_DATA, chunk)
+                    done += len(chunk)
+                    self._collect(pending, results, block=False)
+                if f.read(1):
+                    self._s.abort()
+                    raise IntegrityError(f"{src} grew while it was being uploaded")
+            self._send(m.commit(t, meta.size, hasher.digest()))
+            self._collect(pending, results, block=False)
+        while pending:
+            self._collect(pending, results, block=True)
+        for i, src, name in large:
+            try:
+                results[i] = self.upload(src, name)
+            except RequestFailed as e:
+                results[i] = e
+        return [results[i] for i in range(len(jobs))]
+
+    def _collect(
+        self,
+        pending: deque[tuple[int, int, str]],
+        results: dict[int, UploadResult | RequestFailed],
+        block: bool,
+    ) -> None:
+        """Read the replies that have arrived (or, blocking, the next one) for pipelined uploads."""
+        while pending and (block or self._s.readable()):
+            t, job, name = pending[0]
+            msg = self._reply(t)
+            block = False
+            if isinstance(msg, m.Ack):
+                continue
+            if isinstance(msg, m.Error):
+                results[job] = _fail_request(msg, f"upload {escape(name)}")
+            elif isinstance(msg, m.Committed):
+                results[job] = UploadResult(msg.entry, 0)
+            else:
+                raise ProtocolViolation("unexpected reply to a pipelined upload")
+            pending.popleft()
 
     def _drain(self, t: int, early: m.Reply | None) -> m.Reply | None:
         """Read replies that arrived while we write (§7.2 rule 2): Acks, or an early Error."""
