@@ -11,20 +11,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import x25519
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa, x25519
 
+import sxfer_client
 from sxfer_client import auth, messages, suites
 from sxfer_client.codec import Reader, Writer
-from sxfer_client.errors import DecodeError
+from sxfer_client.errors import CryptoFailure, DecodeError, ProtocolViolation
 from sxfer_client.handshake import (
+    KEX_MLKEM768X25519,
     KEX_X25519,
+    L_CLIENT_SIG,
     KexPrivate,
     client_hello,
+    hkdf_extract,
+    hybrid_client_share,
+    hybrid_secret,
+    key_schedule,
     parse_server_hello,
+    split_hybrid_share,
     verify_server_hello,
 )
+from sxfer_client.identity import PrivateKey
 from sxfer_client.names import name_problem
-from sxfer_client.record import T_CLOSE, T_KEY_UPDATE, Direction, RecordLayer
+from sxfer_client.record import T_CLOSE, T_KEY_UPDATE, T_MESSAGE, Direction, RecordLayer
 
 VECTORS = Path(__file__).resolve().parents[3] / "docs" / "vectors"
 
@@ -252,3 +262,144 @@ def test_close_payload(v: dict[str, Any]) -> None:
     peer = RecordLayer(suites.AES_256_GCM, bytes(32), bytes(32))
     frame = layer.seal(T_CLOSE, h(v["hex"]))
     assert peer.open(frame[:4], frame[4:]) == (T_CLOSE, h(v["hex"]))
+
+
+# -- authentication (auth.json) -------------------------------------------------
+
+AUTH = (
+    load("auth.json")
+    if (VECTORS / "auth.json").is_file()
+    else {"vectors": [], "invalid": [], "key_proofs": []}
+)
+
+
+def proof_key(kp: dict[str, Any]) -> PrivateKey:
+    key = serialization.load_ssh_private_key(kp["private_key_openssh"].encode("ascii"), None)
+    assert isinstance(key, (ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey))
+    return PrivateKey(key)
+
+
+@pytest.mark.parametrize("kp", AUTH["key_proofs"], ids=lambda kp: kp["key_type"])
+def test_key_proof(kp: dict[str, Any]) -> None:
+    key = proof_key(kp)
+    assert key.public.blob == h(kp["public_key_blob"])
+    assert key.public.fingerprint() == kp["fingerprint"]
+    assert key.public.scheme == kp["signature_scheme"]
+    th, user = h(kp["transcript_hash"]), kp["username"]
+    assert L_CLIENT_SIG + b"\x00" + th + bytes([len(user)]) + user.encode() == h(kp["signed_message"])
+    assert key.sign(h(kp["signed_message"])) == h(kp["signature"])  # both schemes are deterministic
+    client_auth = auth.Credential(user, key=key).client_auth(th)
+    assert client_auth == h(kp["client_auth"])
+    layer = RecordLayer(suites.AES_256_GCM, h(kp["c2s_secret"]), bytes(32))
+    assert layer.seal(T_MESSAGE, client_auth) == h(kp["record"])
+
+
+def _ed25519_proof() -> dict[str, Any]:
+    return next(kp for kp in AUTH["key_proofs"] if kp["key_type"] == "ssh-ed25519")
+
+
+@pytest.mark.parametrize(
+    "v",
+    AUTH["vectors"],
+    ids=lambda v: v["type"] + "-" + v["fields"].get("method", v["fields"].get("result", "")),
+)
+def test_auth_message(v: dict[str, Any]) -> None:
+    f, raw = v["fields"], h(v["hex"])
+    if v["type"] == "ClientAuth":
+        if f["method"] in ("anonymous", "pake"):
+            pytest.skip(
+                "anonymous and short-code logins are peer-mode and relay methods, outside this client"
+            )
+        key = None
+        if f.get("key") is not None:
+            kp = _ed25519_proof()
+            assert f["key"]["public_key"] == kp["public_key_blob"]
+            key = proof_key(kp)
+            th = h(kp["transcript_hash"])
+        else:
+            th = bytes(32)
+        invite = h(f["invite"]) if f.get("invite") is not None else None
+        cred = auth.Credential(f["username"], f.get("password"), key, f["method"] == "register", invite)
+        assert cred.client_auth(th) == raw
+    elif v["type"] == "AuthResult":
+        if f["result"] == "accepted":
+            assert auth.parse_auth_result(raw) == h(f["client_id"])
+        elif f["result"] == "rejected":
+            with pytest.raises(sxfer_client.AuthRejected) as e:
+                auth.parse_auth_result(raw)
+            assert str(e.value).endswith(f["message"])
+        else:  # a PAKE answer to a client that did not send a PAKE (§4.6.3)
+            with pytest.raises(ProtocolViolation):
+                auth.parse_auth_result(raw)
+    else:
+        with pytest.raises(sxfer_client.OffersRefused):
+            parse_server_hello(raw, [KEX_X25519], [suites.AES_256_GCM])
+
+
+@pytest.mark.parametrize("v", AUTH["invalid"], ids=lambda v: v["comment"])
+def test_auth_invalid(v: dict[str, Any]) -> None:
+    raw = h(v["hex"])
+    if v["type"] == "ClientAuth":
+        pytest.skip(
+            "the client encodes ClientAuth and never decodes one (see test_client_auth_encoder_refuses)"
+        )
+    elif v["type"] == "AuthResult":
+        with pytest.raises(DecodeError):
+            auth.parse_auth_result(raw)
+    else:
+        with pytest.raises((DecodeError, ProtocolViolation)):
+            parse_server_hello(raw, [KEX_X25519], [suites.AES_256_GCM])
+
+
+def test_client_auth_encoder_refuses() -> None:
+    """What the invalid ClientAuth vectors hold cannot be built here."""
+    with pytest.raises(sxfer_client.SxferError):
+        auth.Credential("Alice", "x")
+    with pytest.raises(sxfer_client.SxferError):
+        auth.Credential("alice", "")
+    with pytest.raises(sxfer_client.SxferError):
+        auth.Credential("alice", register=True)
+    with pytest.raises(sxfer_client.SxferError):
+        auth.Credential("alice", "x", register=True, invite=b"")
+
+
+# -- key exchange (key_exchange.json) -------------------------------------------
+
+KEX = load("key_exchange.json") if (VECTORS / "key_exchange.json").is_file() else None
+
+
+@pytest.mark.skipif(KEX is None, reason="no key_exchange.json")
+def test_hybrid_key_exchange() -> None:
+    """Layout, the X25519 half and the key schedule of mlkem768x25519.
+
+    pyca loads ML-KEM keys only from 64-byte seeds, not the 2 400-byte FIPS 203
+    decapsulation key of the vector, so the decapsulation itself is checked
+    against the real server (test_handshake); here the vector's ML-KEM secret stands in.
+    """
+    assert KEX is not None
+    v = KEX["hybrid"]
+    assert v["kex_code"] == KEX_MLKEM768X25519
+    x = x25519.X25519PrivateKey.from_private_bytes(h(v["client_x25519_private"]))
+    offer = KexPrivate(KEX_X25519, x)
+    assert offer.share == h(v["client_x25519_public"])
+    assert hybrid_client_share(h(v["client_mlkem768_encapsulation_key"]), offer.share) == h(v["client_share"])
+    ciphertext, x_pub = split_hybrid_share(h(v["server_share"]))
+    assert ciphertext == h(v["server_mlkem768_ciphertext"]) and x_pub == h(v["server_x25519_public"])
+    x_secret = offer.complete(x_pub)
+    assert x_secret == h(v["x25519_shared_secret"])
+    ss = hybrid_secret(h(v["mlkem768_shared_secret"]), x_secret)
+    assert ss == h(v["shared_secret"])
+    secrets = key_schedule(ss, h(v["transcript_hash"]))
+    assert (secrets.c2s, secrets.s2c, secrets.exporter) == (
+        h(v["c2s_secret"]),
+        h(v["s2c_secret"]),
+        h(v["exporter"]),
+    )
+    assert hkdf_extract(b"SXFR/1 handshake", ss) == h(v["prk"])
+
+
+@pytest.mark.parametrize("v", KEX["invalid_x25519_shares"] if KEX else [], ids=lambda v: v["comment"])
+def test_low_order_x25519_shares_are_refused(v: dict[str, Any]) -> None:
+    offer = KexPrivate(KEX_X25519, x25519.X25519PrivateKey.from_private_bytes(h(v["x25519_private"])))
+    with pytest.raises(CryptoFailure):
+        offer.complete(h(v["share"]))

@@ -69,7 +69,7 @@ class KexPrivate:
         self._kem: mlkem.MLKEM768PrivateKey | None = None
         if kex == KEX_MLKEM768X25519:
             self._kem = mlkem.MLKEM768PrivateKey.generate()
-            self.share = self._kem.public_key().public_bytes_raw() + x_pub
+            self.share = hybrid_client_share(self._kem.public_key().public_bytes_raw(), x_pub)
         elif kex == KEX_X25519:
             self.share = x_pub
         else:
@@ -90,10 +90,25 @@ class KexPrivate:
             if len(server_share) != X25519_LEN:
                 raise ProtocolViolation("x25519 share of the wrong length")
             return self._x25519(server_share)
-        if len(server_share) != MLKEM_CT_LEN + X25519_LEN:
-            raise ProtocolViolation("mlkem768x25519 share of the wrong length")
-        kem_ss = self._kem.decapsulate(server_share[:MLKEM_CT_LEN])
-        return kem_ss + self._x25519(server_share[MLKEM_CT_LEN:])
+        ciphertext, x_pub = split_hybrid_share(server_share)
+        return hybrid_secret(self._kem.decapsulate(ciphertext), self._x25519(x_pub))
+
+
+def split_hybrid_share(server_share: bytes) -> tuple[bytes, bytes]:
+    """(ML-KEM-768 ciphertext, X25519 public key) of a server's mlkem768x25519 share."""
+    if len(server_share) != MLKEM_CT_LEN + X25519_LEN:
+        raise ProtocolViolation("mlkem768x25519 share of the wrong length")
+    return server_share[:MLKEM_CT_LEN], server_share[MLKEM_CT_LEN:]
+
+
+def hybrid_secret(mlkem_secret: bytes, x25519_secret: bytes) -> bytes:
+    """`ss` of mlkem768x25519: the ML-KEM part first, as TLS's X25519MLKEM768 (§4.4.1)."""
+    return mlkem_secret + x25519_secret
+
+
+def hybrid_client_share(encapsulation_key: bytes, x25519_public: bytes) -> bytes:
+    """The client's mlkem768x25519 share: ML-KEM-768 encapsulation key ‖ X25519 public key."""
+    return encapsulation_key + x25519_public
 
 
 def client_hello(random: bytes, offers: Sequence[KexPrivate], suite_list: Sequence[Suite]) -> bytes:
