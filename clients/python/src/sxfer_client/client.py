@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 import blake3
 
@@ -395,11 +396,8 @@ class Client:
         return DownloadResult(target, entry, have)
 
 
-def _hash_prefix(f: object, hasher: blake3.blake3, n: int, path: Path) -> None:
-    """Hash the first n bytes of an open binary file (the prefix a resume does not move)."""
-    import io
-
-    assert isinstance(f, io.BufferedIOBase)
+def _hash_prefix(f: BinaryIO, hasher: blake3.blake3, n: int, path: Path) -> None:
+    """Hash the first n bytes of an open file (the prefix a resume does not move)."""
     left = n
     while left:
         chunk = f.read(min(CHUNK, left))

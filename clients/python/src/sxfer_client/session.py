@@ -11,7 +11,6 @@ from . import suites as suites_mod
 from .auth import Credential, parse_auth_result
 from .errors import (
     CLOSE_NORMAL,
-    DecodeError,
     PeerClosed,
     ProtocolViolation,
     SxferError,
@@ -163,4 +162,4 @@ def _handshake(
     return Session(t, records, info)
 
 
-__all__ = ["ConnectionEnded", "DecodeError", "Handshake", "PinCheck", "Session", "handshake"]
+__all__ = ["ConnectionEnded", "Handshake", "PinCheck", "Session", "handshake"]
