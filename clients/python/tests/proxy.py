@@ -66,9 +66,12 @@ class Proxy:
             pass
         finally:
             (self.client_done if c2s else self.server_done).set()
+            # Close, not just shut down: a peer still writing to us must get a reset,
+            # not block on a socket nobody reads any more.
             for s in (src, dst):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
+                s.close()
 
     def close(self) -> None:
         self._listener.close()
