@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,31 @@ def test_cli_errors_are_one_line(ed_server: Server, rsa_server: Server, tmp_path
     assert r.returncode == 1 and "invalid fingerprint" in r.stderr
     r = run(home, "frobnicate")
     assert r.returncode == 2
+
+
+def test_cli_register_with_an_invite_file(rsa_server: Server, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    token_file = tmp_path / "invite"
+    token_file.write_text(rsa_server.admin("invite"))  # as printed: the token and a line end
+    target = f"carol@127.0.0.1:{rsa_server.port}"
+    r = run(
+        home,
+        "register",
+        target,
+        "--invite-file",
+        str(token_file),
+        "--fingerprint",
+        rsa_server.fingerprint,
+        password="carol's pw",
+    )
+    assert r.returncode == 0, r.stderr
+    assert re.fullmatch(rf"registered {target} \(client id [0-9a-f]{{32}}\)\n", r.stdout)
+    # The account works for the Rust client too.
+    r2 = rsa_server.cli(
+        "ls", target, "--fingerprint", rsa_server.fingerprint, home=tmp_path / "rust", password="carol's pw"
+    )
+    assert r2.returncode == 0, r2.stderr
+    # The token is spent.
+    r = run(home, "register", f"dave@127.0.0.1:{rsa_server.port}", "--invite-file", str(token_file))
+    assert r.returncode == 1 and "authentication rejected" in r.stderr
