@@ -10,3 +10,4 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace
 fi
+./scripts/test-python.sh
