@@ -523,3 +523,38 @@ fn mtimes_before_1970_survive_a_round_trip() {
         assert_eq!(got, when, "{name}");
     }
 }
+
+/// `sxfer audit` lists what happened, and `audit verify` checks the chain:
+/// an edit made directly in the database is reported at its row, exit 1.
+#[test]
+fn audit_lists_events_and_verify_finds_an_edit() {
+    let (dir, data, home) = setup();
+    let server = serve(&data);
+    let file = dir.path().join("a.txt");
+    std::fs::write(&file, b"audited").unwrap();
+    let target = format!("alice@127.0.0.1:{}:", server.port);
+    let out = sxfer(&home, &["upload", file.to_str().unwrap(), &target, "--fingerprint", &server.fingerprint]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(server);
+    let data_dir = data.to_str().unwrap();
+    let out = sxfer(&home, &["audit", "--data-dir", data_dir, "--user", "alice", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("\"kind\":\"upload\"") && listed.contains("\"name\":\"a.txt\""), "{listed}");
+    let out = sxfer(&home, &["audit", "verify", "--data-dir", data_dir]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("the audit log verifies"));
+
+    let db = rusqlite::Connection::open(data.join(sxfer::store::sqlite::DATABASE_FILE)).unwrap();
+    let first: i64 = db.query_row("SELECT min(id) FROM audit WHERE kind = 'upload'", [], |r| r.get(0)).unwrap();
+    db.execute("UPDATE audit SET outcome = 'nothing happened' WHERE id = ?1", [first]).unwrap();
+    drop(db);
+    let out = sxfer(&home, &["audit", "verify", "--data-dir", data_dir]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_line(&out).contains(&format!("does not verify from row {first}")), "{}", stderr_line(&out));
+
+    let out = sxfer(&home, &["audit", "verify", "--data-dir", dir.path().join("nowhere").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_line(&out).contains("no sxfer data directory"));
+    assert!(!dir.path().join("nowhere").exists(), "reading the log creates nothing");
+}

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 
+mod audit;
 mod drop;
 mod keygen;
 mod peer;
@@ -31,6 +32,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage accounts in a server's data directory.
     User(user::UserArgs),
+    /// List a server's audit log (--user, --since, --json), or check its hash chain: audit verify.
+    Audit(audit::AuditArgs),
     /// Create an account on a server that allows self-registration.
     Register(remote::RegisterArgs),
     /// Check credentials and remember user@host as the default server.
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fingerprint(args) => keygen::fingerprint(args),
         Command::Serve(args) => serve::run(args),
         Command::User(args) => user::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Register(args) => remote::register(args),
         Command::Login(args) => remote::login(args),
         Command::Upload(args) => remote::upload(args),

@@ -61,6 +61,23 @@ impl Store {
     pub fn audit_log(&self, after: u64, limit: usize) -> Result<Vec<(u64, AuditRecord)>> {
         self.inner.meta.audit_log(after, limit)
     }
+
+    /// Walk the whole audit log against its chain (`audit_chain`): the
+    /// first row altered, or after a deleted or moved one, and the head.
+    /// Queued events are written first.
+    pub fn verify_audit(&self) -> Result<super::audit_chain::Verified> {
+        self.flush_audit()?;
+        const PAGE: usize = 10_000;
+        let mut rows = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.inner.meta.audit_chain(after, PAGE)?;
+            let Some(&(last, _, _)) = page.last() else { break };
+            after = last;
+            rows.extend(page);
+        }
+        Ok(super::audit_chain::verify(&self.inner.audit_key, rows))
+    }
 }
 
 /// The queue and its writer thread.

@@ -178,6 +178,10 @@ pub struct AuditRecord {
     pub event: AuditEvent,
 }
 
+/// An audit row as the chain check reads it: sequence number, record, and
+/// its stored chain value (`None` for rows from before the chain).
+pub type ChainedRow = (u64, AuditRecord, Option<[u8; 32]>);
+
 /// Accounts, keys, invites, files, partial uploads and the audit log.
 /// Object-safe: the store holds an `Arc<dyn MetaStore>`.
 pub trait MetaStore: Send + Sync {
@@ -302,8 +306,17 @@ pub trait MetaStore: Send + Sync {
 
     // ---- audit -----------------------------------------------------------
 
-    /// Appends events, in order, in one transaction.
+    /// The key of the audit chain (`audit_chain`): every row appended
+    /// from now on carries its chain value. Set once, before any append.
+    fn set_audit_key(&self, key: [u8; 32]);
+
+    /// Appends events, in order, in one transaction, each chained to the
+    /// one before (`audit_chain::link`).
     fn append_audit(&self, records: &[AuditRecord]) -> Result<()>;
+
+    /// As [`audit_log`](Self::audit_log), with each row's stored chain
+    /// value (`None` for rows from before the chain).
+    fn audit_chain(&self, after: u64, limit: usize) -> Result<Vec<ChainedRow>>;
 
     /// Up to `limit` events after sequence number `after` (0: from the
     /// first), in the order they were appended, with their sequence

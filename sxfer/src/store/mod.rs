@@ -74,6 +74,7 @@ mod accounts;
 mod age_identity;
 mod age_writer;
 mod audit;
+pub mod audit_chain;
 mod audit_event;
 mod batch;
 mod blob;
@@ -104,8 +105,8 @@ pub use drops::DropUpload;
 pub use error::{Result, StoreError};
 pub use gc::{Recovered, ORPHAN_GRACE, PARTIAL_EXPIRY};
 pub use meta::{
-    Account, AuditRecord, BatchCommit, DeletedUser, MetaStore, NewDrop, NewFile, NewUser, Partial, Quota, References,
-    StoredDrop, UserId, UserInfo,
+    Account, AuditRecord, BatchCommit, ChainedRow, DeletedUser, MetaStore, NewDrop, NewFile, NewUser, Partial, Quota,
+    References, StoredDrop, UserId, UserInfo,
 };
 pub use upload::{durable_offset, Staging, SyncPoint, Upload, CHUNK_SIZE, MAX_PARTIALS_PER_USER};
 
@@ -164,6 +165,8 @@ struct Inner {
     limits: RwLock<Limits>,
     hashing: RwLock<Arc<PasswordHashing>>,
     audit: AuditLog,
+    /// The audit chain's key (from the storage key; `audit_chain`).
+    audit_key: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl Store {
@@ -201,6 +204,8 @@ impl Store {
         let recipient = identity.to_public();
         let recipient_key = age_writer::recipient_bytes(&recipient)
             .ok_or_else(|| StoreError::Internal("the storage key's recipient does not decode".into()))?;
+        let audit_key = zeroize::Zeroizing::new(audit_chain::key_from(&identity));
+        meta.set_audit_key(*audit_key);
         let audit = AuditLog::start(Arc::clone(&meta))?;
         let inner = Inner {
             meta,
@@ -213,6 +218,7 @@ impl Store {
             limits: RwLock::new(Limits::default()),
             hashing: RwLock::new(Arc::new(PasswordHashing::production())),
             audit,
+            audit_key,
         };
         gc::collect(&inner, ORPHAN_GRACE)?;
         Ok(Store { inner: Arc::new(inner) })

@@ -1,22 +1,38 @@
 //! The audit log in SQLite (`audit`): rows in insertion order, `id` the
 //! sequence number.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use sxfer_proto::names::RemoteName;
 
 use super::{from_sql_int, to_sql_int};
+use crate::store::audit_chain;
 use crate::store::audit_event::{AuditEvent, AuditKind};
 use crate::store::error::{Result, StoreError};
-use crate::store::meta::AuditRecord;
+use crate::store::meta::{AuditRecord, ChainedRow};
 
-/// Inserts one row, inside whatever transaction `db` is in.
-pub(super) fn insert(db: &Connection, record: &AuditRecord) -> Result<()> {
+/// Inserts one row, inside whatever transaction `db` is in, with its
+/// chain value under `key` (the last row's chain, or the genesis value,
+/// linked to this row; callers hold the write lock, so "last" is stable).
+pub(super) fn insert(db: &Connection, record: &AuditRecord, key: Option<&[u8; 32]>) -> Result<()> {
     let event = &record.event;
     let size = event.size.map(|size| to_sql_int(size, "size")).transpose()?;
     let digest = event.digest.map(|digest| digest.iter().map(|byte| format!("{byte:02x}")).collect::<String>());
+    let last: Option<(i64, Option<Vec<u8>>)> = db
+        .prepare_cached("SELECT id, chain FROM audit ORDER BY id DESC LIMIT 1")?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let id = last.as_ref().map_or(1, |(id, _)| id + 1);
+    let previous = match last.and_then(|(_, chain)| chain) {
+        Some(chain) => {
+            chain.try_into().map_err(|_| StoreError::Internal("an audit row's chain is not 32 bytes".into()))?
+        }
+        None => audit_chain::GENESIS,
+    };
+    let sequence = from_sql_int(id, "audit sequence number")?;
+    let chain = key.map(|key| audit_chain::link(key, &previous, sequence, record));
     db.prepare_cached(
-        "INSERT INTO audit (time, user, remote, kind, name, size, digest, detail, outcome)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO audit (id, time, user, remote, kind, name, size, digest, detail, outcome, chain)
+         VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11)",
     )?
     .execute(params![
         record.time,
@@ -27,16 +43,18 @@ pub(super) fn insert(db: &Connection, record: &AuditRecord) -> Result<()> {
         size,
         digest,
         event.detail,
-        event.outcome
+        event.outcome,
+        id,
+        chain.as_ref().map(|chain| chain.as_slice())
     ])?;
     Ok(())
 }
 
-pub(super) fn read(db: &Connection, after: u64, limit: usize) -> Result<Vec<(u64, AuditRecord)>> {
+pub(super) fn read(db: &Connection, after: u64, limit: usize) -> Result<Vec<ChainedRow>> {
     let after = to_sql_int(after, "audit sequence number")?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut statement = db.prepare_cached(
-        "SELECT id, time, user, remote, kind, name, size, digest, detail, outcome
+        "SELECT id, time, user, remote, kind, name, size, digest, detail, outcome, chain
          FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
     )?;
     let rows = statement.query_map(params![after, limit], RawAudit::read)?.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -54,6 +72,7 @@ struct RawAudit {
     digest: Option<String>,
     detail: Option<String>,
     outcome: String,
+    chain: Option<Vec<u8>>,
 }
 
 impl RawAudit {
@@ -69,10 +88,11 @@ impl RawAudit {
             digest: row.get(7)?,
             detail: row.get(8)?,
             outcome: row.get(9)?,
+            chain: row.get(10)?,
         })
     }
 
-    fn into_record(self) -> Result<(u64, AuditRecord)> {
+    fn into_record(self) -> Result<ChainedRow> {
         let corrupt = |what: &str| StoreError::Internal(format!("audit row {} holds an invalid {what}", self.id));
         let kind = AuditKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?;
         let remote = self.remote.as_deref().map(|text| text.parse().map_err(|_| corrupt("address"))).transpose()?;
@@ -90,7 +110,8 @@ impl RawAudit {
             detail: self.detail,
             outcome: self.outcome,
         };
-        Ok((from_sql_int(self.id, "audit sequence number")?, AuditRecord { time: self.time, event }))
+        let chain = self.chain.map(|chain| chain.try_into().map_err(|_| corrupt("chain"))).transpose()?;
+        Ok((from_sql_int(self.id, "audit sequence number")?, AuditRecord { time: self.time, event }, chain))
     }
 }
 

@@ -191,6 +191,7 @@ pub(super) fn commit_batch(
     limits: &Limits,
     who: &AuditEvent,
     now: i64,
+    audit_key: Option<&[u8; 32]>,
 ) -> Result<BatchCommit> {
     let mut commit =
         BatchCommit { results: Vec::with_capacity(files.len()), replaced: Vec::new(), superseded: Vec::new() };
@@ -217,7 +218,7 @@ pub(super) fn commit_batch(
         }
         let event = AuditEvent { kind: AuditKind::Upload, outcome: "ok".into(), ..who.clone() };
         let event = event.name(&file.name).size(file.meta.size).digest(file.digest);
-        audit::insert(tx, &AuditRecord { time: now, event })?;
+        audit::insert(tx, &AuditRecord { time: now, event }, audit_key)?;
         commit.results.push(Ok(FileEntry {
             name: file.name.clone(),
             meta: file.meta,

@@ -29,8 +29,8 @@ use super::audit_event::AuditEvent;
 use super::blob::BlobId;
 use super::error::{Result, StoreError};
 use super::meta::{
-    Account, AuditRecord, BatchCommit, DeletedUser, MetaStore, NewDrop, NewFile, NewUser, Partial, References,
-    StoredDrop, UserId, UserInfo,
+    Account, AuditRecord, BatchCommit, ChainedRow, DeletedUser, MetaStore, NewDrop, NewFile, NewUser, Partial,
+    References, StoredDrop, UserId, UserInfo,
 };
 use super::Limits;
 
@@ -40,6 +40,8 @@ pub const DATABASE_FILE: &str = "sxfer.db";
 /// Metadata in one SQLite database.
 pub struct SqliteMeta {
     db: Mutex<Connection>,
+    /// The audit chain's key (`audit_chain`), set by the store.
+    audit_key: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl SqliteMeta {
@@ -48,7 +50,7 @@ impl SqliteMeta {
     pub fn open(path: &Path) -> Result<SqliteMeta> {
         let mut db = schema::open_database(path)?;
         schema::migrate(&mut db)?;
-        Ok(SqliteMeta { db: Mutex::new(db) })
+        Ok(SqliteMeta { db: Mutex::new(db), audit_key: std::sync::OnceLock::new() })
     }
 
     /// The connection. A panic while it was held leaves no open transaction
@@ -184,14 +186,24 @@ impl MetaStore for SqliteMeta {
         who: &AuditEvent,
         now: i64,
     ) -> Result<BatchCommit> {
-        self.write(|tx| files::commit_batch(tx, user, files, limits, who, now))
+        self.write(|tx| files::commit_batch(tx, user, files, limits, who, now, self.audit_key.get()))
+    }
+
+    fn set_audit_key(&self, key: [u8; 32]) {
+        self.audit_key.set(key).ok();
     }
 
     fn append_audit(&self, records: &[AuditRecord]) -> Result<()> {
-        self.write(|tx| records.iter().try_for_each(|record| audit::insert(tx, record)))
+        let key = self.audit_key.get();
+        self.write(|tx| records.iter().try_for_each(|record| audit::insert(tx, record, key)))
     }
 
     fn audit_log(&self, after: u64, limit: usize) -> Result<Vec<(u64, AuditRecord)>> {
+        let rows = audit::read(&self.db(), after, limit)?;
+        Ok(rows.into_iter().map(|(id, record, _)| (id, record)).collect())
+    }
+
+    fn audit_chain(&self, after: u64, limit: usize) -> Result<Vec<ChainedRow>> {
         audit::read(&self.db(), after, limit)
     }
 

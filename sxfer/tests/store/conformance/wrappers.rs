@@ -8,8 +8,8 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use sxfer::store::{
     Account, AuditEvent, AuditRecord, BatchCommit, BlobGroup, BlobId, BlobRead, BlobState, BlobStore, BlobSync,
-    BlobWriter, DeletedUser, Limits, ListedBlob, MetaStore, NewDrop, NewFile, NewUser, Partial, References, Result,
-    StoreError, StoredDrop, UserId, UserInfo,
+    BlobWriter, ChainedRow, DeletedUser, Limits, ListedBlob, MetaStore, NewDrop, NewFile, NewUser, Partial, References,
+    Result, StoreError, StoredDrop, UserId, UserInfo,
 };
 use sxfer_proto::identity::{Fingerprint, PublicIdentity};
 use sxfer_proto::msgs::{DropId, FileEntry, FileMeta, Username};
@@ -248,6 +248,12 @@ impl MetaStore for Gated {
     }
     fn audit_log(&self, after: u64, limit: usize) -> Result<Vec<(u64, AuditRecord)>> {
         self.inner.audit_log(after, limit)
+    }
+    fn set_audit_key(&self, key: [u8; 32]) {
+        self.inner.set_audit_key(key)
+    }
+    fn audit_chain(&self, after: u64, limit: usize) -> Result<Vec<ChainedRow>> {
+        self.inner.audit_chain(after, limit)
     }
     fn check_drop(&self, sender: UserId, recipients: &[UserId], length: u64, limits: &Limits) -> Result<()> {
         self.inner.check_drop(sender, recipients, length, limits)
