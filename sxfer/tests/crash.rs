@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::common::cli::{serve, setup, sxfer};
+use crate::common::cli::{serve, setup, sxfer, Served};
 use crate::common::faults::{Dir, Fault, FaultProxy, Plan};
 use crate::common::peer::json_field;
 use crate::common::random_bytes;
@@ -64,8 +64,9 @@ fn seed() -> u64 {
 /// Checks every file the server shows under `prefix/`: its listed size and
 /// BLAKE3 are those of the source, and `download -r` brings it back
 /// byte-identical. Returns how many there are.
-fn verify_visible(home: &Path, port: u16, prefix: &str, files: &BTreeMap<String, Vec<u8>>, dest: &Path) -> usize {
-    let out = sxfer(home, &["ls", &format!("alice@127.0.0.1:{port}"), "--json"]);
+fn verify_visible(server: &Served, home: &Path, prefix: &str, files: &BTreeMap<String, Vec<u8>>, dest: &Path) -> usize {
+    let (port, pin) = (server.port, server.fingerprint.as_str());
+    let out = sxfer(home, &["ls", &format!("alice@127.0.0.1:{port}"), "--json", "--fingerprint", pin]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let listing = String::from_utf8(out.stdout).unwrap();
     let mut visible = Vec::new();
@@ -83,7 +84,7 @@ fn verify_visible(home: &Path, port: u16, prefix: &str, files: &BTreeMap<String,
         return 0;
     }
     let remote = format!("alice@127.0.0.1:{port}:{prefix}");
-    let out = sxfer(home, &["download", "-r", &remote, dest.to_str().unwrap()]);
+    let out = sxfer(home, &["download", "-r", &remote, dest.to_str().unwrap(), "--fingerprint", pin]);
     assert!(out.status.success(), "every visible file downloads: {}", String::from_utf8_lossy(&out.stderr));
     for name in &visible {
         let got = fs::read(dest.join(name)).unwrap();
@@ -115,7 +116,7 @@ fn kill_dash_nine_at_random_points_of_a_mixed_upload_leaves_only_whole_files() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let total = proxy.forwarded(Dir::Up);
     let dest = dir.path().join("dest");
-    assert_eq!(verify_visible(&home, server.port, "t00", &files, &dest), files.len());
+    assert_eq!(verify_visible(&server, &home, "t00", &files, &dest), files.len());
 
     let mut failed_uploads = 0;
     for trial in 1..=TRIALS {
@@ -135,12 +136,12 @@ fn kill_dash_nine_at_random_points_of_a_mixed_upload_leaves_only_whole_files() {
         });
         failed_uploads += usize::from(!out.status.success());
         server = serve(&data);
-        let visible = verify_visible(&home, server.port, &prefix, &files, &dest);
+        let visible = verify_visible(&server, &home, &prefix, &files, &dest);
         eprintln!("trial {trial}: killed at byte {offset} of {total}, {visible} of {} files visible", files.len());
     }
     // After all the crashes, everything visible is still whole.
     for trial in 0..=TRIALS {
-        verify_visible(&home, server.port, &format!("t{trial:02}"), &files, &dir.path().join("final"));
+        verify_visible(&server, &home, &format!("t{trial:02}"), &files, &dir.path().join("final"));
     }
     eprintln!("{TRIALS} kills, {failed_uploads} uploads failed, in {:?}", started.elapsed());
     assert!(failed_uploads > TRIALS / 2, "the kills cut the uploads (seed {seed})");

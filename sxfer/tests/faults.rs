@@ -50,22 +50,26 @@ fn fixture() -> Fixture {
     let bytes = random_bytes(BIG, 5);
     let big = dir.path().join("big.bin");
     fs::write(&big, &bytes).unwrap();
-    // Pins the server's key in `home`; through a proxy it is the same key.
-    ok(&sxfer(&home, &["ls", &target(server.port, ""), "--fingerprint", &server.fingerprint]));
     Fixture { dir, home, server, big, bytes }
 }
 
 impl Fixture {
+    /// `sxfer` with `args`, and the pin (known hosts are by port, and a
+    /// proxy has its own).
+    fn sxfer(&self, args: &[&str]) -> Output {
+        sxfer(&self.home, &[args, &["--fingerprint", &self.server.fingerprint]].concat())
+    }
+
     fn upload(&self, port: u16) -> Output {
-        sxfer(&self.home, &["upload", self.big.to_str().unwrap(), &target(port, "")])
+        self.sxfer(&["upload", self.big.to_str().unwrap(), &target(port, "")])
     }
 
     fn download(&self, port: u16, dest: &Path) -> Output {
-        sxfer(&self.home, &["download", &target(port, "big.bin"), dest.to_str().unwrap()])
+        self.sxfer(&["download", &target(port, "big.bin"), dest.to_str().unwrap()])
     }
 
     fn listing(&self) -> String {
-        let out = sxfer(&self.home, &["ls", &target(self.server.port, ""), "--json"]);
+        let out = self.sxfer(&["ls", &target(self.server.port, ""), "--json"]);
         ok(&out);
         String::from_utf8(out.stdout).unwrap()
     }
@@ -159,7 +163,8 @@ fn stalled_transfers_complete_when_released() {
     let (up, stall) = Fault::stall();
     let proxy = f.proxy(Plan::default().up(AT, up));
     let mut upload = Command::new(BIN)
-        .args(["upload", f.big.to_str().unwrap(), &target(proxy.address.port(), "")])
+        .args(["upload", f.big.to_str().unwrap(), &target(proxy.address.port(), ""), "--fingerprint"])
+        .arg(&f.server.fingerprint)
         .env("SXFER_HOME", &f.home)
         .env("SXFER_PASSWORD", PASSWORD)
         .stdin(Stdio::null())
@@ -180,13 +185,17 @@ fn stalled_transfers_complete_when_released() {
     let (down, stall) = Fault::stall();
     let proxy = f.proxy(Plan::default().down(AT, down));
     let dest = f.dir.path().join("dest");
-    let (port, home, dest_arg) = (proxy.address.port(), f.home.clone(), dest.to_str().unwrap().to_owned());
-    let download = std::thread::spawn(move || sxfer(&home, &["download", &target(port, "big.bin"), &dest_arg]));
-    stall.wait_reached(WAIT);
-    assert_eq!(proxy.forwarded(Dir::Down), AT, "held at the offset");
-    assert!(!dest.join("big.bin").exists(), "not placed while held");
-    stall.release();
-    ok(&download.join().unwrap());
+    let (from, to) = (target(proxy.address.port(), "big.bin"), dest.to_str().unwrap());
+    let download = ["download", &from, to, "--fingerprint", &f.server.fingerprint];
+    let download = std::thread::scope(|scope| {
+        let download = scope.spawn(|| sxfer(&f.home, &download));
+        stall.wait_reached(WAIT);
+        assert_eq!(proxy.forwarded(Dir::Down), AT, "held at the offset");
+        assert!(!dest.join("big.bin").exists(), "not placed while held");
+        stall.release();
+        download.join().unwrap()
+    });
+    ok(&download);
     assert!(fs::read(dest.join("big.bin")).unwrap() == f.bytes, "byte-identical");
 }
 
