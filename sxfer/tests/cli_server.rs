@@ -5,10 +5,10 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::cli::{add_user, serve, serve_under, setup, stderr_line, sxfer, BIN, PASSWORD};
+use crate::common::cli::{add_user, serve, serve_under, setup, spawn_sxfer, stderr_line, sxfer, BIN, PASSWORD};
 
 #[test]
 fn pinning_upload_list_download_and_clear_errors() {
@@ -182,15 +182,7 @@ fn kill_dash_nine_mid_upload_then_resume() {
     }
     std::fs::write(&big, &bytes).unwrap();
     let target = format!("alice@127.0.0.1:{}:", server.port);
-    let upload = Command::new(BIN)
-        .args(["upload", big.to_str().unwrap(), &target, "--fingerprint", &server.fingerprint])
-        .env("SXFER_HOME", &home)
-        .env("SXFER_PASSWORD", PASSWORD)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let upload = spawn_sxfer(&home, &["upload", big.to_str().unwrap(), &target, "--fingerprint", &server.fingerprint]);
     let partial = data.join("partial");
     let deadline = Instant::now() + Duration::from_secs(60);
     while largest(&partial) < 48 << 20 {

@@ -131,9 +131,9 @@ fn kill_dash_nine_at_random_points_of_a_mixed_upload_leaves_only_whole_files() {
         });
         let proxy = FaultProxy::start(upstream, Plan::default().up(offset, kill));
         let out = upload(proxy.address.port(), &prefix);
-        fired.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|e| {
-            panic!("seed {seed} trial {trial}: no kill at byte {offset} of {total}: {e}")
-        });
+        fired
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("seed {seed} trial {trial}: no kill at byte {offset} of {total}: {e}"));
         failed_uploads += usize::from(!out.status.success());
         server = serve(&data);
         let visible = verify_visible(&server, &home, &prefix, &files, &dest);

@@ -6,11 +6,11 @@
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
 use std::fs;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Output};
 use std::time::Duration;
 
-use crate::common::cli::{serve, setup, stderr_line, sxfer, Served, BIN, PASSWORD};
+use crate::common::cli::{serve, setup, spawn_sxfer, stderr_line, sxfer, Served};
 use crate::common::faults::{Dir, Fault, FaultProxy, Plan};
 use crate::common::peer::{args, error_line, run, Peer};
 use crate::common::random_bytes;
@@ -38,9 +38,9 @@ fn resumed_at(text: &str, name: &str) -> Option<u64> {
 /// A server with alice, her pin saved in `home`, and `big.bin` to send.
 struct Fixture {
     dir: tempfile::TempDir,
-    home: std::path::PathBuf,
+    home: PathBuf,
     server: Served,
-    big: std::path::PathBuf,
+    big: PathBuf,
     bytes: Vec<u8>,
 }
 
@@ -78,6 +78,30 @@ impl Fixture {
         FaultProxy::start(format!("127.0.0.1:{}", self.server.port), plan)
     }
 
+    /// Uploads big.bin through a proxy with `fault` at [`AT`] of the data
+    /// going up, which must fail with nothing visible. Returns the bytes
+    /// the proxy forwarded up and the error line.
+    fn failed_upload(&self, fault: Fault) -> (u64, String) {
+        let proxy = self.proxy(Plan::default().up(AT, fault));
+        let out = self.upload(proxy.address.port());
+        assert_eq!(out.status.code(), Some(1), "the fault is an error");
+        assert!(!self.listing().contains("big.bin"), "nothing under the final name");
+        (proxy.forwarded(Dir::Up), stderr_line(&out))
+    }
+
+    /// Uploads big.bin, then downloads it through a proxy with `fault` at
+    /// [`AT`] of the data coming down, which must fail with nothing under
+    /// the final name. Returns the destination and the error line.
+    fn failed_download(&self, fault: Fault) -> (PathBuf, String) {
+        ok(&self.upload(self.server.port));
+        let proxy = self.proxy(Plan::default().down(AT, fault));
+        let dest = self.dir.path().join("dest");
+        let out = self.download(proxy.address.port(), &dest);
+        assert_eq!(out.status.code(), Some(1), "the fault is an error");
+        assert!(!dest.join("big.bin").exists(), "nothing under the final name");
+        (dest, stderr_line(&out))
+    }
+
     /// Downloads big.bin directly and compares it with what was sent.
     fn assert_stored_whole(&self) {
         let dest = self.dir.path().join("check");
@@ -89,12 +113,9 @@ impl Fixture {
 #[test]
 fn an_upload_cut_mid_way_resumes_when_run_again() {
     let f = fixture();
-    let proxy = f.proxy(Plan::default().up(AT, Fault::Cut));
-    let out = f.upload(proxy.address.port());
-    assert_eq!(out.status.code(), Some(1), "the cut is an error");
-    stderr_line(&out);
-    assert_eq!(proxy.forwarded(Dir::Up), AT, "the proxy forwarded up to the cut and no more");
-    assert!(!f.listing().contains("big.bin"), "nothing visible after the cut");
+    let (forwarded, error) = f.failed_upload(Fault::Cut);
+    assert!(error.contains("connection"), "{error}");
+    assert_eq!(forwarded, AT, "the proxy forwarded up to the cut and no more");
 
     let out = f.upload(f.server.port);
     ok(&out);
@@ -107,12 +128,9 @@ fn an_upload_cut_mid_way_resumes_when_run_again() {
 #[test]
 fn an_upload_with_a_flipped_byte_is_refused_and_nothing_is_stored() {
     let f = fixture();
-    let proxy = f.proxy(Plan::default().up(AT, Fault::Corrupt));
-    let out = f.upload(proxy.address.port());
-    assert_eq!(out.status.code(), Some(1), "the server refuses the tampered record");
-    stderr_line(&out);
-    assert!(proxy.forwarded(Dir::Up) > AT, "the flipped byte went through");
-    assert!(!f.listing().contains("big.bin"), "nothing under the final name");
+    let (forwarded, error) = f.failed_upload(Fault::Corrupt);
+    assert!(error.contains("the server ended the session") && error.contains("authentication failed"), "{error}");
+    assert!(forwarded > AT, "the flipped byte went through");
     // A clean run stores it whole.
     ok(&f.upload(f.server.port));
     f.assert_stored_whole();
@@ -121,13 +139,8 @@ fn an_upload_with_a_flipped_byte_is_refused_and_nothing_is_stored() {
 #[test]
 fn a_download_cut_mid_way_leaves_a_partial_and_a_rerun_completes() {
     let f = fixture();
-    ok(&f.upload(f.server.port));
-    let proxy = f.proxy(Plan::default().down(AT, Fault::Cut));
-    let dest = f.dir.path().join("dest");
-    let out = f.download(proxy.address.port(), &dest);
-    assert_eq!(out.status.code(), Some(1), "the cut is an error");
-    stderr_line(&out);
-    assert!(!dest.join("big.bin").exists(), "nothing under the final name");
+    let (dest, error) = f.failed_download(Fault::Cut);
+    assert!(error.contains("connection closed"), "{error}");
     let partial = fs::read(dest.join(".big.bin.sxfer-part")).expect("a partial is left");
     assert!(!partial.is_empty() && (partial.len() as u64) < AT, "{} bytes kept", partial.len());
     assert!(f.bytes.starts_with(&partial), "the partial is a prefix of the file");
@@ -143,13 +156,8 @@ fn a_download_cut_mid_way_leaves_a_partial_and_a_rerun_completes() {
 #[test]
 fn a_download_with_a_flipped_byte_fails_and_nothing_is_placed() {
     let f = fixture();
-    ok(&f.upload(f.server.port));
-    let proxy = f.proxy(Plan::default().down(AT, Fault::Corrupt));
-    let dest = f.dir.path().join("dest");
-    let out = f.download(proxy.address.port(), &dest);
-    assert_eq!(out.status.code(), Some(1), "the tampered record is refused");
-    stderr_line(&out);
-    assert!(!dest.join("big.bin").exists(), "nothing under the final name");
+    let (dest, error) = f.failed_download(Fault::Corrupt);
+    assert!(error.contains("authentication failed"), "the tampered record is refused: {error}");
     if let Ok(partial) = fs::read(dest.join(".big.bin.sxfer-part")) {
         assert!(f.bytes.starts_with(&partial), "only verified bytes are kept");
     }
@@ -162,16 +170,9 @@ fn stalled_transfers_complete_when_released() {
     let f = fixture();
     let (up, stall) = Fault::stall();
     let proxy = f.proxy(Plan::default().up(AT, up));
-    let mut upload = Command::new(BIN)
-        .args(["upload", f.big.to_str().unwrap(), &target(proxy.address.port(), ""), "--fingerprint"])
-        .arg(&f.server.fingerprint)
-        .env("SXFER_HOME", &f.home)
-        .env("SXFER_PASSWORD", PASSWORD)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let to = target(proxy.address.port(), "");
+    let mut upload =
+        spawn_sxfer(&f.home, &["upload", f.big.to_str().unwrap(), &to, "--fingerprint", &f.server.fingerprint]);
     stall.wait_reached(WAIT);
     assert_eq!(proxy.forwarded(Dir::Up), AT, "held at the offset");
     assert!(upload.try_wait().unwrap().is_none(), "the client waits");
@@ -202,66 +203,72 @@ fn stalled_transfers_complete_when_released() {
 // ---------------------------------------------------------------------------
 // Peer transfers: a listening receiver, the sender through the proxy.
 
-/// A receiver listening on 127.0.0.1:0 into `out`; its fingerprint and address.
-fn receiver(home: &Path, out: &Path) -> (Peer, String, String) {
-    let mut peer = Peer::spawn(home, &args(&[&"receive", &"--listen", &"127.0.0.1:0", &"--out", &out, &"--yes"]));
-    let (fingerprint, address) = peer.listening();
-    (peer, fingerprint, address)
+/// A receiver listening on 127.0.0.1:0 into `out`, and `big.bin` to send.
+struct PeerFixture {
+    dir: tempfile::TempDir,
+    file: PathBuf,
+    bytes: Vec<u8>,
+    out: PathBuf,
+    receiver: Peer,
+    fingerprint: String,
+    address: String,
 }
 
-fn send(home: &Path, file: &Path, address: &str, fingerprint: &str) -> (std::process::ExitStatus, Vec<String>) {
-    run(home, &args(&[&"send", &file, &address, &"--fingerprint", &fingerprint]))
+impl PeerFixture {
+    fn send(&self, address: &str) -> (ExitStatus, Vec<String>) {
+        run(self.dir.path(), &args(&[&"send", &self.file, &address, &"--fingerprint", &self.fingerprint]))
+    }
 }
 
-fn peer_fixture() -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
+/// Sends big.bin through a proxy with `fault` at [`AT`]: the sender fails,
+/// the receiver says so and keeps listening, nothing is under the final
+/// name. Returns the fixture and the receiver's line about it.
+fn failed_send(fault: Fault) -> (PeerFixture, String) {
     let dir = tempfile::tempdir().unwrap();
     let bytes = random_bytes(BIG, 9);
     let file = dir.path().join("big.bin");
     fs::write(&file, &bytes).unwrap();
-    (dir, file, bytes)
+    let out = dir.path().join("out");
+    let mut receiver =
+        Peer::spawn(dir.path(), &args(&[&"receive", &"--listen", &"127.0.0.1:0", &"--out", &out, &"--yes"]));
+    let (fingerprint, address) = receiver.listening();
+    let mut f = PeerFixture { dir, file, bytes, out, receiver, fingerprint, address };
+    let proxy = FaultProxy::start(f.address.clone(), Plan::default().up(AT, fault));
+    let (status, lines) = f.send(&proxy.addr());
+    assert_eq!(status.code(), Some(1), "{lines:#?}");
+    error_line(&lines);
+    let failed = f.receiver.wait_for("about the fault", |l| l.starts_with("sxfer: connection from 127.0.0.1:"));
+    assert!(failed.ends_with("still listening") && f.receiver.is_running(), "{failed}");
+    assert!(!f.out.join("big.bin").exists(), "nothing under the final name");
+    (f, failed)
 }
 
 #[test]
 fn a_peer_transfer_cut_mid_way_resumes_when_run_again() {
-    let (dir, file, bytes) = peer_fixture();
-    let out = dir.path().join("out");
-    let (mut receiver, fingerprint, address) = receiver(dir.path(), &out);
-    let proxy = FaultProxy::start(address.clone(), Plan::default().up(AT, Fault::Cut));
-    let (status, lines) = send(dir.path(), &file, &proxy.addr(), &fingerprint);
-    assert_eq!(status.code(), Some(1), "{lines:#?}");
-    error_line(&lines);
-    receiver.wait_for("about the cut", |l| l.starts_with("sxfer: connection from 127.0.0.1:"));
-    assert!(receiver.is_running(), "the listener keeps waiting after a cut");
-    assert!(!out.join("big.bin").exists(), "nothing under the final name");
-    let partial = fs::read(out.join(".big.bin.sxfer-part")).expect("a partial is left");
-    assert!(bytes.starts_with(&partial), "the partial is a prefix of the file");
+    let (f, failed) = failed_send(Fault::Cut);
+    assert!(failed.contains("failed: connection"), "{failed}");
+    let partial = fs::read(f.out.join(".big.bin.sxfer-part")).expect("a partial is left");
+    assert!(f.bytes.starts_with(&partial), "the partial is a prefix of the file");
 
-    let (status, lines) = send(dir.path(), &file, &address, &fingerprint);
+    let (status, lines) = f.send(&f.address);
     assert!(status.success(), "{lines:#?}");
     let at = lines.iter().find_map(|l| resumed_at(l, "big.bin"));
     assert!(at.is_some_and(|at| at > 0 && at < AT), "resumed within what passed: {lines:#?}");
-    let (status, lines) = receiver.finish();
+    let (status, lines) = f.receiver.finish();
     assert!(status.success(), "{lines:#?}");
-    assert!(fs::read(out.join("big.bin")).unwrap() == bytes, "byte-identical after the resume");
-    assert!(!out.join(".big.bin.sxfer-part").exists());
+    assert!(fs::read(f.out.join("big.bin")).unwrap() == f.bytes, "byte-identical after the resume");
+    assert!(!f.out.join(".big.bin.sxfer-part").exists());
 }
 
 #[test]
 fn a_peer_transfer_with_a_flipped_byte_fails_with_nothing_under_the_final_name() {
-    let (dir, file, bytes) = peer_fixture();
-    let out = dir.path().join("out");
-    let (mut receiver, fingerprint, address) = receiver(dir.path(), &out);
-    let proxy = FaultProxy::start(address.clone(), Plan::default().up(AT, Fault::Corrupt));
-    let (status, lines) = send(dir.path(), &file, &proxy.addr(), &fingerprint);
-    assert_eq!(status.code(), Some(1), "{lines:#?}");
-    error_line(&lines);
-    receiver.wait_for("about the tampered record", |l| l.starts_with("sxfer: connection from 127.0.0.1:"));
-    assert!(!out.join("big.bin").exists(), "nothing under the final name");
-    if let Ok(partial) = fs::read(out.join(".big.bin.sxfer-part")) {
-        assert!(bytes.starts_with(&partial), "only verified bytes are kept");
+    let (f, failed) = failed_send(Fault::Corrupt);
+    assert!(failed.contains("authentication failed"), "{failed}");
+    if let Ok(partial) = fs::read(f.out.join(".big.bin.sxfer-part")) {
+        assert!(f.bytes.starts_with(&partial), "only verified bytes are kept");
     }
-    let (status, lines) = send(dir.path(), &file, &address, &fingerprint);
+    let (status, lines) = f.send(&f.address);
     assert!(status.success(), "{lines:#?}");
-    assert!(receiver.finish().0.success());
-    assert!(fs::read(out.join("big.bin")).unwrap() == bytes, "byte-identical after the rerun");
+    assert!(f.receiver.finish().0.success());
+    assert!(fs::read(f.out.join("big.bin")).unwrap() == f.bytes, "byte-identical after the rerun");
 }

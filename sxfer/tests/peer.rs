@@ -6,10 +6,9 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, UNIX_EPOCH};
 
 use rand_core::OsRng;
@@ -615,44 +614,11 @@ async fn a_partial_that_does_not_match_is_discarded_and_nothing_is_placed() {
 /// every byte it forwards.
 mod via {
     use super::*;
+    use crate::common::cli::{serve_with, Served};
     use crate::common::faults::{Dir, Fault, FaultProxy, Plan};
 
-    struct Server {
-        child: Child,
-        address: String,
-        fingerprint: String,
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            self.child.kill().ok();
-            self.child.wait().ok();
-        }
-    }
-
-    fn serve_relay(data: &Path, mode: &str) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--relay", mode, "--data-dir"])
-            .arg(data)
-            .env("SXFER_LOG_LEVEL", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (mut address, mut fingerprint) = (None, None);
-        while address.is_none() || fingerprint.is_none() {
-            let line = lines.next().expect("server output").unwrap();
-            if let Some(rest) = line.strip_prefix("sxfer server listening on ") {
-                address = Some(rest.trim().to_owned());
-            }
-            if let Some(rest) = line.strip_prefix("host key ") {
-                fingerprint = rest.split_whitespace().nth(1).map(str::to_owned);
-            }
-        }
-        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-        Server { child, address: address.unwrap(), fingerprint: fingerprint.unwrap() }
+    fn serve_relay(data: &Path, mode: &str) -> Served {
+        serve_with(&[], &["--relay", mode], data)
     }
 
     const PASSWORD: &str = "a relay user's password";
@@ -665,7 +631,7 @@ mod via {
     struct Setup {
         _dir: tempfile::TempDir,
         root: PathBuf,
-        server: Server,
+        server: Served,
         data: Vec<u8>,
         file: PathBuf,
         out: PathBuf,
@@ -723,7 +689,8 @@ mod via {
     #[test]
     fn a_creating_sender_and_a_joining_receiver_move_the_file_and_the_relay_sees_no_plaintext() {
         let s = setup();
-        let (sender_proxy, receiver_proxy) = (FaultProxy::recording(&s.server.address), FaultProxy::recording(&s.server.address));
+        let (sender_proxy, receiver_proxy) =
+            (FaultProxy::recording(s.server.address()), FaultProxy::recording(s.server.address()));
         let send = line(&[&"send", &s.file, &"--relay-only"], &s, &sender_proxy.addr());
         let mut sender = start(&s.root.join("a"), &send);
         let code = code_of(&mut sender);
@@ -747,7 +714,7 @@ mod via {
     #[test]
     fn a_creating_receiver_and_a_joining_sender_move_the_file() {
         let s = setup();
-        let host = s.server.address.clone();
+        let host = s.server.address();
         let receive = line(&[&"receive", &"--yes", &"--out", &s.out, &"--json"], &s, &host);
         let mut receiver = start(&s.root.join("b"), &receive);
         let shown = receiver.wait_for("with the code", |l| l.contains("\"event\":\"code\""));
@@ -768,7 +735,8 @@ mod via {
     #[test]
     fn a_creating_sender_and_a_joining_receiver_go_direct_past_the_relay() {
         let s = setup();
-        let (sender_proxy, receiver_proxy) = (FaultProxy::recording(&s.server.address), FaultProxy::recording(&s.server.address));
+        let (sender_proxy, receiver_proxy) =
+            (FaultProxy::recording(s.server.address()), FaultProxy::recording(s.server.address()));
         let send = line(&[&"send", &s.file], &s, &sender_proxy.addr());
         let mut sender = start(&s.root.join("a"), &send);
         let code = code_of(&mut sender);
@@ -789,7 +757,7 @@ mod via {
     #[test]
     fn a_creating_receiver_and_a_joining_sender_go_direct() {
         let s = setup();
-        let host = s.server.address.clone();
+        let host = s.server.address();
         let receive = line(&[&"receive", &"--yes", &"--out", &s.out, &"--json"], &s, &host);
         let mut receiver = start(&s.root.join("b"), &receive);
         let shown = receiver.wait_for("with the code", |l| l.contains("\"event\":\"code\""));
@@ -807,7 +775,7 @@ mod via {
     #[test]
     fn a_wrong_code_fails_both_sides_and_writes_nothing() {
         let s = setup();
-        let host = s.server.address.clone();
+        let host = s.server.address();
         let send = line(&[&"send", &s.file], &s, &host);
         let mut sender = start(&s.root.join("a"), &send);
         let code = code_of(&mut sender);
@@ -827,11 +795,11 @@ mod via {
     #[test]
     fn a_flipped_relayed_byte_fails_the_receiver_with_nothing_under_the_final_name() {
         let s = setup();
-        let sender_proxy = FaultProxy::start(&s.server.address, Plan::default().up(3 << 20, Fault::Corrupt));
+        let sender_proxy = FaultProxy::start(s.server.address(), Plan::default().up(3 << 20, Fault::Corrupt));
         let send = line(&[&"send", &s.file, &"--relay-only"], &s, &sender_proxy.addr());
         let mut sender = start(&s.root.join("a"), &send);
         let code = code_of(&mut sender);
-        let host = s.server.address.clone();
+        let host = s.server.address();
         let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &host);
         let (status, lines) = start(&s.root.join("b"), &receive).finish();
         assert!(!status.success(), "{lines:#?}");
@@ -857,7 +825,7 @@ mod via {
     #[test]
     fn an_accounts_relay_pairs_two_users_and_refuses_an_anonymous_peer() {
         let s = setup_relay("accounts", &["alice", "bob"]);
-        let address = s.server.address.clone();
+        let address = s.server.address();
         let anonymous = line(&[&"send", &s.file], &s, &address);
         let (status, lines) = start(&s.root.join("c"), &anonymous).finish();
         assert!(!status.success(), "{lines:#?}");
@@ -887,7 +855,7 @@ mod via {
     fn fingerprint_mode_pairs_through_the_relay_in_both_arrangements() {
         for (creator_sends, relay_only) in [(true, true), (false, false)] {
             let s = setup();
-            let host = s.server.address.clone();
+            let host = s.server.address();
             let (creator_key, creator_fp) = key(&s.root, "creator");
             let (joiner_key, joiner_fp) = key(&s.root, "joiner");
             let mut create: Vec<&dyn AsRef<OsStr>> =
@@ -920,7 +888,7 @@ mod via {
     #[test]
     fn a_wrong_fingerprint_through_the_relay_fails_before_anything_moves() {
         let s = setup();
-        let host = s.server.address.clone();
+        let host = s.server.address();
         let (creator_key, creator_fp) = key(&s.root, "creator");
         let (joiner_key, joiner_fp) = key(&s.root, "joiner");
         let (_, stranger_fp) = key(&s.root, "stranger");

@@ -21,6 +21,11 @@ pub struct Served {
 }
 
 impl Served {
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
     /// Waits for a stderr line starting with `prefix`, for at most `within`.
     pub fn wait_for_line(&self, prefix: &str, within: Duration) -> String {
         let deadline = Instant::now() + within;
@@ -66,6 +71,11 @@ pub fn serve(data: &Path) -> Served {
 /// `sxfer serve` started through `wrapper` (a command and its arguments,
 /// e.g. `prlimit --fsize=N --`), or directly when it is empty.
 pub fn serve_under(wrapper: &[&str], data: &Path) -> Served {
+    serve_with(wrapper, &[], data)
+}
+
+/// `sxfer serve` through `wrapper` (see [`serve_under`]) with `extra` flags.
+pub fn serve_with(wrapper: &[&str], extra: &[&str], data: &Path) -> Served {
     let mut command = match wrapper.split_first() {
         Some((program, args)) => {
             let mut command = Command::new(program);
@@ -75,7 +85,9 @@ pub fn serve_under(wrapper: &[&str], data: &Path) -> Served {
         None => Command::new(BIN),
     };
     let mut child = command
-        .args(["serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "5", "--data-dir"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "5"])
+        .args(extra)
+        .arg("--data-dir")
         .arg(data)
         .env("SXFER_LOG_LEVEL", "warn")
         .stdin(Stdio::null())
@@ -103,6 +115,19 @@ pub fn serve_under(wrapper: &[&str], data: &Path) -> Served {
         }
     });
     Served { child, port: port.unwrap(), fingerprint: fingerprint.unwrap(), stderr }
+}
+
+/// `sxfer` with `args` started in the background (stderr piped).
+pub fn spawn_sxfer(home: &Path, args: &[&str]) -> Child {
+    Command::new(BIN)
+        .args(args)
+        .env("SXFER_HOME", home)
+        .env("SXFER_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sxfer")
 }
 
 pub fn sxfer(home: &Path, args: &[&str]) -> Output {
