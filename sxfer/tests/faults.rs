@@ -198,6 +198,14 @@ fn stalled_transfers_complete_when_released() {
     });
     ok(&download);
     assert!(fs::read(dest.join("big.bin")).unwrap() == f.bytes, "byte-identical");
+
+    // A pause of bounded time: the download waits it out and completes.
+    let pause = Duration::from_millis(300);
+    let proxy = f.proxy(Plan::default().down(AT, Fault::Pause(pause)));
+    let (started, dest) = (std::time::Instant::now(), f.dir.path().join("paused"));
+    ok(&f.download(proxy.address.port(), &dest));
+    assert!(started.elapsed() >= pause, "the proxy held the bytes for {pause:?}");
+    assert!(fs::read(dest.join("big.bin")).unwrap() == f.bytes, "byte-identical");
 }
 
 // ---------------------------------------------------------------------------

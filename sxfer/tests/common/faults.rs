@@ -11,7 +11,8 @@
 //! or a callback holds byte `N` (and everything after it that way) until
 //! it is released or returns. Each fault happens once. A fault at or past
 //! the end of the stream never happens: [`Stall::wait_reached`] and the
-//! test's own channels tell whether it did.
+//! test's own channels tell whether it did. The recording holds the bytes
+//! as they were delivered (a corrupted byte corrupted).
 //!
 //! Plain threads and blocking sockets: one thread accepts, two forward
 //! each connection.
