@@ -4,6 +4,8 @@
 //! directory every visible file must be whole (listed size and BLAKE3 the
 //! source's, and a download byte-identical).
 //!
+//! Every fourth trial then runs the upload again, which must complete.
+//!
 //! The offsets come from a seeded generator; the seed is printed, and
 //! `SXFER_CRASH_SEED=N` repeats a run.
 
@@ -137,11 +139,19 @@ fn kill_dash_nine_at_random_points_of_a_mixed_upload_leaves_only_whole_files() {
         failed_uploads += usize::from(!out.status.success());
         server = serve(&data);
         let visible = verify_visible(&server, &home, &prefix, &files, &dest);
+        if trial % 4 == 0 {
+            // Run again (directly), the upload completes: all files whole.
+            let out = upload(server.port, &prefix);
+            assert!(out.status.success(), "seed {seed} trial {trial}: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(verify_visible(&server, &home, &prefix, &files, &dir.path().join("rerun")), files.len());
+        }
         eprintln!("trial {trial}: killed at byte {offset} of {total}, {visible} of {} files visible", files.len());
     }
-    // After all the crashes, everything visible is still whole.
+    // After all the crashes, everything visible is still whole (and the
+    // files of the trials run again are all there).
     for trial in 0..=TRIALS {
-        verify_visible(&server, &home, &format!("t{trial:02}"), &files, &dir.path().join("final"));
+        let visible = verify_visible(&server, &home, &format!("t{trial:02}"), &files, &dir.path().join("final"));
+        assert!(trial % 4 != 0 || visible == files.len(), "seed {seed}: t{trial:02} completed, {visible} files left");
     }
     eprintln!("{TRIALS} kills, {failed_uploads} uploads failed, in {:?}", started.elapsed());
     assert!(failed_uploads > TRIALS / 2, "the kills cut the uploads (seed {seed})");
