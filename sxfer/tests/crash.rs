@@ -33,7 +33,7 @@ fn make_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
         let len = (i as usize * 7919) % (32 << 10);
         files.insert(format!("tree/d{}/small-{i:02}", i % 4), random_bytes(len, i + 100));
     }
-    for (name, len) in [("tree/two.bin", 2 << 20), ("tree/three.bin", (3 << 20) + 5), ("tree/big/five.bin", 5 << 20)] {
+    for (name, len) in [("tree/1.5m.bin", 3 << 19), ("tree/2.5m.bin", (5 << 19) + 5), ("tree/big/4.5m.bin", 9 << 19)] {
         files.insert(name.to_owned(), random_bytes(len, len as u64));
     }
     for (name, bytes) in &files {
