@@ -24,8 +24,9 @@ use crate::common::random_bytes;
 
 const TRIALS: usize = 20;
 
-/// `tree/...` under `root`: many small files (pipelined) and a few of
-/// several MiB, one above the 4 MiB bound (sent alone, resumable).
+/// `tree/...` under `root`: many small files and two of 1.5 and 2.5 MiB
+/// (pipelined), and one of 4.5 MiB, above the 4 MiB bound (sent alone,
+/// resumable).
 /// Returns each file's path relative to `root` and its bytes.
 fn make_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut files = BTreeMap::new();

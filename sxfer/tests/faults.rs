@@ -35,7 +35,7 @@ fn resumed_at(text: &str, name: &str) -> Option<u64> {
     text.lines().find_map(|l| l.strip_prefix(&prefix)).map(|n| n.trim().parse().unwrap())
 }
 
-/// A server with alice, her pin saved in `home`, and `big.bin` to send.
+/// A server with alice, her client home, and `big.bin` to send.
 struct Fixture {
     dir: tempfile::TempDir,
     home: PathBuf,
