@@ -4,143 +4,11 @@
 
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sxfer");
-const PASSWORD: &str = "s3cret-for-tests-only";
-
-struct Served {
-    child: Child,
-    port: u16,
-    fingerprint: String,
-    /// The server's stderr after its start-up lines, line by line.
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Served {
-    /// Waits for a stderr line starting with `prefix`, for at most `within`.
-    fn wait_for_line(&self, prefix: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no server line {prefix:?} within {within:?}: {e}"),
-            }
-        }
-    }
-
-    /// Waits for the server process to exit, for at most `within`.
-    fn wait_for_exit(&mut self, within: Duration) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        let child = &mut self.child;
-        std::thread::scope(|scope| {
-            let (tx, rx) = mpsc::channel();
-            scope.spawn(move || tx.send(child.wait()).ok());
-            match rx.recv_timeout(within) {
-                Ok(status) => status.expect("wait"),
-                Err(_) => {
-                    Command::new("kill").args(["-KILL", &pid]).status().ok();
-                    panic!("the server did not exit within {within:?}");
-                }
-            }
-        })
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-fn serve(data: &Path) -> Served {
-    serve_under(&[], data)
-}
-
-/// `sxfer serve` started through `wrapper` (a command and its arguments,
-/// e.g. `prlimit --fsize=N --`), or directly when it is empty.
-fn serve_under(wrapper: &[&str], data: &Path) -> Served {
-    let mut command = match wrapper.split_first() {
-        Some((program, args)) => {
-            let mut command = Command::new(program);
-            command.args(args).arg(BIN);
-            command
-        }
-        None => Command::new(BIN),
-    };
-    let mut child = command
-        .args(["serve", "--listen", "127.0.0.1:0", "--shutdown-grace", "5", "--data-dir"])
-        .arg(data)
-        .env("SXFER_LOG_LEVEL", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start sxfer serve");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let (mut port, mut fingerprint) = (None, None);
-    while port.is_none() || fingerprint.is_none() {
-        let line = lines.next().expect("server output").expect("line");
-        if let Some(address) = line.strip_prefix("sxfer server listening on ") {
-            port = address.rsplit(':').next().and_then(|p| p.parse().ok());
-        }
-        if let Some(rest) = line.strip_prefix("host key ") {
-            fingerprint = rest.split_whitespace().nth(1).map(str::to_owned);
-        }
-    }
-    // Keep draining stderr so the server never blocks on a full pipe, even
-    // once nobody listens.
-    let (tx, stderr) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            tx.send(line).ok();
-        }
-    });
-    Served { child, port: port.unwrap(), fingerprint: fingerprint.unwrap(), stderr }
-}
-
-fn sxfer(home: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .env("SXFER_HOME", home)
-        .env("SXFER_PASSWORD", PASSWORD)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sxfer")
-}
-
-fn stderr_line(output: &Output) -> String {
-    let text = String::from_utf8_lossy(&output.stderr).into_owned();
-    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("sxfer: error:")).collect();
-    assert_eq!(errors.len(), 1, "exactly one error line, got: {text}");
-    errors[0].to_owned()
-}
-
-fn add_user(data: &Path, name: &str) {
-    let out = Command::new(BIN)
-        .args(["user", "add", name, "--data-dir"])
-        .arg(data)
-        .env("SXFER_PASSWORD", PASSWORD)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let home = dir.path().join("home");
-    add_user(&data, "alice");
-    (dir, data, home)
-}
+use crate::common::cli::{add_user, serve, serve_under, setup, spawn_sxfer, stderr_line, sxfer, BIN, PASSWORD};
 
 #[test]
 fn pinning_upload_list_download_and_clear_errors() {
@@ -314,15 +182,7 @@ fn kill_dash_nine_mid_upload_then_resume() {
     }
     std::fs::write(&big, &bytes).unwrap();
     let target = format!("alice@127.0.0.1:{}:", server.port);
-    let upload = Command::new(BIN)
-        .args(["upload", big.to_str().unwrap(), &target, "--fingerprint", &server.fingerprint])
-        .env("SXFER_HOME", &home)
-        .env("SXFER_PASSWORD", PASSWORD)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let upload = spawn_sxfer(&home, &["upload", big.to_str().unwrap(), &target, "--fingerprint", &server.fingerprint]);
     let partial = data.join("partial");
     let deadline = Instant::now() + Duration::from_secs(60);
     while largest(&partial) < 48 << 20 {

@@ -6,12 +6,10 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::process::{Command, Stdio};
+use std::time::{Duration, UNIX_EPOCH};
 
 use rand_core::OsRng;
 
@@ -26,121 +24,8 @@ use sxfer_proto::identity::{Fingerprint, PrivateIdentity};
 use sxfer_proto::msgs::{FileMeta, Message, OfferAnswer};
 use sxfer_proto::names::RemoteName;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sxfer");
-const WAIT: Duration = Duration::from_secs(60);
-
-/// A running `sxfer send` or `sxfer receive`: its stdout and stderr,
-/// line by line, in one channel.
-struct Peer {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Peer {
-    fn spawn(home: &Path, args: &[&OsStr]) -> Peer {
-        Peer::spawn_with(home, args, &[])
-    }
-
-    fn spawn_with(home: &Path, args: &[&OsStr], env: &[(&str, &str)]) -> Peer {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .envs(env.iter().copied())
-            .env("HOME", home)
-            .env("SXFER_HOME", home.join(".sxfer"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start sxfer");
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    tx.send(line).ok();
-                }
-            });
-        }
-        Peer { child, lines, seen: Vec::new() }
-    }
-
-    /// The next line that satisfies `wanted` (waiting at most [`WAIT`]).
-    fn wait_for(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if wanted(&line) {
-                        return line;
-                    }
-                }
-                Err(e) => panic!("no line {what} within {WAIT:?} ({e}); saw {:#?}", self.seen),
-            }
-        }
-    }
-
-    /// The listener's fingerprint and bound address, in either output form.
-    fn listening(&mut self) -> (String, String) {
-        let line =
-            self.wait_for("with the fingerprint", |l| l.starts_with("fingerprint ") || l.contains("\"fingerprint\""));
-        let fingerprint = json_field(&line, "fingerprint").unwrap_or_else(|| line["fingerprint ".len()..].to_owned());
-        let line = self.wait_for("with the address", |l| l.starts_with("listening on ") || l.contains("\"listening\""));
-        let address = json_field(&line, "address").unwrap_or_else(|| line["listening on ".len()..].to_owned());
-        (fingerprint, address)
-    }
-
-    /// Waits for the process to end; returns its status and every line it printed.
-    fn finish(mut self) -> (ExitStatus, Vec<String>) {
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            match self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => self.seen.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break self.child.wait().unwrap(),
-                Err(mpsc::RecvTimeoutError::Timeout) => panic!("sxfer did not exit within {WAIT:?}: {:#?}", self.seen),
-            }
-        };
-        self.seen.extend(self.lines.iter());
-        (status, std::mem::take(&mut self.seen))
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-/// Runs sxfer to the end.
-fn run(home: &Path, args: &[&OsStr]) -> (ExitStatus, Vec<String>) {
-    Peer::spawn(home, args).finish()
-}
-
-fn json_field(line: &str, field: &str) -> Option<String> {
-    let start = line.find(&format!("\"{field}\":\""))? + field.len() + 4;
-    Some(line[start..start + line[start..].find('"')?].to_owned())
-}
-
-fn args<'a>(list: &'a [&'a dyn AsRef<OsStr>]) -> Vec<&'a OsStr> {
-    list.iter().map(|a| a.as_ref()).collect()
-}
-
-fn error_line(lines: &[String]) -> String {
-    let errors: Vec<&String> = lines.iter().filter(|l| l.starts_with("sxfer: error:")).collect();
-    assert_eq!(errors.len(), 1, "exactly one error line: {lines:#?}");
-    errors[0].clone()
-}
+use crate::common::cli::BIN;
+use crate::common::peer::{args, error_line, json_field, run, Peer};
 
 /// A key file and its fingerprint.
 fn key(dir: &Path, name: &str) -> (PathBuf, String) {
@@ -729,85 +614,11 @@ async fn a_partial_that_does_not_match_is_discarded_and_nothing_is_placed() {
 /// every byte it forwards.
 mod via {
     use super::*;
-    use std::io::Write;
-    use std::net::{TcpListener, TcpStream};
-    use std::sync::{Arc, Mutex};
+    use crate::common::cli::{serve_with, Served};
+    use crate::common::faults::{Dir, Fault, FaultProxy, Plan};
 
-    struct Server {
-        child: Child,
-        address: String,
-        fingerprint: String,
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            self.child.kill().ok();
-            self.child.wait().ok();
-        }
-    }
-
-    fn serve_relay(data: &Path, mode: &str) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--relay", mode, "--data-dir"])
-            .arg(data)
-            .env("SXFER_LOG_LEVEL", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let (mut address, mut fingerprint) = (None, None);
-        while address.is_none() || fingerprint.is_none() {
-            let line = lines.next().expect("server output").unwrap();
-            if let Some(rest) = line.strip_prefix("sxfer server listening on ") {
-                address = Some(rest.trim().to_owned());
-            }
-            if let Some(rest) = line.strip_prefix("host key ") {
-                fingerprint = rest.split_whitespace().nth(1).map(str::to_owned);
-            }
-        }
-        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-        Server { child, address: address.unwrap(), fingerprint: fingerprint.unwrap() }
-    }
-
-    /// A TCP proxy to `upstream`: every byte it forwards either way goes
-    /// into `recording`; with `flip`, the byte at that offset of the
-    /// client-to-server direction is inverted.
-    struct Proxy {
-        address: String,
-        recording: Arc<Mutex<Vec<u8>>>,
-    }
-
-    fn proxy(upstream: &str, flip: Option<usize>) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let recording = Arc::new(Mutex::new(Vec::new()));
-        let (upstream, record) = (upstream.to_owned(), recording.clone());
-        std::thread::spawn(move || {
-            for client in listener.incoming().map_while(Result::ok) {
-                let Ok(server) = TcpStream::connect(&upstream) else { return };
-                let pairs = [(client.try_clone().unwrap(), server.try_clone().unwrap(), flip), (server, client, None)];
-                for (mut from, mut to, flip) in pairs {
-                    let record = record.clone();
-                    std::thread::spawn(move || {
-                        let (mut buf, mut offset) = (vec![0u8; 16384], 0usize);
-                        while let Ok(n @ 1..) = from.read(&mut buf) {
-                            if let Some(at) = flip.filter(|at| (offset..offset + n).contains(at)) {
-                                buf[at - offset] ^= 0xff;
-                            }
-                            offset += n;
-                            record.lock().unwrap().extend_from_slice(&buf[..n]);
-                            if to.write_all(&buf[..n]).is_err() {
-                                break;
-                            }
-                        }
-                        to.shutdown(std::net::Shutdown::Both).ok();
-                    });
-                }
-            }
-        });
-        Proxy { address, recording }
+    fn serve_relay(data: &Path, mode: &str) -> Served {
+        serve_with(&[], &["--relay", mode], data)
     }
 
     const PASSWORD: &str = "a relay user's password";
@@ -820,7 +631,7 @@ mod via {
     struct Setup {
         _dir: tempfile::TempDir,
         root: PathBuf,
-        server: Server,
+        server: Served,
         data: Vec<u8>,
         file: PathBuf,
         out: PathBuf,
@@ -878,11 +689,12 @@ mod via {
     #[test]
     fn a_creating_sender_and_a_joining_receiver_move_the_file_and_the_relay_sees_no_plaintext() {
         let s = setup();
-        let (sender_proxy, receiver_proxy) = (proxy(&s.server.address, None), proxy(&s.server.address, None));
-        let send = line(&[&"send", &s.file, &"--relay-only"], &s, &sender_proxy.address);
+        let (sender_proxy, receiver_proxy) =
+            (FaultProxy::recording(s.server.address()), FaultProxy::recording(s.server.address()));
+        let send = line(&[&"send", &s.file, &"--relay-only"], &s, &sender_proxy.addr());
         let mut sender = start(&s.root.join("a"), &send);
         let code = code_of(&mut sender);
-        let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &receiver_proxy.address);
+        let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &receiver_proxy.addr());
         let (status, lines) = start(&s.root.join("b"), &receive).finish();
         assert!(status.success(), "{lines:#?}");
         assert!(lines.iter().any(|l| l.starts_with("relayed via ")), "{lines:#?}");
@@ -890,17 +702,19 @@ mod via {
         assert!(status.success(), "{lines:#?}");
         assert_landed(&s);
         let window = &s.data[1_000_000..1_000_064];
-        for recording in [&sender_proxy.recording, &receiver_proxy.recording] {
-            let recording = recording.lock().unwrap();
-            assert!(recording.len() > s.data.len(), "the proxy saw the transfer");
-            assert!(!recording.windows(64).any(|w| w == window), "plaintext crossed the relay");
+        for proxy in [&sender_proxy, &receiver_proxy] {
+            let (up, down) = (proxy.recorded(Dir::Up), proxy.recorded(Dir::Down));
+            assert!(up.len() + down.len() > s.data.len(), "the proxy saw the transfer");
+            for recording in [up, down] {
+                assert!(!recording.windows(64).any(|w| w == window), "plaintext crossed the relay");
+            }
         }
     }
 
     #[test]
     fn a_creating_receiver_and_a_joining_sender_move_the_file() {
         let s = setup();
-        let host = s.server.address.clone();
+        let host = s.server.address();
         let receive = line(&[&"receive", &"--yes", &"--out", &s.out, &"--json"], &s, &host);
         let mut receiver = start(&s.root.join("b"), &receive);
         let shown = receiver.wait_for("with the code", |l| l.contains("\"event\":\"code\""));
@@ -921,11 +735,12 @@ mod via {
     #[test]
     fn a_creating_sender_and_a_joining_receiver_go_direct_past_the_relay() {
         let s = setup();
-        let (sender_proxy, receiver_proxy) = (proxy(&s.server.address, None), proxy(&s.server.address, None));
-        let send = line(&[&"send", &s.file], &s, &sender_proxy.address);
+        let (sender_proxy, receiver_proxy) =
+            (FaultProxy::recording(s.server.address()), FaultProxy::recording(s.server.address()));
+        let send = line(&[&"send", &s.file], &s, &sender_proxy.addr());
         let mut sender = start(&s.root.join("a"), &send);
         let code = code_of(&mut sender);
-        let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &receiver_proxy.address);
+        let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &receiver_proxy.addr());
         let (status, lines) = start(&s.root.join("b"), &receive).finish();
         assert!(status.success(), "{lines:#?}");
         assert!(lines.iter().any(|l| l == "direct"), "{lines:#?}");
@@ -933,8 +748,8 @@ mod via {
         assert!(status.success(), "{lines:#?}");
         assert!(lines.iter().any(|l| l == "direct"), "{lines:#?}");
         assert_landed(&s);
-        for recording in [&sender_proxy.recording, &receiver_proxy.recording] {
-            let relayed = recording.lock().unwrap().len();
+        for proxy in [&sender_proxy, &receiver_proxy] {
+            let relayed = proxy.forwarded(Dir::Up) + proxy.forwarded(Dir::Down);
             assert!(relayed > 0 && relayed < 256 << 10, "the relay carried {relayed} bytes");
         }
     }
@@ -942,7 +757,7 @@ mod via {
     #[test]
     fn a_creating_receiver_and_a_joining_sender_go_direct() {
         let s = setup();
-        let host = s.server.address.clone();
+        let host = s.server.address();
         let receive = line(&[&"receive", &"--yes", &"--out", &s.out, &"--json"], &s, &host);
         let mut receiver = start(&s.root.join("b"), &receive);
         let shown = receiver.wait_for("with the code", |l| l.contains("\"event\":\"code\""));
@@ -960,7 +775,7 @@ mod via {
     #[test]
     fn a_wrong_code_fails_both_sides_and_writes_nothing() {
         let s = setup();
-        let host = s.server.address.clone();
+        let host = s.server.address();
         let send = line(&[&"send", &s.file], &s, &host);
         let mut sender = start(&s.root.join("a"), &send);
         let code = code_of(&mut sender);
@@ -980,11 +795,11 @@ mod via {
     #[test]
     fn a_flipped_relayed_byte_fails_the_receiver_with_nothing_under_the_final_name() {
         let s = setup();
-        let sender_proxy = proxy(&s.server.address, Some(3 << 20));
-        let send = line(&[&"send", &s.file, &"--relay-only"], &s, &sender_proxy.address);
+        let sender_proxy = FaultProxy::start(s.server.address(), Plan::default().up(3 << 20, Fault::Corrupt));
+        let send = line(&[&"send", &s.file, &"--relay-only"], &s, &sender_proxy.addr());
         let mut sender = start(&s.root.join("a"), &send);
         let code = code_of(&mut sender);
-        let host = s.server.address.clone();
+        let host = s.server.address();
         let receive = line(&[&"receive", &code, &"--yes", &"--out", &s.out], &s, &host);
         let (status, lines) = start(&s.root.join("b"), &receive).finish();
         assert!(!status.success(), "{lines:#?}");
@@ -1010,7 +825,7 @@ mod via {
     #[test]
     fn an_accounts_relay_pairs_two_users_and_refuses_an_anonymous_peer() {
         let s = setup_relay("accounts", &["alice", "bob"]);
-        let address = s.server.address.clone();
+        let address = s.server.address();
         let anonymous = line(&[&"send", &s.file], &s, &address);
         let (status, lines) = start(&s.root.join("c"), &anonymous).finish();
         assert!(!status.success(), "{lines:#?}");
@@ -1040,7 +855,7 @@ mod via {
     fn fingerprint_mode_pairs_through_the_relay_in_both_arrangements() {
         for (creator_sends, relay_only) in [(true, true), (false, false)] {
             let s = setup();
-            let host = s.server.address.clone();
+            let host = s.server.address();
             let (creator_key, creator_fp) = key(&s.root, "creator");
             let (joiner_key, joiner_fp) = key(&s.root, "joiner");
             let mut create: Vec<&dyn AsRef<OsStr>> =
@@ -1073,7 +888,7 @@ mod via {
     #[test]
     fn a_wrong_fingerprint_through_the_relay_fails_before_anything_moves() {
         let s = setup();
-        let host = s.server.address.clone();
+        let host = s.server.address();
         let (creator_key, creator_fp) = key(&s.root, "creator");
         let (joiner_key, joiner_fp) = key(&s.root, "joiner");
         let (_, stranger_fp) = key(&s.root, "stranger");

@@ -2,6 +2,10 @@
 #![allow(dead_code)]
 #![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
 
+pub mod cli;
+pub mod faults;
+pub mod peer;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
