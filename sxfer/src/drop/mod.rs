@@ -3,13 +3,16 @@
 //! pinned keys, sign, upload on the ordinary upload path), `inbox.rs`
 //! (`sxfer inbox`: list and verify, `inbox rm`), `fetch.rs` (`sxfer fetch`:
 //! verify, download on the ordinary download path, decrypt, place as a
-//! download is placed), `contacts.rs` (the pins of §14.6). This module: the
+//! download is placed, then a signed receipt), `status.rs` (`sxfer drop
+//! status`: sent drops, receipts checked against the pins; `drop revoke`),
+//! `contacts.rs` (the pins of §14.6). This module: the
 //! directory requests and the sender check every command shares.
 
 pub mod contacts;
 pub mod fetch;
 pub mod inbox;
 pub mod send;
+pub mod status;
 
 use std::path::Path;
 

@@ -60,17 +60,25 @@ pub fn plan(files: &[PathBuf]) -> Result<Vec<Job>> {
         .collect()
 }
 
-/// Drops every job to `to`, signed by `identity` (the key the session
-/// logged in with). `staging` holds each ciphertext while it is uploaded.
+/// How to drop: to whom, signed by which key (the one the session logged
+/// in with), expiring after how many seconds (0: never), with each
+/// ciphertext held in `staging` while it is uploaded.
+pub struct Plan<'a> {
+    pub identity: Arc<PrivateIdentity>,
+    pub to: &'a [Username],
+    pub expires_in_secs: u32,
+    pub staging: &'a Path,
+}
+
+/// Drops every job as `plan` says.
 pub async fn send(
     remote: &mut Remote,
     party: &Party<'_>,
-    identity: Arc<PrivateIdentity>,
-    to: &[Username],
+    plan: Plan<'_>,
     jobs: &[Job],
-    staging: &Path,
     output: &Output,
 ) -> Result<Vec<Dropped>> {
+    let Plan { identity, to, expires_in_secs, staging } = plan;
     if to.is_empty() || to.len() > MAX_RECIPIENTS {
         bail!("a drop goes to 1 to {MAX_RECIPIENTS} recipients (--to USER)");
     }
@@ -118,7 +126,7 @@ pub async fn send(
         let header = tokio::task::spawn_blocking(move || DropHeader::sign(content, &signer))
             .await
             .map_err(|e| anyhow!("signing: {e}"))??;
-        let (id, _) = upload(remote, header, &temporary.0, output, job).await?;
+        let (id, _) = upload(remote, header, expires_in_secs, &temporary.0, output, job).await?;
         output.dropped(job.name.as_str(), &id.to_string());
         dropped.push(Dropped { id, name: job.name.clone(), ciphertext_length });
     }
@@ -130,6 +138,7 @@ pub async fn send(
 async fn upload(
     remote: &mut Remote,
     header: DropHeader,
+    expires_in_secs: u32,
     path: &Path,
     output: &Output,
     job: &Job,
@@ -137,9 +146,7 @@ async fn upload(
     let size = header.content().ciphertext_length;
     let transfer = remote.transfer_id();
     let mut sender = Sender::announced(transfer, size, true);
-    remote
-        .writer
-        .queue(&Message::Drop { transfer, drop: DropMsg::Put { header, expires_in_secs: 0, resume: true } })?;
+    remote.writer.queue(&Message::Drop { transfer, drop: DropMsg::Put { header, expires_in_secs, resume: true } })?;
     let progress = output.progress(size, job.name.as_str());
     let verdict = send_resumable(remote, &mut sender, path, &progress).await;
     progress.finish();

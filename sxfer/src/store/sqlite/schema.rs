@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_invites.sql"),
     include_str!("migrations/0003_drops.sql"),
+    include_str!("migrations/0004_drop_status.sql"),
 ];
 
 /// Opens (creating, 0600) the database with the settings the crash-safety
