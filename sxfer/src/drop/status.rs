@@ -8,7 +8,6 @@ use anyhow::{bail, Result};
 use super::Party;
 use crate::client::Remote;
 use sxfer_proto::msgs::{DropId, DropMsg, DropReceipt, Message, SentDrop, Username};
-use sxfer_proto::names::display_safe;
 
 /// One recipient of a sent drop, as this client judges it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,25 +31,15 @@ pub struct Sent {
 
 /// The account's sent drops (DropStatus, all parts), receipts checked.
 pub async fn show(remote: &mut Remote, party: &Party<'_>) -> Result<Vec<Sent>> {
-    let transfer = remote.transfer_id();
-    remote.writer.send(&Message::Drop { transfer, drop: DropMsg::Status }).await?;
-    let mut all = Vec::new();
-    loop {
-        match remote.next_message().await? {
-            Message::Drop { transfer: t, drop: DropMsg::StatusList { drops, more } } if t == transfer => {
-                all.extend(drops);
-                if !more {
-                    break;
-                }
-            }
-            Message::Error { message, .. } => bail!("{}", display_safe(&message)),
-            other => bail!("unexpected reply to a status request: {other:?}"),
-        }
-    }
-    all.into_iter().map(|drop| judge(party, drop)).collect()
+    let sent = super::all_parts(remote, DropMsg::Status, "a status request", |drop| match drop {
+        DropMsg::StatusList { drops, more } => Ok((drops, more)),
+        other => Err(other),
+    })
+    .await?;
+    Ok(sent.into_iter().map(|drop| judge(party, drop)).collect())
 }
 
-fn judge(party: &Party<'_>, drop: SentDrop) -> Result<Sent> {
+fn judge(party: &Party<'_>, drop: SentDrop) -> Sent {
     let mut recipients = Vec::with_capacity(drop.recipients.len());
     for recipient in &drop.recipients {
         let delivery = match &recipient.receipt {
@@ -63,7 +52,7 @@ fn judge(party: &Party<'_>, drop: SentDrop) -> Result<Sent> {
         };
         recipients.push((recipient.user.clone(), delivery));
     }
-    Ok(Sent { drop, recipients })
+    Sent { drop, recipients }
 }
 
 /// A receipt counts only if it names this drop, this recipient and the
