@@ -177,10 +177,15 @@ async fn receive_ciphertext(
 /// Step 5: decrypts the verified ciphertext into the partial `partial`
 /// (locked, truncated first); the plaintext must be exactly `size` bytes
 /// that age authenticated. Returns the partial, open. Blocking.
-fn decrypt_into(mut ciphertext: File, identity: age::ssh::Identity, partial: &Path, size: u64) -> Result<File> {
+fn decrypt_into(
+    mut ciphertext: File,
+    identity: Box<dyn age::Identity + Send>,
+    partial: &Path,
+    size: u64,
+) -> Result<File> {
     ciphertext.seek(SeekFrom::Start(0))?;
     let decryptor = age::Decryptor::new(BufReader::new(ciphertext)).map_err(|e| anyhow!("not an age file: {e}"))?;
-    let identity: &dyn age::Identity = &identity;
+    let identity: &dyn age::Identity = identity.as_ref();
     let mut plaintext =
         decryptor.decrypt(std::iter::once(identity)).map_err(|e| anyhow!("cannot decrypt the drop: {e}"))?;
     let mut out = open_locked(partial)?;
@@ -199,13 +204,19 @@ fn decrypt_into(mut ciphertext: File, identity: age::ssh::Identity, partial: &Pa
     Ok(out)
 }
 
-/// The OpenSSH private key as age reads it (unencrypted keys only).
-fn load_age_identity(path: &Path) -> Result<age::ssh::Identity> {
+/// The OpenSSH private key as age's decryptor takes it: an `ssh-rsa` key
+/// unwraps with aws-lc's RSA-OAEP (`rsa_unwrap.rs`), an `ssh-ed25519` key
+/// through age's own (unencrypted keys only).
+fn load_age_identity(path: &Path) -> Result<Box<dyn age::Identity + Send>> {
+    let key = crate::client::load_identity(path)?;
+    if let Some(rsa) = super::rsa_unwrap::SshRsaIdentity::new(key) {
+        return Ok(Box::new(rsa));
+    }
     let text = zeroize::Zeroizing::new(
         crate::keys::read_key_file(path).with_context(|| format!("reading key {}", path.display()))?,
     );
     match age::ssh::Identity::from_buffer(text.as_bytes(), None) {
-        Ok(identity @ age::ssh::Identity::Unencrypted(_)) => Ok(identity),
+        Ok(identity @ age::ssh::Identity::Unencrypted(_)) => Ok(Box::new(identity)),
         Ok(_) => bail!("{}: a passphrase-protected or unsupported key cannot decrypt drops here", path.display()),
         Err(e) => bail!("{}: not an OpenSSH private key age can use: {e}", path.display()),
     }

@@ -11,6 +11,7 @@
 pub mod contacts;
 pub mod fetch;
 pub mod inbox;
+mod rsa_unwrap;
 pub mod send;
 pub mod status;
 
