@@ -42,7 +42,7 @@ fn open_creates_the_layout_and_keys_with_private_modes() {
     assert_eq!(fs::read_to_string(dir.join("storage.pub")).expect("pub file"), format!("{recipient}\n"));
 
     let version: i64 = db(&dir).query_row("PRAGMA user_version", [], |row| row.get(0)).expect("version");
-    assert_eq!(version, 3, "0001_initial, 0002_invites and 0003_drops");
+    assert_eq!(version, 4, "0001_initial, 0002_invites, 0003_drops and 0004_drop_status");
     let journal: String = db(&dir).query_row("PRAGMA journal_mode", [], |row| row.get(0)).expect("journal");
     assert_eq!(journal, "wal");
 
