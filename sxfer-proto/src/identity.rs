@@ -458,6 +458,25 @@ impl PrivateIdentity {
         self.key.set_comment(comment);
     }
 
+    /// RSA-OAEP decryption with SHA-256 (and MGF1-SHA-256) under `label`,
+    /// by aws-lc (constant time): how age's `ssh-rsa` stanza wraps a file
+    /// key. `Error::Crypto` if it does not decrypt, `Error::Misuse` for an
+    /// Ed25519 key.
+    pub fn rsa_oaep_sha256_decrypt(&self, ciphertext: &[u8], label: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, PrivateDecryptingKey, OAEP_SHA256_MGF1SHA256};
+        let Signer::Rsa(pair) = &self.signer else {
+            return Err(Error::Misuse("RSA-OAEP needs an RSA key"));
+        };
+        let pkcs8 = pair.as_der().map_err(|_| Error::Crypto)?;
+        let key = PrivateDecryptingKey::from_pkcs8(pkcs8.as_ref()).map_err(|_| Error::Crypto)?;
+        let key = OaepPrivateDecryptingKey::new(key).map_err(|_| Error::Crypto)?;
+        let mut out = Zeroizing::new(vec![0u8; key.min_output_size()]);
+        let length =
+            key.decrypt(&OAEP_SHA256_MGF1SHA256, ciphertext, &mut out, Some(label)).map_err(|_| Error::Crypto)?.len();
+        out.truncate(length);
+        Ok(out)
+    }
+
     /// Signs `message`: `ssh-ed25519` for Ed25519 keys, `rsa-sha2-256` for RSA.
     pub fn sign(&self, message: &[u8]) -> Result<Signature> {
         match &self.signer {

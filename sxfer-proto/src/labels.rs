@@ -34,4 +34,6 @@ pub const DIRECT_PASSWORD: &[u8] = b"SXFR/1 direct password";
 
 /// Drops (PROTOCOL.md §14.2, §14.4): the signed message is context ‖ 0x00 ‖ …
 pub const DROP_SIGNATURE_CONTEXT: &[u8] = b"SXFR/1 drop v1";
+/// A drop receipt (PROTOCOL.md §14.10), signed by the recipient after a verified fetch.
+pub const DROP_RECEIPT_CONTEXT: &[u8] = b"SXFR/1 drop receipt v1";
 pub const KEY_PUBLISH_CONTEXT: &[u8] = b"SXFR/1 key publish v1";

@@ -47,6 +47,8 @@ pub struct DropsFileConfig {
     pub max_inbox_drops: Option<u64>,
     /// Ciphertext bytes one account's inbox holds at most (e.g. `10G`).
     pub max_inbox_bytes: Option<String>,
+    /// The longest `--expires` a drop may ask for (e.g. `30d`).
+    pub max_expires: Option<String>,
 }
 
 /// The `[relay]` table (rendezvous and relay, PROTOCOL.md §12).
@@ -87,6 +89,8 @@ pub struct Settings {
     pub relay: RelayLimits,
     pub max_inbox_drops: u64,
     pub max_inbox_bytes: u64,
+    /// Seconds.
+    pub max_drop_expires: u64,
 }
 
 impl Default for Settings {
@@ -111,6 +115,7 @@ impl Default for Settings {
             relay: RelayLimits::default(),
             max_inbox_drops: 1000,
             max_inbox_bytes: 10 << 30,
+            max_drop_expires: MAX_DROP_EXPIRES_DEFAULT,
         }
     }
 }
@@ -187,6 +192,9 @@ impl Settings {
             }
             if let Some(v) = drops.max_inbox_bytes {
                 self.max_inbox_bytes = parse_size(&v)?;
+            }
+            if let Some(v) = drops.max_expires {
+                self.max_drop_expires = parse_duration(&v)?;
             }
         }
         for (name, value) in [
@@ -289,8 +297,12 @@ impl Settings {
             })
             .collect();
         let table: String = relay_lines.iter().map(|(key, value)| format!("{key} = {value}\n")).collect();
-        let drops =
-            format!("max_inbox_drops = {}\nmax_inbox_bytes = \"{}\"\n", self.max_inbox_drops, self.max_inbox_bytes);
+        let drops = format!(
+            "max_inbox_drops = {}\nmax_inbox_bytes = \"{}\"\nmax_expires = \"{}\"\n",
+            self.max_inbox_drops,
+            self.max_inbox_bytes,
+            format_duration(self.max_drop_expires)
+        );
         format!("{top}\n[relay]\n{table}\n[drops]\n{drops}")
     }
 }
@@ -307,6 +319,38 @@ pub fn parse_size(text: &str) -> Result<u64> {
     };
     let value: u64 = digits.parse().with_context(|| format!("bad size {text:?} (e.g. 1048576, 512K, 10M, 2G)"))?;
     value.checked_mul(1 << shift).with_context(|| format!("size {text:?} is too large"))
+}
+
+/// The default longest drop expiry: 30 days.
+pub const MAX_DROP_EXPIRES_DEFAULT: u64 = 30 * 86_400;
+
+/// A duration `N` followed by `s`, `m`, `h` or `d` (`30m`, `12h`, `7d`),
+/// in seconds: at least 1 s, at most what a DropPut carries (a `u32`).
+pub fn parse_duration(text: &str) -> Result<u64> {
+    let bad = || format!("bad duration {text:?} (e.g. 30m, 12h, 7d)");
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, 's')) => (&text[..i], 1),
+        Some((i, 'm')) => (&text[..i], 60),
+        Some((i, 'h')) => (&text[..i], 3600),
+        Some((i, 'd')) => (&text[..i], 86_400),
+        _ => bail!(bad()),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        bail!(bad());
+    }
+    let seconds = digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)).with_context(bad)?;
+    if seconds == 0 || seconds > u64::from(u32::MAX) {
+        bail!("duration {text:?} is out of range (1s to {}d)", u64::from(u32::MAX) / 86_400);
+    }
+    Ok(seconds)
+}
+
+/// Seconds in the largest unit that divides them exactly (`30d`, `90m`).
+pub fn format_duration(seconds: u64) -> String {
+    match [(86_400, 'd'), (3600, 'h'), (60, 'm')].into_iter().find(|(unit, _)| seconds > 0 && seconds % unit == 0) {
+        Some((unit, suffix)) => format!("{}{suffix}", seconds / unit),
+        None => format!("{seconds}s"),
+    }
 }
 
 /// A comma-separated list of suite names.
@@ -399,5 +443,19 @@ mod tests {
         again.apply(printed).unwrap();
         assert_eq!((again.max_inbox_drops, again.max_inbox_bytes), (5, 2 << 20), "--print-config round-trips");
         assert!(toml::from_str::<FileConfig>("[drops]\nmax_inbox = 1").is_err());
+        assert_eq!(settings.max_drop_expires, 30 * 86_400);
+        settings.apply(toml::from_str("[drops]\nmax_expires = \"36h\"").unwrap()).unwrap();
+        assert_eq!(settings.max_drop_expires, 36 * 3600);
+        let mut again = Settings::default();
+        again.apply(toml::from_str(&settings.to_toml()).unwrap()).unwrap();
+        assert_eq!(again.max_drop_expires, 36 * 3600, "max_expires round-trips");
+        assert!(Settings::default().apply(toml::from_str("[drops]\nmax_expires = \"7 days\"").unwrap()).is_err());
+        for (text, seconds) in [("30m", 1800), ("12h", 43_200), ("7d", 604_800), ("5s", 5)] {
+            assert_eq!(parse_duration(text).unwrap(), seconds);
+            assert_eq!(format_duration(seconds), text);
+        }
+        for bad in ["", "7", "d", "0d", "-1d", "1.5h", "7D", "99999999999d", " 7d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 }

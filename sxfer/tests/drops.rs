@@ -20,6 +20,7 @@ use rand_core::OsRng;
 
 use common::{random_bytes, TestServer};
 use sxfer::store;
+use sxfer_proto::codec::Codec;
 use sxfer_proto::identity::PrivateIdentity;
 use sxfer_proto::msgs::{DropId, Username};
 
@@ -439,4 +440,138 @@ async fn a_cut_fetch_resumes_and_a_wrong_prefix_starts_over() {
         statement.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
     };
     assert!(sizes[0] < (3 << 20) - (1 << 20) + 4096, "resumed from the partial: {sizes:?}");
+}
+
+impl Person {
+    /// `sxfer drop status`: its stdout, after checking it succeeded.
+    async fn status(&self, server: &TestServer) -> String {
+        let output = self.run(server, &["drop", "status", &self.at(server)]).await;
+        assert!(output.status.success(), "drop status: {}", text(&output));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+/// The status lines of drop `id`: its own line, then one per recipient.
+fn status_of(status: &str, id: &str) -> Vec<String> {
+    let mut lines = status.lines().skip_while(|l| !l.starts_with(id));
+    let head = lines.next().unwrap_or_else(|| panic!("no {id} in {status}")).to_owned();
+    std::iter::once(head).chain(lines.take_while(|l| l.starts_with("  ")).map(str::to_owned)).collect()
+}
+
+fn set_receipt(server: &TestServer, id: &str, receipt: &[u8]) {
+    let raw = id.parse::<DropId>().unwrap().0.to_vec();
+    let changed = db(server)
+        .execute("UPDATE drop_recipients SET receipt = ?1 WHERE drop_id = ?2", rusqlite::params![receipt, raw])
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_verifies_against_the_pinned_key_and_a_forged_one_does_not() {
+    let server = TestServer::start(common::Options::default()).await;
+    let (alice, bob) = (person(&server, "alice", Kind::Ed25519), person(&server, "bob", Kind::Rsa));
+    let source = file(server.dir.path(), "signed.txt", b"read me\n", 0o644, 1_600_000_000);
+    let id = alice.drop_to(&server, &source, &[&bob]).await;
+    let waiting = status_of(&alice.status(&server).await, &id);
+    assert!(waiting[0].contains(" waiting ") && waiting[0].contains("signed.txt"), "{waiting:?}");
+    assert_eq!(waiting[1], "  bob: waiting");
+
+    let fetched = bob.fetch(&server, &id, &server.dir.path().join("bob-out")).await;
+    assert!(fetched.status.success(), "{}", text(&fetched));
+    assert!(!text(&fetched).contains("warning"), "the receipt was stored: {}", text(&fetched));
+    let verified = status_of(&alice.status(&server).await, &id);
+    assert!(verified[1].starts_with("  bob: fetched ") && verified[1].ends_with("(receipt verified)"), "{verified:?}");
+
+    // Altered in the server's store: a signature byte flipped.
+    let raw = id.parse::<DropId>().unwrap().0.to_vec();
+    let stored: Vec<u8> =
+        db(&server).query_row("SELECT receipt FROM drop_recipients WHERE drop_id = ?1", [&raw], |r| r.get(0)).unwrap();
+    let mut altered = stored.clone();
+    *altered.last_mut().unwrap() ^= 0x01;
+    set_receipt(&server, &id, &altered);
+    let forged = status_of(&alice.status(&server).await, &id);
+    assert!(forged[1].contains("RECEIPT DOES NOT VERIFY") && !forged[1].contains("fetched"), "{forged:?}");
+
+    // A well-formed receipt for the right drop, signed by a key of the
+    // server's own claiming to be bob's.
+    let decoded = sxfer_proto::msgs::DropReceipt::decode(&stored).unwrap();
+    let mallory = PrivateIdentity::generate_ed25519(&mut OsRng).unwrap();
+    let content =
+        sxfer_proto::msgs::ReceiptContent { recipient_key: mallory.public().clone(), ..decoded.content().clone() };
+    let by_mallory = sxfer_proto::msgs::DropReceipt::sign(content, &mallory).unwrap();
+    set_receipt(&server, &id, &by_mallory.to_bytes());
+    let forged = status_of(&alice.status(&server).await, &id);
+    assert!(forged[1].contains("RECEIPT DOES NOT VERIFY") && forged[1].contains("not a key pinned"), "{forged:?}");
+    set_receipt(&server, &id, &stored);
+    assert!(status_of(&alice.status(&server).await, &id)[1].ends_with("(receipt verified)"), "restored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_drop_leaves_every_inbox_and_its_fetch_is_refused() {
+    let server = TestServer::start(common::Options::default()).await;
+    let (alice, bob, carol) = (
+        person(&server, "alice", Kind::Ed25519),
+        person(&server, "bob", Kind::Ed25519),
+        person(&server, "carol", Kind::Ed25519),
+    );
+    let source = file(server.dir.path(), "oops.txt", b"sent by mistake\n", 0o644, 1_600_000_000);
+    let id = alice.drop_to(&server, &source, &[&bob, &carol]).await;
+    let blob = blob_of(&server, &id);
+    let alice_id = server.store.user(&Username::parse("alice").unwrap()).unwrap().unwrap().id;
+    assert_eq!(server.store.usage(alice_id).unwrap().0, std::fs::metadata(&blob).unwrap().len());
+
+    let not_theirs = bob.run(&server, &["drop", "revoke", &id, &bob.at(&server)]).await;
+    assert!(!not_theirs.status.success() && text(&not_theirs).contains("no waiting drop"), "{}", text(&not_theirs));
+    let revoked = alice.run(&server, &["drop", "revoke", &id, &alice.at(&server)]).await;
+    assert!(revoked.status.success(), "{}", text(&revoked));
+    assert!(!blob.exists(), "the blob is deleted");
+    assert_eq!(server.store.usage(alice_id).unwrap(), (0, 0), "the quota is freed");
+    for recipient in [&bob, &carol] {
+        let inbox = recipient.run(&server, &["inbox", &recipient.at(&server)]).await;
+        assert!(inbox.status.success() && !text(&inbox).contains(&id), "{}", text(&inbox));
+        let dest = server.dir.path().join(format!("out-{}", recipient.name));
+        let fetched = recipient.fetch(&server, &id, &dest).await;
+        assert!(!fetched.status.success(), "{}", text(&fetched));
+        assert!(text(&fetched).contains(&format!("drop {id} was revoked by its sender")), "{}", text(&fetched));
+        assert!(entries(&dest).is_empty());
+    }
+    let status = status_of(&alice.status(&server).await, &id);
+    assert!(status[0].contains(" revoked "), "{status:?}");
+    assert!(status[1..].iter().all(|l| l.ends_with(": not fetched")), "{status:?}");
+    let again = alice.run(&server, &["drop", "revoke", &id, &alice.at(&server)]).await;
+    assert!(!again.status.success(), "revoked once");
+}
+
+/// No sleeping: the drop asks for 30 minutes, and the test drives the
+/// server's garbage collection with a clock 31 minutes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_drop_is_deleted_by_the_gc_and_shown_as_expired() {
+    let store_limits = store::Limits { max_drop_expires: 3600, ..store::Limits::default() };
+    let server = TestServer::start(common::Options { store_limits, ..common::Options::default() }).await;
+    let (alice, bob) = (person(&server, "alice", Kind::Ed25519), person(&server, "bob", Kind::Ed25519));
+    let source = file(server.dir.path(), "brief.txt", b"for half an hour\n", 0o644, 1_600_000_000);
+    let (at, path) = (alice.at(&server), source.display().to_string());
+
+    let too_long = alice.run(&server, &["drop", &path, "--to", "bob", "--expires", "2h", &at]).await;
+    assert!(!too_long.status.success(), "{}", text(&too_long));
+    assert!(text(&too_long).contains("at most 1h (--expires 2h)"), "{}", text(&too_long));
+    let bad = alice.run(&server, &["drop", &path, "--to", "bob", "--expires", "30 minutes", &at]).await;
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert_eq!(String::from_utf8_lossy(&bad.stderr).trim().lines().count(), 1, "one line: {}", text(&bad));
+
+    let dropped = alice.run(&server, &["drop", &path, "--to", "bob", "--expires", "30m", &at]).await;
+    assert!(dropped.status.success(), "{}", text(&dropped));
+    let stdout = String::from_utf8_lossy(&dropped.stdout).into_owned();
+    let id = stdout.lines().find_map(|l| l.strip_prefix("dropped brief.txt as ")).unwrap().to_owned();
+    let blob = blob_of(&server, &id);
+    let status = status_of(&alice.status(&server).await, &id);
+    assert!(status[0].contains(" waiting ") && status[0].contains(" expires "), "{status:?}");
+
+    let later = std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64 + 31 * 60;
+    assert_eq!(server.store.collect_drops(later).unwrap(), (1, 0));
+    assert!(!blob.exists(), "the gc deleted the blob");
+    let fetched = bob.fetch(&server, &id, &server.dir.path().join("late")).await;
+    assert!(!fetched.status.success() && text(&fetched).contains("has expired"), "{}", text(&fetched));
+    let status = status_of(&alice.status(&server).await, &id);
+    assert!(status[0].contains(" expired "), "{status:?}");
 }

@@ -2,7 +2,9 @@
 //! `KeyPublish`), a drop's upload (`DropPut`, answered by `DropStored`
 //! after the ordinary upload data phase), the inbox (`InboxList`,
 //! `InboxListing`), `DropFetch` (answered like a Download) and
-//! `DropRemove`.
+//! `DropRemove`; after sending, the recipient's `DropReceipt`, the
+//! sender's `DropStatus`/`DropStatusList` and `DropRevoke` (§14.10, types
+//! in `drop_status.rs`).
 //!
 //! The sender signs [`DropContent`], the bytes as encoded, under the
 //! context of §14.2; a [`DropHeader`] keeps those bytes as they were made
@@ -10,7 +12,7 @@
 //!
 //! They travel in the application envelope (`kind ‖ transfer ‖ body`,
 //! §7.2) as [`Message::Drop`](super::Message::Drop), kinds
-//! `0x0500..=0x0508`; `0x0509..=0x050f` are reserved (§14.9).
+//! `0x0500..=0x050c`; `0x050d..=0x050f` are reserved (§14.9).
 
 use std::collections::HashSet;
 use std::fmt;
@@ -24,6 +26,8 @@ use crate::identity::{Fingerprint, PrivateIdentity, PublicIdentity, Signature};
 use crate::labels::{DROP_SIGNATURE_CONTEXT, KEY_PUBLISH_CONTEXT};
 use crate::names::RemoteName;
 
+pub use super::drop_status::{DropReceipt, DropState, ReceiptContent, RecipientState, SentDrop};
+
 /// Recipients (accounts) of one drop.
 pub const MAX_RECIPIENTS: usize = 16;
 /// Keys of one recipient a drop is encrypted to.
@@ -32,6 +36,8 @@ pub const MAX_RECIPIENT_KEYS: usize = 8;
 pub const MAX_LISTED_KEYS: usize = 16;
 /// Entries in one InboxListing part.
 pub const MAX_INBOX_LISTING: usize = 4096;
+/// Entries in one DropStatusList part.
+pub const MAX_STATUS_LISTING: usize = 4096;
 
 const KIND_KEY_LOOKUP: u16 = 0x0500;
 const KIND_KEY_LIST: u16 = 0x0501;
@@ -42,6 +48,10 @@ const KIND_INBOX_LIST: u16 = 0x0505;
 const KIND_INBOX_LISTING: u16 = 0x0506;
 const KIND_DROP_FETCH: u16 = 0x0507;
 const KIND_DROP_REMOVE: u16 = 0x0508;
+const KIND_DROP_RECEIPT: u16 = 0x0509;
+const KIND_DROP_STATUS: u16 = 0x050a;
+const KIND_DROP_STATUS_LIST: u16 = 0x050b;
+const KIND_DROP_REVOKE: u16 = 0x050c;
 
 /// A drop's id: 16 random bytes chosen by the server, shown as 32
 /// lowercase hex digits.
@@ -96,15 +106,32 @@ pub struct DropContent {
     pub ciphertext_digest: [u8; 32],
 }
 
-/// A drop's signed description: the content, the exact bytes it was
-/// encoded as, and the sender's signature over them.
+/// Signed bytes: a content, the exact bytes it was encoded as (made here,
+/// or as received) and a signature over them under `C`'s context. A drop's
+/// header ([`DropHeader`], §14.2) and a receipt ([`DropReceipt`], §14.10).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DropHeader {
+pub struct Signed<C> {
     /// Boxed: a public key makes it large, and every message carries it.
-    content: Box<DropContent>,
-    /// The encoding of `content` as signed (made here, or as received).
+    content: Box<C>,
     content_bytes: Vec<u8>,
     signature: Signature,
+}
+
+/// What [`Signed`] can hold: a content with its context string and the key
+/// that must have signed it.
+pub trait SignedContent: Codec {
+    const CONTEXT: &'static [u8];
+    fn signer(&self) -> &PublicIdentity;
+}
+
+/// A drop's signed description: the content and the sender's signature.
+pub type DropHeader = Signed<DropContent>;
+
+impl SignedContent for DropContent {
+    const CONTEXT: &'static [u8] = DROP_SIGNATURE_CONTEXT;
+    fn signer(&self) -> &PublicIdentity {
+        &self.sender_key
+    }
 }
 
 /// One drop waiting in an inbox.
@@ -139,12 +166,20 @@ pub enum DropMsg {
     Fetch { id: DropId, offset: u64 },
     /// c→s: take a drop out of the session's inbox.
     Remove { id: DropId },
+    /// c→s: the signed receipt for a drop fetched and verified (§14.10).
+    Receipt { receipt: DropReceipt },
+    /// c→s: the drops the session's account sent.
+    Status,
+    /// s→c: part of the answer to Status; the last part has `more == false`.
+    StatusList { drops: Vec<SentDrop>, more: bool },
+    /// c→s: the sender withdraws a drop from every inbox.
+    Revoke { id: DropId },
 }
 
-/// The message a drop's sender signs (§14.2).
-pub fn signed_message(content_bytes: &[u8]) -> Vec<u8> {
-    let mut message = Vec::with_capacity(DROP_SIGNATURE_CONTEXT.len() + 1 + content_bytes.len());
-    message.extend_from_slice(DROP_SIGNATURE_CONTEXT);
+/// The message a signer signs: `context ‖ 0x00 ‖ content` (§14.2, §14.10).
+pub fn signed_message(context: &[u8], content_bytes: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(context.len() + 1 + content_bytes.len());
+    message.extend_from_slice(context);
     message.push(0);
     message.extend_from_slice(content_bytes);
     message
@@ -158,28 +193,28 @@ pub fn publish_message(username: &Username) -> Vec<u8> {
     message
 }
 
-impl DropHeader {
-    /// Signs `content` with `key`, which must be its `sender_key`.
-    pub fn sign(content: DropContent, key: &PrivateIdentity) -> Result<DropHeader> {
-        if key.public() != &content.sender_key {
-            return Err(Error::Misuse("a drop must be signed by its sender_key"));
+impl<C: SignedContent> Signed<C> {
+    /// Signs `content` with `key`, which must be its signer.
+    pub fn sign(content: C, key: &PrivateIdentity) -> Result<Signed<C>> {
+        if key.public() != content.signer() {
+            return Err(Error::Misuse("signed by another key than the content names"));
         }
         let content_bytes = content.to_bytes();
-        let signature = key.sign(&signed_message(&content_bytes))?;
-        Ok(DropHeader { content: Box::new(content), content_bytes, signature })
+        let signature = key.sign(&signed_message(C::CONTEXT, &content_bytes))?;
+        Ok(Signed { content: Box::new(content), content_bytes, signature })
     }
 
     /// Checks the signature with `pinned`, the key the verifier holds for
-    /// the sender: it must be the header's `sender_key`, and the signature
+    /// the signer: it must be the content's signer key, and the signature
     /// must verify over the content bytes. Any failure is `Error::Crypto`.
     pub fn verify(&self, pinned: &PublicIdentity) -> Result<()> {
-        if !pinned.fingerprint().ct_eq(&self.content.sender_key.fingerprint()) {
+        if !pinned.fingerprint().ct_eq(&self.content.signer().fingerprint()) {
             return Err(Error::Crypto);
         }
-        pinned.verify(&signed_message(&self.content_bytes), &self.signature)
+        pinned.verify(&signed_message(C::CONTEXT, &self.content_bytes), &self.signature)
     }
 
-    pub fn content(&self) -> &DropContent {
+    pub fn content(&self) -> &C {
         &self.content
     }
 
@@ -188,7 +223,7 @@ impl DropHeader {
     }
 }
 
-impl Codec for DropHeader {
+impl<C: SignedContent> Codec for Signed<C> {
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.content_bytes);
         self.signature.encode(out);
@@ -196,10 +231,10 @@ impl Codec for DropHeader {
 
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         let start = r.consumed().len();
-        let content = Box::new(DropContent::read(r)?);
+        let content = Box::new(C::read(r)?);
         let content_bytes = r.consumed()[start..].to_vec();
         let signature = Signature::read(r)?;
-        Ok(DropHeader { content, content_bytes, signature })
+        Ok(Signed { content, content_bytes, signature })
     }
 }
 
@@ -280,6 +315,10 @@ impl DropMsg {
             DropMsg::InboxListing { .. } => KIND_INBOX_LISTING,
             DropMsg::Fetch { .. } => KIND_DROP_FETCH,
             DropMsg::Remove { .. } => KIND_DROP_REMOVE,
+            DropMsg::Receipt { .. } => KIND_DROP_RECEIPT,
+            DropMsg::Status => KIND_DROP_STATUS,
+            DropMsg::StatusList { .. } => KIND_DROP_STATUS_LIST,
+            DropMsg::Revoke { .. } => KIND_DROP_REVOKE,
         }
     }
 
@@ -315,7 +354,16 @@ impl DropMsg {
                 out.extend_from_slice(&id.0);
                 out.put_u64(*offset);
             }
-            DropMsg::Remove { id } => out.extend_from_slice(&id.0),
+            DropMsg::Remove { id } | DropMsg::Revoke { id } => out.extend_from_slice(&id.0),
+            DropMsg::Receipt { receipt } => receipt.encode(out),
+            DropMsg::Status => {}
+            DropMsg::StatusList { drops, more } => {
+                out.put_u16(drops.len() as u16);
+                for drop in drops {
+                    drop.encode(out);
+                }
+                out.put_u8(u8::from(*more));
+            }
         }
     }
 
@@ -356,6 +404,20 @@ impl DropMsg {
             }
             KIND_DROP_FETCH => DropMsg::Fetch { id: DropId(r.array()?), offset: r.u64()? },
             KIND_DROP_REMOVE => DropMsg::Remove { id: DropId(r.array()?) },
+            KIND_DROP_RECEIPT => DropMsg::Receipt { receipt: DropReceipt::read(r)? },
+            KIND_DROP_STATUS => DropMsg::Status,
+            KIND_DROP_STATUS_LIST => {
+                let count = usize::from(r.u16()?);
+                if count > MAX_STATUS_LISTING {
+                    return Err(Error::Malformed("status listing longer than its maximum"));
+                }
+                let mut drops = Vec::with_capacity(count.min(r.remaining() / 64));
+                for _ in 0..count {
+                    drops.push(SentDrop::read(r)?);
+                }
+                DropMsg::StatusList { drops, more: read_bool(r)? }
+            }
+            KIND_DROP_REVOKE => DropMsg::Revoke { id: DropId(r.array()?) },
             _ => return Ok(None),
         }))
     }
@@ -370,7 +432,7 @@ fn list_count(r: &mut Reader<'_>, max: usize, what: &'static str) -> Result<usiz
     Ok(count)
 }
 
-fn read_key(r: &mut Reader<'_>) -> Result<PublicIdentity> {
+pub(super) fn read_key(r: &mut Reader<'_>) -> Result<PublicIdentity> {
     let blob = r.bytes_u16(MAX_PUBLIC_KEY)?;
     if blob.is_empty() {
         return Err(Error::Malformed("empty public key"));
@@ -381,6 +443,7 @@ fn read_key(r: &mut Reader<'_>) -> Result<PublicIdentity> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::DROP_RECEIPT_CONTEXT;
     use crate::msgs::Message;
 
     #[allow(clippy::disallowed_types)] // a test's keys: fresh randomness is what we want
@@ -451,13 +514,65 @@ mod tests {
             DropMsg::KeyPublish { proof },
             DropMsg::Stored { id, received: -1 },
             DropMsg::InboxList,
-            DropMsg::InboxListing { entries: vec![InboxEntry { id, received: 5, header }], more: true },
+            DropMsg::InboxListing { entries: vec![InboxEntry { id, received: 5, header: header.clone() }], more: true },
             DropMsg::InboxListing { entries: vec![], more: false },
             DropMsg::Fetch { id, offset: 77 },
             DropMsg::Remove { id },
+            DropMsg::Receipt { receipt: receipt(&bob, id) },
+            DropMsg::Status,
+            DropMsg::StatusList { drops: vec![], more: false },
+            DropMsg::StatusList {
+                drops: vec![SentDrop {
+                    id,
+                    received: 5,
+                    expires: 0,
+                    state: DropState::Revoked,
+                    header: header.clone(),
+                    recipients: vec![
+                        RecipientState { user: user("bob"), in_inbox: false, receipt: Some(receipt(&bob, id)) },
+                        RecipientState { user: user("carol"), in_inbox: true, receipt: None },
+                    ],
+                }],
+                more: true,
+            },
+            DropMsg::Revoke { id },
         ] {
             round_trip(drop);
         }
+    }
+
+    fn receipt(bob: &PrivateIdentity, id: DropId) -> DropReceipt {
+        let content = ReceiptContent {
+            id,
+            recipient: user("bob"),
+            recipient_key: bob.public().clone(),
+            ciphertext_digest: [9; 32],
+            fetched: 1_767_225_800,
+        };
+        DropReceipt::sign(content, bob).unwrap()
+    }
+
+    #[test]
+    fn a_receipt_verifies_only_with_its_recipient_key_and_unaltered() {
+        let (alice, bob) = (key(), key());
+        let id = DropId([0x22; 16]);
+        let sent = DropMsg::Receipt { receipt: receipt(&bob, id) };
+        let DropMsg::Receipt { receipt: received } = round_trip(sent.clone()) else { unreachable!() };
+        received.verify(bob.public()).unwrap();
+        assert_eq!(received.verify(alice.public()), Err(Error::Crypto), "another key");
+        let bytes = Message::Drop { transfer: 1, drop: sent }.to_bytes();
+        for i in 6..bytes.len() {
+            let mut altered = bytes.clone();
+            altered[i] ^= 0x01;
+            if let Ok(Message::Drop { drop: DropMsg::Receipt { receipt }, .. }) = Message::decode(&altered) {
+                assert!(receipt.verify(bob.public()).is_err(), "byte {i} is not covered");
+            }
+        }
+        // A drop header's signature is no receipt: the contexts differ.
+        let header = DropHeader::sign(content(&alice, &bob), &alice).unwrap();
+        let as_receipt = signed_message(DROP_RECEIPT_CONTEXT, &received.content().to_bytes());
+        assert!(alice.public().verify(&as_receipt, header.signature()).is_err());
+        assert!(DropReceipt::sign(received.content().clone(), &alice).is_err(), "signed by another key");
     }
 
     #[test]
@@ -468,6 +583,8 @@ mod tests {
             (DropMsg::Remove { id }, format!("050800000002{}", "11".repeat(16))),
             (DropMsg::Fetch { id, offset: 0x10000 }, format!("050700000002{}0000000000010000", "11".repeat(16))),
             (DropMsg::KeyLookup { user: user("bob") }, "05000000000203626f62".to_owned()),
+            (DropMsg::Status, "050a00000002".to_owned()),
+            (DropMsg::Revoke { id }, format!("050c00000002{}", "11".repeat(16))),
         ];
         for (drop, hex) in cases {
             let bytes = Message::Drop { transfer: 2, drop }.to_bytes();
@@ -496,7 +613,7 @@ mod tests {
             bytes.extend_from_slice(&[0, 0, 0, 0, 0]);
             assert!(Message::decode(&bytes).is_err(), "{bad:?}");
         }
-        for reserved in 0x0509u16..=0x050f {
+        for reserved in 0x050du16..=0x050f {
             let mut bytes = reserved.to_be_bytes().to_vec();
             bytes.extend_from_slice(&[0, 0, 0, 1]);
             assert!(Message::decode(&bytes).is_err(), "{reserved:#06x}");

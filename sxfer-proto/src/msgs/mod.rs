@@ -13,6 +13,7 @@ pub mod app;
 pub mod auth;
 pub mod direct;
 pub mod drop;
+mod drop_status;
 pub mod handshake;
 pub mod peer;
 pub mod relay;
@@ -20,7 +21,10 @@ pub mod relay;
 pub use app::{FileEntry, FileMeta, Message};
 pub use auth::{AuthResult, ClientAuth, ClientId, Username};
 pub use direct::Direct;
-pub use drop::{DropContent, DropHeader, DropId, DropMsg, DropRecipient, InboxEntry};
+pub use drop::{
+    DropContent, DropHeader, DropId, DropMsg, DropReceipt, DropRecipient, DropState, InboxEntry, ReceiptContent,
+    RecipientState, SentDrop,
+};
 pub use handshake::{ClientHello, HelloRefusal, KexShare, Negotiated, ServerHello};
 pub use peer::{EntryKind, OfferAnswer, OfferEntry, Want};
 pub use relay::{Nameplate, Relay};

@@ -8,8 +8,9 @@ use sxfer_proto::identity::{PrivateIdentity, PublicIdentity};
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::auth::KeyProof;
 use sxfer_proto::msgs::{
-    Direct, DropContent, DropHeader, DropId, DropMsg, DropRecipient, EntryKind, FileEntry, FileMeta, InboxEntry,
-    Message, Nameplate, OfferAnswer, OfferEntry, Relay, Username, Want,
+    Direct, DropContent, DropHeader, DropId, DropMsg, DropReceipt, DropRecipient, DropState, EntryKind, FileEntry,
+    FileMeta, InboxEntry, Message, Nameplate, OfferAnswer, OfferEntry, ReceiptContent, RecipientState, Relay, SentDrop,
+    Username, Want,
 };
 use sxfer_proto::names::RemoteName;
 use sxfer_proto::CloseCode;
@@ -53,7 +54,7 @@ fn check_message(vector: &Value) {
 }
 
 /// Every message type, with its kind code point.
-const KINDS: [(&str, u16); 31] = [
+const KINDS: [(&str, u16); 35] = [
     ("Error", 0x0100),
     ("Ack", 0x0101),
     ("Commit", 0x0102),
@@ -85,6 +86,10 @@ const KINDS: [(&str, u16); 31] = [
     ("InboxListing", 0x0506),
     ("DropFetch", 0x0507),
     ("DropRemove", 0x0508),
+    ("DropReceipt", 0x0509),
+    ("DropStatus", 0x050a),
+    ("DropStatusList", 0x050b),
+    ("DropRevoke", 0x050c),
 ];
 
 fn generate() -> Value {
@@ -271,6 +276,17 @@ fn drop_examples() -> Vec<(&'static str, Message)> {
     let header = DropHeader::sign(content, &alice_key).expect("sign");
     let proof = proof(&bob_key, &bob);
     let id = DropId([0xab; 16]);
+    let receipt = DropReceipt::sign(
+        ReceiptContent {
+            id,
+            recipient: bob.clone(),
+            recipient_key: bob_key.public().clone(),
+            ciphertext_digest: [0xcd; 32],
+            fetched: 1_767_225_800,
+        },
+        &bob_key,
+    )
+    .expect("sign");
     vec![
         ("§14.4: look up bob's keys", Message::Drop { transfer: 1, drop: DropMsg::KeyLookup { user: bob.clone() } }),
         (
@@ -302,13 +318,33 @@ fn drop_examples() -> Vec<(&'static str, Message)> {
             Message::Drop {
                 transfer: 5,
                 drop: DropMsg::InboxListing {
-                    entries: vec![InboxEntry { id, received: 1_767_225_700, header }],
+                    entries: vec![InboxEntry { id, received: 1_767_225_700, header: header.clone() }],
                     more: false,
                 },
             },
         ),
         ("§14.4: fetch from the start", Message::Drop { transfer: 6, drop: DropMsg::Fetch { id, offset: 0 } }),
         ("§14.4", Message::Drop { transfer: 7, drop: DropMsg::Remove { id } }),
+        ("§14.10: bob's receipt", Message::Drop { transfer: 8, drop: DropMsg::Receipt { receipt: receipt.clone() } }),
+        ("§14.10", Message::Drop { transfer: 9, drop: DropMsg::Status }),
+        (
+            "§14.10: alice's one sent drop, delivered with a receipt",
+            Message::Drop {
+                transfer: 9,
+                drop: DropMsg::StatusList {
+                    drops: vec![SentDrop {
+                        id,
+                        received: 1_767_225_700,
+                        expires: 1_767_830_500,
+                        state: DropState::Delivered,
+                        header: header.clone(),
+                        recipients: vec![RecipientState { user: bob.clone(), in_inbox: false, receipt: Some(receipt) }],
+                    }],
+                    more: false,
+                },
+            },
+        ),
+        ("§14.10", Message::Drop { transfer: 10, drop: DropMsg::Revoke { id } }),
     ]
 }
 
@@ -565,6 +601,15 @@ fn drop_json(transfer: u32, drop: &DropMsg) -> (&'static str, Value) {
             ("DropFetch", json!({ "transfer": transfer, "id": id.to_string(), "offset": offset }))
         }
         DropMsg::Remove { id } => ("DropRemove", json!({ "transfer": transfer, "id": id.to_string() })),
+        DropMsg::Receipt { receipt } => {
+            ("DropReceipt", json!({ "transfer": transfer, "receipt": file::hex(&receipt.to_bytes()) }))
+        }
+        DropMsg::Status => ("DropStatus", json!({ "transfer": transfer })),
+        DropMsg::StatusList { drops, more } => (
+            "DropStatusList",
+            json!({ "transfer": transfer, "drops": drops.iter().map(|d| file::hex(&d.to_bytes())).collect::<Vec<_>>(), "more": more }),
+        ),
+        DropMsg::Revoke { id } => ("DropRevoke", json!({ "transfer": transfer, "id": id.to_string() })),
     }
 }
 
@@ -594,6 +639,15 @@ fn drop_of(kind: &str, transfer: u32, f: &Value) -> Message {
         },
         "DropFetch" => DropMsg::Fetch { id: id(), offset: file::u64(f, "offset") },
         "DropRemove" => DropMsg::Remove { id: id() },
+        "DropReceipt" => {
+            DropMsg::Receipt { receipt: DropReceipt::decode(&file::bytes(f, "receipt")).expect("receipt") }
+        }
+        "DropStatus" => DropMsg::Status,
+        "DropStatusList" => DropMsg::StatusList {
+            drops: hexes("drops").iter().map(|d| SentDrop::decode(d).expect("sent drop")).collect(),
+            more: file::bool(f, "more"),
+        },
+        "DropRevoke" => DropMsg::Revoke { id: id() },
         other => panic!("unknown drop message {other:?}"),
     };
     Message::Drop { transfer, drop }

@@ -13,21 +13,52 @@ use super::remote::{block_on, setup, ClientFlags};
 use sxfer::client::target::Target;
 use sxfer::client::{self, ClientOptions, Purpose, Remote};
 use sxfer::drop::contacts::Contacts;
-use sxfer::drop::{self as drops, fetch, inbox, send, Party};
+use sxfer::drop::{self as drops, fetch, inbox, send, status, Party};
 use sxfer::output::{format_time, Output};
 use sxfer_proto::msgs::{DropId, Username};
 use sxfer_proto::names::display_safe;
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct DropArgs {
+    #[command(subcommand)]
+    command: Option<DropCommand>,
     /// Files to drop (one drop each), then the server [user@]host[:port].
     #[arg(required = true, num_args = 1..)]
     paths: Vec<String>,
     /// A recipient on that server (repeat for several: one ciphertext for all).
     #[arg(long = "to", required = true)]
     to: Vec<String>,
+    /// Delete the drop this long after the server stores it (30m, 12h, 7d;
+    /// the server's limit, by default 30d) [default: never].
+    #[arg(long, value_name = "DURATION", value_parser = parse_expires)]
+    expires: Option<u32>,
     #[command(flatten)]
     flags: ClientFlags,
+}
+
+#[derive(Subcommand, Debug)]
+enum DropCommand {
+    /// The drops you sent: waiting, fetched (with a verified receipt), revoked, expired.
+    Status {
+        /// [user@]host[:port]; omit for the saved profile.
+        target: Option<String>,
+        #[command(flatten)]
+        flags: ClientFlags,
+    },
+    /// Withdraw a drop you sent from every inbox; the server deletes it.
+    Revoke {
+        id: String,
+        /// [user@]host[:port]; omit for the saved profile.
+        target: Option<String>,
+        #[command(flatten)]
+        flags: ClientFlags,
+    },
+}
+
+fn parse_expires(text: &str) -> Result<u32, String> {
+    let seconds = sxfer::config::parse_duration(text).map_err(|e| e.to_string())?;
+    u32::try_from(seconds).map_err(|_| format!("duration {text:?} is too long"))
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +134,21 @@ enum KeyCommand {
 }
 
 pub fn drop_files(args: DropArgs) -> Result<()> {
+    match args.command {
+        Some(DropCommand::Status { target, flags }) => return status(target.as_deref(), &flags),
+        Some(DropCommand::Revoke { id, target, flags }) => {
+            let id = parse_id(&id)?;
+            let session = Session::open(target.as_deref().unwrap_or(":"), &flags)?;
+            return session.run(|mut remote, _, _, output| async move {
+                let revoked = status::revoke(&mut remote, id).await;
+                remote.close().await.ok();
+                revoked?;
+                output.done("revoked", &id.to_string());
+                Ok(())
+            });
+        }
+        None => {}
+    }
     let (target_text, files) = match args.paths.split_last() {
         Some((target, files)) if !files.is_empty() => (target, files),
         _ => anyhow::bail!("give the files, then the server: sxfer drop FILE... --to USER [user@]host[:port]"),
@@ -116,11 +162,25 @@ pub fn drop_files(args: DropArgs) -> Result<()> {
     let files: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
     let jobs = send::plan(&files)?;
     let identity = Arc::new(client::load_identity(session.identity()?)?);
+    let expires_in_secs = args.expires.unwrap_or(0);
     session.run(|mut remote, party, options, output| async move {
         let staging = options.home.join("drops");
-        let sent = send::send(&mut remote, &party, identity, &to, &jobs, &staging, &output).await;
+        let plan = send::Plan { identity, to: &to, expires_in_secs, staging: &staging };
+        let sent = send::send(&mut remote, &party, plan, &jobs, &output).await;
         remote.close().await.ok();
         sent.map(|_| ())
+    })
+}
+
+fn status(target: Option<&str>, flags: &ClientFlags) -> Result<()> {
+    let session = Session::open(target.unwrap_or(":"), flags)?;
+    session.run(|mut remote, party, _, output| async move {
+        let sent = status::show(&mut remote, &party).await;
+        remote.close().await.ok();
+        for item in sent? {
+            print_sent(&output, &item);
+        }
+        Ok(())
     })
 }
 
@@ -273,5 +333,45 @@ fn print_entry(output: &Output, item: &inbox::Listed) {
             format_time(item.entry.received),
             display_safe(content.name.as_str()),
         );
+    }
+}
+
+/// One sent drop: a line for the drop, one per recipient.
+fn print_sent(output: &Output, item: &status::Sent) {
+    let (drop, content) = (&item.drop, item.drop.header.content());
+    let expires = if drop.expires == 0 { String::new() } else { format!(" expires {}", format_time(drop.expires)) };
+    if output.json {
+        let recipients: Vec<String> = item
+            .recipients
+            .iter()
+            .map(|(user, delivery)| {
+                format!(
+                    "{{\"user\":\"{user}\",\"fetched\":{},\"state\":{}}}",
+                    matches!(delivery, status::Delivery::Fetched(_)),
+                    sxfer::output::json_string(&delivery.label())
+                )
+            })
+            .collect();
+        sxfer::say!(
+            "{{\"event\":\"sent\",\"id\":\"{}\",\"name\":{},\"state\":\"{}\",\"received\":{},\"expires\":{},\"recipients\":[{}]}}",
+            drop.id,
+            sxfer::output::json_string(content.name.as_str()),
+            drop.state.label(),
+            drop.received,
+            drop.expires,
+            recipients.join(",")
+        );
+        return;
+    }
+    sxfer::say!(
+        "{} {} {:>12} {} {}{expires}",
+        drop.id,
+        drop.state.label(),
+        content.meta.size,
+        format_time(drop.received),
+        display_safe(content.name.as_str()),
+    );
+    for (user, delivery) in &item.recipients {
+        sxfer::say!("  {user}: {}", display_safe(&delivery.label()));
     }
 }

@@ -54,7 +54,7 @@ enum Command {
     Send(peer::SendArgs),
     /// Receive files from a person: wait for them (--listen), or connect: sxfer receive HOST:PORT
     Receive(peer::ReceiveArgs),
-    /// Send files end to end through a server: sxfer drop FILE... --to USER [user@]host[:port]
+    /// Send files end to end through a server: sxfer drop FILE... --to USER [user@]host[:port]; `drop status`, `drop revoke ID`.
     Drop(drop::DropArgs),
     /// List the drops waiting for you (sender, name, size, signature check); `inbox rm ID`.
     Inbox(drop::InboxArgs),

@@ -131,6 +131,7 @@ pub async fn serve(settings: Settings) -> Result<()> {
         default_quota_files: settings.quota_files,
         max_inbox_drops: settings.max_inbox_drops,
         max_inbox_bytes: settings.max_inbox_bytes,
+        max_drop_expires: settings.max_drop_expires,
     });
     let identity = sxfer::keys::load_or_create_host_key(&settings.data_dir)?;
     let fingerprint = identity.public().fingerprint();

@@ -6,12 +6,14 @@
 //! BLAKE3; only then is it decrypted, next to its destination, into a
 //! hidden partial that is placed as a download is (`client::download`:
 //! the name's last segment, no symbolic links, `--force` to replace, mode
-//! `& 0o777`, mtime, fsync, rename).
+//! `& 0o777`, mtime, fsync, rename). Then a signed receipt goes back for
+//! the sender (§14.10).
 
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -20,7 +22,8 @@ use crate::client::download::{check_destination, finish_with, local_path, partia
 use crate::client::Remote;
 use crate::engine::{self, open_locked, PartialFile};
 use crate::output::Output;
-use sxfer_proto::msgs::{DropContent, DropId, DropMsg, InboxEntry, Message};
+use sxfer_proto::identity::PrivateIdentity;
+use sxfer_proto::msgs::{DropContent, DropId, DropMsg, DropReceipt, InboxEntry, Message, ReceiptContent};
 use sxfer_proto::names::display_safe;
 use sxfer_proto::transfer::Receiver;
 
@@ -39,8 +42,11 @@ pub async fn fetch(
 ) -> Result<PathBuf> {
     let decryptor = load_age_identity(identity)?;
     let entries = super::list(remote).await?;
-    let entry = entries.into_iter().find(|e| e.id == id).with_context(|| format!("no drop {id} in your inbox"))?;
-    let own = crate::client::load_identity(identity)?.public().fingerprint();
+    let Some(entry) = entries.into_iter().find(|e| e.id == id) else {
+        bail!("{}", why_not_listed(remote, id).await);
+    };
+    let signer = crate::client::load_identity(identity)?;
+    let own = signer.public().fingerprint();
     check_addressed(&entry, party, &own)?;
     verify_sender(remote, party, &entry).await?;
     let content = entry.header.content().clone();
@@ -66,7 +72,42 @@ pub async fn fetch(
     .await
     .map_err(|e| anyhow!("decrypting: {e}"))??;
     fs::remove_file(&ciphertext).ok();
+    if let Err(e) = send_receipt(remote, party, signer, &entry).await {
+        eprintln!("sxfer: warning: drop {id} is fetched, but its receipt was not stored: {e:#}");
+    }
     Ok(local)
+}
+
+/// After a verified fetch: the receipt for the sender (§14.10), signed
+/// with the key that decrypted it.
+async fn send_receipt(remote: &mut Remote, party: &Party<'_>, key: PrivateIdentity, entry: &InboxEntry) -> Result<()> {
+    let content = ReceiptContent {
+        id: entry.id,
+        recipient: party.user.clone(),
+        recipient_key: key.public().clone(),
+        ciphertext_digest: entry.header.content().ciphertext_digest,
+        fetched: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+    };
+    let receipt = tokio::task::spawn_blocking(move || DropReceipt::sign(content, &key))
+        .await
+        .map_err(|e| anyhow!("signing the receipt: {e}"))??;
+    let transfer = remote.transfer_id();
+    match remote.request(&Message::Drop { transfer, drop: DropMsg::Receipt { receipt } }).await? {
+        Message::Done { .. } => Ok(()),
+        other => bail!("unexpected reply to a receipt: {other:?}"),
+    }
+}
+
+/// Why a drop is not in the inbox listing, as the server tells it (a
+/// DropFetch it refuses: revoked, expired, removed, unknown). Anything but
+/// a refusal is out of step: the session ends with the command.
+async fn why_not_listed(remote: &mut Remote, id: DropId) -> String {
+    let transfer = remote.transfer_id();
+    let asked = Message::Drop { transfer, drop: DropMsg::Fetch { id, offset: 0 } };
+    match remote.request(&asked).await {
+        Err(refused) => format!("{refused:#}"),
+        Ok(_) => format!("the server offers drop {id}, which its inbox listing does not show; refused"),
+    }
 }
 
 /// Step 1 of §14.5: the drop names us, and the key we decrypt with.
@@ -136,10 +177,15 @@ async fn receive_ciphertext(
 /// Step 5: decrypts the verified ciphertext into the partial `partial`
 /// (locked, truncated first); the plaintext must be exactly `size` bytes
 /// that age authenticated. Returns the partial, open. Blocking.
-fn decrypt_into(mut ciphertext: File, identity: age::ssh::Identity, partial: &Path, size: u64) -> Result<File> {
+fn decrypt_into(
+    mut ciphertext: File,
+    identity: Box<dyn age::Identity + Send>,
+    partial: &Path,
+    size: u64,
+) -> Result<File> {
     ciphertext.seek(SeekFrom::Start(0))?;
     let decryptor = age::Decryptor::new(BufReader::new(ciphertext)).map_err(|e| anyhow!("not an age file: {e}"))?;
-    let identity: &dyn age::Identity = &identity;
+    let identity: &dyn age::Identity = identity.as_ref();
     let mut plaintext =
         decryptor.decrypt(std::iter::once(identity)).map_err(|e| anyhow!("cannot decrypt the drop: {e}"))?;
     let mut out = open_locked(partial)?;
@@ -158,13 +204,19 @@ fn decrypt_into(mut ciphertext: File, identity: age::ssh::Identity, partial: &Pa
     Ok(out)
 }
 
-/// The OpenSSH private key as age reads it (unencrypted keys only).
-fn load_age_identity(path: &Path) -> Result<age::ssh::Identity> {
+/// The OpenSSH private key as age's decryptor takes it: an `ssh-rsa` key
+/// unwraps with aws-lc's RSA-OAEP (`rsa_unwrap.rs`), an `ssh-ed25519` key
+/// through age's own (unencrypted keys only).
+fn load_age_identity(path: &Path) -> Result<Box<dyn age::Identity + Send>> {
+    let key = crate::client::load_identity(path)?;
+    if let Some(rsa) = super::rsa_unwrap::SshRsaIdentity::new(key) {
+        return Ok(Box::new(rsa));
+    }
     let text = zeroize::Zeroizing::new(
         crate::keys::read_key_file(path).with_context(|| format!("reading key {}", path.display()))?,
     );
     match age::ssh::Identity::from_buffer(text.as_bytes(), None) {
-        Ok(identity @ age::ssh::Identity::Unencrypted(_)) => Ok(identity),
+        Ok(identity @ age::ssh::Identity::Unencrypted(_)) => Ok(Box::new(identity)),
         Ok(_) => bail!("{}: a passphrase-protected or unsupported key cannot decrypt drops here", path.display()),
         Err(e) => bail!("{}: not an OpenSSH private key age can use: {e}", path.display()),
     }

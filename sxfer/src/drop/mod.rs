@@ -3,13 +3,17 @@
 //! pinned keys, sign, upload on the ordinary upload path), `inbox.rs`
 //! (`sxfer inbox`: list and verify, `inbox rm`), `fetch.rs` (`sxfer fetch`:
 //! verify, download on the ordinary download path, decrypt, place as a
-//! download is placed), `contacts.rs` (the pins of §14.6). This module: the
+//! download is placed, then a signed receipt), `status.rs` (`sxfer drop
+//! status`: sent drops, receipts checked against the pins; `drop revoke`),
+//! `contacts.rs` (the pins of §14.6). This module: the
 //! directory requests and the sender check every command shares.
 
 pub mod contacts;
 pub mod fetch;
 pub mod inbox;
+mod rsa_unwrap;
 pub mod send;
+pub mod status;
 
 use std::path::Path;
 
@@ -75,19 +79,37 @@ pub async fn verify_sender(remote: &mut Remote, party: &Party<'_>, entry: &Inbox
 
 /// The session's inbox (InboxList, all parts).
 pub async fn list(remote: &mut Remote) -> Result<Vec<InboxEntry>> {
+    all_parts(remote, DropMsg::InboxList, "an inbox listing", |drop| match drop {
+        DropMsg::InboxListing { entries, more } => Ok((entries, more)),
+        other => Err(other),
+    })
+    .await
+}
+
+/// Sends `request` and gathers the parts of its answer (`part` takes one
+/// apart: its items and whether more follow) until the last.
+async fn all_parts<T>(
+    remote: &mut Remote,
+    request: DropMsg,
+    what: &str,
+    part: impl Fn(DropMsg) -> std::result::Result<(Vec<T>, bool), DropMsg>,
+) -> Result<Vec<T>> {
     let transfer = remote.transfer_id();
-    remote.writer.send(&Message::Drop { transfer, drop: DropMsg::InboxList }).await?;
+    remote.writer.send(&Message::Drop { transfer, drop: request }).await?;
     let mut all = Vec::new();
     loop {
         match remote.next_message().await? {
-            Message::Drop { transfer: t, drop: DropMsg::InboxListing { entries, more } } if t == transfer => {
-                all.extend(entries);
-                if !more {
-                    return Ok(all);
+            Message::Drop { transfer: t, drop } if t == transfer => match part(drop) {
+                Ok((items, more)) => {
+                    all.extend(items);
+                    if !more {
+                        return Ok(all);
+                    }
                 }
-            }
+                Err(other) => bail!("unexpected reply to {what}: {other:?}"),
+            },
             Message::Error { message, .. } => bail!("{}", sxfer_proto::names::display_safe(&message)),
-            other => bail!("unexpected reply to an inbox listing: {other:?}"),
+            other => bail!("unexpected reply to {what}: {other:?}"),
         }
     }
 }

@@ -60,17 +60,25 @@ pub fn plan(files: &[PathBuf]) -> Result<Vec<Job>> {
         .collect()
 }
 
-/// Drops every job to `to`, signed by `identity` (the key the session
-/// logged in with). `staging` holds each ciphertext while it is uploaded.
+/// How to drop: to whom, signed by which key (the one the session logged
+/// in with), expiring after how many seconds (0: never), with each
+/// ciphertext held in `staging` while it is uploaded.
+pub struct Plan<'a> {
+    pub identity: Arc<PrivateIdentity>,
+    pub to: &'a [Username],
+    pub expires_in_secs: u32,
+    pub staging: &'a Path,
+}
+
+/// Drops every job as `plan` says.
 pub async fn send(
     remote: &mut Remote,
     party: &Party<'_>,
-    identity: Arc<PrivateIdentity>,
-    to: &[Username],
+    plan: Plan<'_>,
     jobs: &[Job],
-    staging: &Path,
     output: &Output,
 ) -> Result<Vec<Dropped>> {
+    let Plan { identity, to, expires_in_secs, staging } = plan;
     if to.is_empty() || to.len() > MAX_RECIPIENTS {
         bail!("a drop goes to 1 to {MAX_RECIPIENTS} recipients (--to USER)");
     }
@@ -89,6 +97,7 @@ pub async fn send(
         recipients.push((user.clone(), keys));
     }
     crate::keys::create_private_dir(staging)?;
+    remove_stale_ciphertexts(staging, STALE_CIPHERTEXT);
     let mut dropped = Vec::new();
     for job in jobs {
         let temporary = Staged(staging.join(format!(".out-{}.age", random_hex())));
@@ -118,7 +127,7 @@ pub async fn send(
         let header = tokio::task::spawn_blocking(move || DropHeader::sign(content, &signer))
             .await
             .map_err(|e| anyhow!("signing: {e}"))??;
-        let (id, _) = upload(remote, header, &temporary.0, output, job).await?;
+        let (id, _) = upload(remote, header, expires_in_secs, &temporary.0, output, job).await?;
         output.dropped(job.name.as_str(), &id.to_string());
         dropped.push(Dropped { id, name: job.name.clone(), ciphertext_length });
     }
@@ -130,6 +139,7 @@ pub async fn send(
 async fn upload(
     remote: &mut Remote,
     header: DropHeader,
+    expires_in_secs: u32,
     path: &Path,
     output: &Output,
     job: &Job,
@@ -137,9 +147,7 @@ async fn upload(
     let size = header.content().ciphertext_length;
     let transfer = remote.transfer_id();
     let mut sender = Sender::announced(transfer, size, true);
-    remote
-        .writer
-        .queue(&Message::Drop { transfer, drop: DropMsg::Put { header, expires_in_secs: 0, resume: true } })?;
+    remote.writer.queue(&Message::Drop { transfer, drop: DropMsg::Put { header, expires_in_secs, resume: true } })?;
     let progress = output.progress(size, job.name.as_str());
     let verdict = send_resumable(remote, &mut sender, path, &progress).await;
     progress.finish();
@@ -205,6 +213,29 @@ impl<W: Write> Write for Hashed<W> {
     }
 }
 
+/// A temporary ciphertext untouched this long was left by a drop that was
+/// killed (a running one writes it only while encrypting, then reads it).
+const STALE_CIPHERTEXT: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Removes the temporary ciphertexts (`.out-*.age`) in `staging` last
+/// modified at least `age` ago; best effort.
+fn remove_stale_ciphertexts(staging: &Path, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(staging) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let ours = name.to_str().is_some_and(|n| n.starts_with(".out-") && n.ends_with(".age"));
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|elapsed| elapsed >= age);
+        if ours && old && entry.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::remove_file(entry.path()).ok();
+        }
+    }
+}
+
 /// A temporary ciphertext, removed when done with (sent or not).
 struct Staged(PathBuf);
 
@@ -218,4 +249,26 @@ fn random_hex() -> String {
     let mut bytes = [0u8; 8];
     OsRng.fill_bytes(&mut bytes);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_stale_temporary_ciphertexts_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        for name in [".out-0011223344556677.age", ".out-8899aabbccddeeff.age", "0123.part", ".out-x.txt"] {
+            std::fs::write(path(name), b"x").unwrap();
+        }
+        let long_ago = SystemTime::now() - STALE_CIPHERTEXT - std::time::Duration::from_secs(60);
+        for name in [".out-0011223344556677.age", "0123.part", ".out-x.txt"] {
+            File::options().write(true).open(path(name)).unwrap().set_modified(long_ago).unwrap();
+        }
+        remove_stale_ciphertexts(dir.path(), STALE_CIPHERTEXT);
+        assert!(!path(".out-0011223344556677.age").exists(), "stale: removed");
+        assert!(path(".out-8899aabbccddeeff.age").exists(), "fresh: another drop may be sending it");
+        assert!(path("0123.part").exists() && path(".out-x.txt").exists(), "not ours");
+    }
 }

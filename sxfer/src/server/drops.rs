@@ -1,7 +1,7 @@
 //! Drop requests (PROTOCOL.md §14): the key directory, a drop's upload on
 //! the ordinary upload data phase ([`transfer::receive_staged`]), the
-//! inbox, a fetch answered as a download ([`transfer::send_one`]), and
-//! removal. The server checks who sends to whom with which keys; it never
+//! inbox, a fetch answered as a download ([`transfer::send_one`]),
+//! removal; receipts, the sender's status and revocation (§14.10). The server checks who sends to whom with which keys; it never
 //! reads a drop, and it leaves the signature to the recipient.
 
 use anyhow::{anyhow, Result};
@@ -10,13 +10,15 @@ use super::blob_io::BlobSource;
 use super::context::{blocking, error, listing_parts, reply_outcome, store_error, Connection};
 use super::transfer::{self, DownloadRequest, Landed, Opened};
 use crate::net::conn::{SessionReader, SessionWriter};
-use crate::store::{AuditEvent, AuditKind, StoreError, StoredDrop};
+use crate::store::{AuditEvent, AuditKind, SentRecord, StoreError, StoredDrop};
 use sxfer_proto::codec::Codec;
 use sxfer_proto::identity::PublicIdentity;
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::auth::KeyProof;
-use sxfer_proto::msgs::drop::{publish_message, MAX_INBOX_LISTING, MAX_LISTED_KEYS};
-use sxfer_proto::msgs::{DropHeader, DropId, DropMsg, FileEntry, FileMeta, InboxEntry, Message};
+use sxfer_proto::msgs::drop::{publish_message, MAX_INBOX_LISTING, MAX_LISTED_KEYS, MAX_STATUS_LISTING};
+use sxfer_proto::msgs::{
+    DropHeader, DropId, DropMsg, DropReceipt, FileEntry, FileMeta, InboxEntry, Message, RecipientState, SentDrop,
+};
 use sxfer_proto::names::RemoteName;
 use sxfer_proto::CloseCode;
 
@@ -68,7 +70,7 @@ pub async fn handle(
                     let source = BlobSource::new(blob, &entry);
                     Opened::Stream(entry, Box::new(source))
                 }
-                Ok(None) => Opened::NotFound,
+                Ok(None) => Opened::Failed(connection.store().not_in_inbox(user, &id)),
                 Err(e) => Opened::Failed(e),
             };
             let request = DownloadRequest { transfer, name: id_name(&id)?, offset };
@@ -84,7 +86,38 @@ pub async fn handle(
             connection.audit(AuditEvent::new(AuditKind::DropRemove, reply_outcome(&answer)).name(&id_name(&id)?));
             writer.send(&answer).await
         }
-        DropMsg::KeyList { .. } | DropMsg::Stored { .. } | DropMsg::InboxListing { .. } => {
+        DropMsg::Receipt { receipt } => {
+            let name = connection.user.name.clone();
+            let id = receipt.content().id;
+            let answer = match blocking(move || store.store_receipt(user, &name, &receipt)).await {
+                Ok(()) => Message::Done { transfer },
+                Err(e) => store_error(transfer, &e),
+            };
+            connection.audit(AuditEvent::new(AuditKind::DropReceipt, reply_outcome(&answer)).name(&id_name(&id)?));
+            writer.send(&answer).await
+        }
+        DropMsg::Status => match blocking(move || store.sent_drops(user)).await {
+            Ok(records) => {
+                let drops = records.into_iter().filter_map(sent_drop).collect();
+                for (drops, more) in listing_parts(drops, MAX_STATUS_LISTING) {
+                    writer.queue(&reply(DropMsg::StatusList { drops, more }))?;
+                }
+                writer.flush().await
+            }
+            Err(e) => writer.send(&store_error(transfer, &e)).await,
+        },
+        DropMsg::Revoke { id } => {
+            let answer = match blocking(move || store.revoke_drop(user, &id)).await {
+                Ok(()) => Message::Done { transfer },
+                Err(e) => store_error(transfer, &e),
+            };
+            connection.audit(AuditEvent::new(AuditKind::DropRevoke, reply_outcome(&answer)).name(&id_name(&id)?));
+            writer.send(&answer).await
+        }
+        DropMsg::KeyList { .. }
+        | DropMsg::Stored { .. }
+        | DropMsg::InboxListing { .. }
+        | DropMsg::StatusList { .. } => {
             writer.send(&error(transfer, error_code::BAD_REQUEST, "unexpected message")).await?;
             writer.close(CloseCode::ProtocolViolation).await?;
             Err(anyhow!("a client sent a server's drop message"))
@@ -126,12 +159,18 @@ async fn put(
     let (name, size) = (content.name.clone(), content.ciphertext_length);
     let event = |outcome: &str| AuditEvent::new(AuditKind::DropPut, outcome).name(&name).size(size);
     let (store, sender) = (connection.store(), connection.user.clone());
-    let begun = if expires_in_secs != 0 {
-        Err(StoreError::Invalid("drop expiry is not supported by this server".into()))
+    let max_expires = store.limits().max_drop_expires;
+    let begun = if u64::from(expires_in_secs) > max_expires {
+        Err(StoreError::Invalid(format!(
+            "this server keeps a drop at most {} (--expires {})",
+            crate::config::format_duration(max_expires),
+            crate::config::format_duration(u64::from(expires_in_secs)),
+        )))
     } else {
+        let expires_in = (expires_in_secs != 0).then_some(expires_in_secs);
         blocking(move || {
             let recipients = store.drop_recipients(&sender, header.content())?;
-            store.begin_drop(sender.id, recipients, &header)
+            store.begin_drop(sender.id, recipients, &header, expires_in)
         })
         .await
     };
@@ -188,6 +227,29 @@ fn inbox_entry(drop: StoredDrop) -> Option<InboxEntry> {
             None
         }
     }
+}
+
+/// A sent drop as DropStatusList reports it; a stored header that no
+/// longer decodes is left out and logged, as in the inbox.
+fn sent_drop(record: SentRecord) -> Option<SentDrop> {
+    let header = match DropHeader::decode(&record.header) {
+        Ok(header) => header,
+        Err(e) => {
+            tracing::error!(drop = %record.id, error = %e, "a stored drop header does not decode; not listed");
+            return None;
+        }
+    };
+    let recipients = record
+        .recipients
+        .into_iter()
+        .map(|r| {
+            // A damaged receipt is shown as missing, not as fetched.
+            let receipt = r.receipt.and_then(|bytes| DropReceipt::decode(&bytes).ok());
+            RecipientState { user: r.user, in_inbox: r.in_inbox, receipt }
+        })
+        .collect();
+    let expires = record.expires.unwrap_or(0);
+    Some(SentDrop { id: record.id, received: record.received, expires, state: record.state, header, recipients })
 }
 
 /// What a DropFetch's DownloadStart describes: the ciphertext (§14.4).

@@ -82,6 +82,7 @@ pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl 
     let relays = Relays::new(state.limits.relay.clone());
     let (stopping_tx, stopping_rx) = watch::channel(false);
     let mut sessions = JoinSet::new();
+    let gc = tokio::spawn(collect_periodically(state.store.clone()));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -107,6 +108,7 @@ pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl 
         }
     }
     drop(listener);
+    gc.abort();
     tracing::info!(sessions = sessions.len(), "shutting down: no new connections; finishing transfers in progress");
     stopping_tx.send_replace(true);
     let drain = async { while sessions.join_next().await.is_some() {} };
@@ -116,6 +118,24 @@ pub async fn run(listener: TcpListener, state: Arc<ServerState>, shutdown: impl 
     }
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// The store's garbage collection (expired drops, crash leftovers) every
+/// [`GC_INTERVAL`](crate::store::GC_INTERVAL) while the server runs; it ran
+/// once already when the store opened.
+async fn collect_periodically(store: Arc<Store>) {
+    let mut every = tokio::time::interval(crate::store::GC_INTERVAL);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.recover(crate::store::ORPHAN_GRACE)).await {
+            Ok(Ok(recovered)) => tracing::debug!(?recovered, "garbage collection"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "garbage collection failed"),
+            Err(e) => tracing::warn!(error = %e, "garbage collection panicked"),
+        }
+    }
 }
 
 async fn serve_connection(

@@ -23,6 +23,9 @@ pub enum AuditKind {
     DropPut,
     DropFetch,
     DropRemove,
+    /// A recipient's receipt; a sender's revocation (PROTOCOL.md §14.10).
+    DropReceipt,
+    DropRevoke,
     KeyPublish,
     /// Written by the audit writer itself: events that could not be recorded.
     Lost,
@@ -43,6 +46,8 @@ impl AuditKind {
             AuditKind::DropPut => "drop",
             AuditKind::DropFetch => "drop_fetch",
             AuditKind::DropRemove => "drop_remove",
+            AuditKind::DropReceipt => "drop_receipt",
+            AuditKind::DropRevoke => "drop_revoke",
             AuditKind::KeyPublish => "key_publish",
             AuditKind::Lost => "audit_lost",
         }
@@ -62,6 +67,8 @@ impl AuditKind {
             AuditKind::DropPut,
             AuditKind::DropFetch,
             AuditKind::DropRemove,
+            AuditKind::DropReceipt,
+            AuditKind::DropRevoke,
             AuditKind::KeyPublish,
             AuditKind::Lost,
         ]

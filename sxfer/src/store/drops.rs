@@ -7,7 +7,10 @@
 //!   commit         check length + digest, BlobWriter::commit, then
 //!                  MetaStore::commit_drop (ONE tx: checks again, drops row,
 //!                  an inbox row per recipient)
-//! inbox / open_drop / remove_drop
+//! inbox / open_drop / remove_drop      the recipient's side
+//! store_receipt                        checked against the drop, kept for the sender
+//! sent_drops / revoke_drop             the sender's side (PROTOCOL.md §14.10)
+//! collect_drops(now)                   expiry and forgetting ended drops (gc.rs)
 //! ```
 //!
 //! The ciphertext is an age file to the recipients' keys and is stored as
@@ -22,11 +25,11 @@ use std::sync::Arc;
 
 use rand_core::{OsRng, RngCore};
 use sxfer_proto::codec::Codec;
-use sxfer_proto::msgs::{DropContent, DropHeader, DropId};
+use sxfer_proto::msgs::{DropContent, DropHeader, DropId, DropReceipt, DropState, Username};
 
 use super::blob::{BlobId, BlobRead, BlobState, BlobWriter};
 use super::error::{IoContext, Result, StoreError};
-use super::meta::{NewDrop, StoredDrop, UserId, UserInfo};
+use super::meta::{NewDrop, SentRecord, StoredDrop, UserId, UserInfo};
 use super::upload::{check_received, Staging, SyncPoint};
 use super::{now, Inner, Store};
 
@@ -39,7 +42,12 @@ pub struct DropUpload {
     writer: Option<Box<dyn BlobWriter>>,
     hasher: blake3::Hasher,
     fed: u64,
+    /// Seconds after it is stored that it expires.
+    expires_in: Option<u32>,
 }
+
+/// Ended drops are kept this long for their sender's status, then forgotten.
+pub const ENDED_DROP_RETENTION: i64 = 30 * 24 * 60 * 60;
 
 impl Store {
     /// Checks `content` against the key directory for a drop sent by
@@ -77,8 +85,15 @@ impl Store {
     /// Starts receiving the ciphertext of the drop `header` from `sender`
     /// to `recipients` (from [`drop_recipients`](Self::drop_recipients)).
     /// Refuses with `TooLarge` above the maximum file size, `Quota` beyond
-    /// the sender's quota, `Limit` beyond a recipient's inbox cap.
-    pub fn begin_drop(&self, sender: UserId, recipients: Vec<UserId>, header: &DropHeader) -> Result<DropUpload> {
+    /// the sender's quota, `Limit` beyond a recipient's inbox cap. It
+    /// expires `expires_in` seconds after it is stored (`None`: never).
+    pub fn begin_drop(
+        &self,
+        sender: UserId,
+        recipients: Vec<UserId>,
+        header: &DropHeader,
+        expires_in: Option<u32>,
+    ) -> Result<DropUpload> {
         let content = header.content();
         let limits = self.inner.limits();
         let length = content.ciphertext_length;
@@ -100,6 +115,7 @@ impl Store {
             ciphertext_length: length,
             ciphertext_digest: content.ciphertext_digest,
             blob,
+            expires: None,
         };
         Ok(DropUpload {
             inner: Arc::clone(&self.inner),
@@ -107,17 +123,18 @@ impl Store {
             writer: Some(writer),
             hasher: blake3::Hasher::new(),
             fed: 0,
+            expires_in,
         })
     }
 
     /// The drops waiting for `user`, oldest first.
     pub fn inbox(&self, user: UserId) -> Result<Vec<StoredDrop>> {
-        self.inner.meta.inbox(user)
+        self.inner.meta.inbox(user, now())
     }
 
     /// A drop in `user`'s inbox and its ciphertext, read as stored.
     pub fn open_drop(&self, user: UserId, id: &DropId) -> Result<Option<(StoredDrop, Box<dyn BlobRead>)>> {
-        let Some((drop, blob)) = self.inner.meta.inbox_drop(user, id)? else {
+        let Some((drop, blob)) = self.inner.meta.inbox_drop(user, id, now())? else {
             return Ok(None);
         };
         match self.inner.blobs.open(&blob)? {
@@ -127,10 +144,24 @@ impl Store {
         }
     }
 
-    /// Takes `id` out of `user`'s inbox; the drop and its blob go when no
-    /// inbox holds it any more. `false` if it was not in the inbox.
+    /// Why drop `id` is not (or no longer) in `user`'s inbox: `NotFound`
+    /// with a message saying so (revoked, expired, removed, or unknown).
+    pub fn not_in_inbox(&self, user: UserId, id: &DropId) -> StoreError {
+        let why = match self.inner.meta.received_drop_state(user, id, now()) {
+            Ok(Some((DropState::Revoked, _))) => format!("drop {id} was revoked by its sender"),
+            Ok(Some((DropState::Expired, _))) => format!("drop {id} has expired"),
+            Ok(Some((_, true))) => format!("drop {id} was taken out of your inbox"),
+            Ok(_) => format!("no drop {id} in your inbox"),
+            Err(e) => return e,
+        };
+        StoreError::NotFound(why)
+    }
+
+    /// Takes `id` out of `user`'s inbox; the drop ends (delivered) and its
+    /// blob goes when no inbox holds it any more. `false` if it was not in
+    /// the inbox.
     pub fn remove_drop(&self, user: UserId, id: &DropId) -> Result<bool> {
-        match self.inner.meta.remove_from_inbox(user, id)? {
+        match self.inner.meta.remove_from_inbox(user, id, now())? {
             None => Ok(false),
             Some(unreferenced) => {
                 if let Some(blob) = unreferenced {
@@ -139,6 +170,73 @@ impl Store {
                 Ok(true)
             }
         }
+    }
+
+    /// Keeps `receipt` from `user` (named `name`) for its sender
+    /// (PROTOCOL.md §14.10). The drop must be in `user`'s inbox
+    /// (`NotFound`); the receipt must name it, `name`, its ciphertext
+    /// digest and one of the keys it was encrypted to for `name`, and its
+    /// signature must verify (`Invalid`). Blocking (a signature check).
+    pub fn store_receipt(&self, user: UserId, name: &Username, receipt: &DropReceipt) -> Result<()> {
+        let content = receipt.content();
+        let id = content.id;
+        let Some((drop, _)) = self.inner.meta.inbox_drop(user, &id, now())? else {
+            return Err(self.not_in_inbox(user, &id));
+        };
+        let header = DropHeader::decode(&drop.header)
+            .map_err(|_| StoreError::Internal(format!("the stored header of drop {id} does not decode")))?;
+        let fingerprint = content.recipient_key.fingerprint();
+        let encrypted_to = header
+            .content()
+            .recipients
+            .iter()
+            .find(|r| &r.user == name)
+            .is_some_and(|r| r.keys.iter().any(|key| key.ct_eq(&fingerprint)));
+        if &content.recipient != name || content.ciphertext_digest != drop.ciphertext_digest || !encrypted_to {
+            return Err(StoreError::Invalid(format!("the receipt does not describe drop {id} as {name} fetched it")));
+        }
+        receipt
+            .verify(&content.recipient_key)
+            .map_err(|_| StoreError::Invalid(format!("the receipt for drop {id} does not verify")))?;
+        if !self.inner.meta.store_receipt(user, &id, &receipt.to_bytes(), now())? {
+            return Err(self.not_in_inbox(user, &id));
+        }
+        Ok(())
+    }
+
+    /// Revokes drop `id` of `sender`: out of every inbox, its blob gone.
+    /// `NotFound` unless `sender` sent it and it is still waiting.
+    pub fn revoke_drop(&self, sender: UserId, id: &DropId) -> Result<()> {
+        match self.inner.meta.revoke_drop(sender, id, now())? {
+            Some(blob) => {
+                self.inner.remove_blob(&blob, BlobState::Committed);
+                Ok(())
+            }
+            None => Err(StoreError::NotFound(format!("no waiting drop {id} that you sent"))),
+        }
+    }
+
+    /// The drops `sender` sent (waiting, or ended within the last
+    /// [`ENDED_DROP_RETENTION`]), oldest first.
+    pub fn sent_drops(&self, sender: UserId) -> Result<Vec<SentRecord>> {
+        self.inner.meta.sent_drops(sender, now())
+    }
+
+    /// The garbage collection of drops as at `now`: ends the drops whose
+    /// expiry passed and removes their blobs, forgets the rows of drops
+    /// ended more than [`ENDED_DROP_RETENTION`] ago. Returns (expired,
+    /// forgotten). Part of [`recover`](Self::recover); callable with another
+    /// clock for tests.
+    pub fn collect_drops(&self, now: i64) -> Result<(usize, usize)> {
+        let expired = self.inner.meta.end_expired_drops(now)?;
+        for blob in &expired {
+            self.inner.remove_blob(blob, BlobState::Committed);
+        }
+        if !expired.is_empty() {
+            tracing::info!(count = expired.len(), "expired drops removed");
+        }
+        let forgotten = self.inner.meta.forget_ended_drops(now.saturating_sub(ENDED_DROP_RETENTION))?;
+        Ok((expired.len(), forgotten))
     }
 }
 
@@ -195,6 +293,7 @@ impl DropUpload {
             return Err(err);
         }
         let received = now();
+        self.drop.expires = self.expires_in.map(|secs| received + i64::from(secs));
         let committed =
             writer.commit().and_then(|()| self.inner.meta.commit_drop(&self.drop, &self.inner.limits(), received));
         match committed {

@@ -5,7 +5,11 @@
 //! * committed blobs no file names (crash between the blob's commit and the
 //!   row's, or after a delete/replace committed but before the removal);
 //! * staged blobs no partial names (crash while a resume copied, or a group
-//!   commit's blobs before they were published).
+//!   commit's blobs before they were published);
+//! * drops past their expiry (blob; the row ends as expired), and the rows
+//!   of drops that ended long ago ([`Store::collect_drops`]).
+//!
+//! The server runs this at open and then every [`GC_INTERVAL`].
 //!
 //! Another process may use the same storage at the same time (an admin
 //! command while the server runs). Its in-flight blob is briefly
@@ -22,6 +26,8 @@ use super::{now, Inner, Store};
 
 /// Unreferenced blobs younger than this are left alone.
 pub const ORPHAN_GRACE: Duration = Duration::from_secs(60 * 60);
+/// How often a running server collects.
+pub const GC_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// Partial uploads older than this are dropped.
 pub const PARTIAL_EXPIRY: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
@@ -36,6 +42,8 @@ pub struct Recovered {
     pub orphan_staged: usize,
     /// Files whose committed blob is missing (reported, not deleted).
     pub missing_blobs: usize,
+    /// Drops ended by their expiry (blob removed).
+    pub expired_drops: usize,
 }
 
 impl Store {
@@ -44,7 +52,8 @@ impl Store {
     /// A shorter grace may remove the blob of a commit in flight in
     /// another process sharing the storage: use it only when none runs.
     pub fn recover(&self, grace: Duration) -> Result<Recovered> {
-        collect(&self.inner, grace)
+        let (expired_drops, _) = self.collect_drops(now())?;
+        Ok(Recovered { expired_drops, ..collect(&self.inner, grace)? })
     }
 }
 

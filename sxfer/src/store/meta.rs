@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 
 use sxfer_proto::identity::{Fingerprint, PublicIdentity};
-use sxfer_proto::msgs::{ClientId, DropId, FileEntry, FileMeta, Username};
+use sxfer_proto::msgs::{ClientId, DropId, DropState, FileEntry, FileMeta, Username};
 use sxfer_proto::names::RemoteName;
 
 use super::audit_event::AuditEvent;
@@ -122,6 +122,8 @@ pub struct NewDrop {
     pub ciphertext_length: u64,
     pub ciphertext_digest: [u8; 32],
     pub blob: BlobId,
+    /// When it expires, seconds since the Unix epoch; `None`: never.
+    pub expires: Option<i64>,
 }
 
 /// A stored drop as an inbox lists it.
@@ -134,6 +136,29 @@ pub struct StoredDrop {
     pub header: Vec<u8>,
     pub ciphertext_length: u64,
     pub ciphertext_digest: [u8; 32],
+}
+
+/// A drop as its sender's status shows it (PROTOCOL.md §14.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentRecord {
+    pub id: DropId,
+    pub received: i64,
+    pub expires: Option<i64>,
+    /// Waiting, or how it ended; a live drop past its expiry is `Expired`.
+    pub state: DropState,
+    /// The DropHeader bytes as the sender sent them.
+    pub header: Vec<u8>,
+    pub recipients: Vec<RecipientRecord>,
+}
+
+/// One recipient of a sent drop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientRecord {
+    pub user: Username,
+    /// Not yet taken out of the recipient's inbox.
+    pub in_inbox: bool,
+    /// The DropReceipt bytes the recipient sent, as sent.
+    pub receipt: Option<Vec<u8>>,
 }
 
 /// What [`MetaStore::commit_batch`] did.
@@ -159,7 +184,7 @@ pub struct DeletedUser {
 /// Every blob id the metadata names, for recovery.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct References {
-    /// Named by committed files and drops: must be committed blobs.
+    /// Named by committed files and live drops: must be committed blobs.
     pub files: HashSet<BlobId>,
     /// Named by partial uploads: staged blobs.
     pub partials: HashSet<BlobId>,
@@ -336,16 +361,42 @@ pub trait MetaStore: Send + Sync {
     /// committed before this is called.
     fn commit_drop(&self, drop: &NewDrop, limits: &Limits, now: i64) -> Result<()>;
 
-    /// The drops in `user`'s inbox, oldest first.
-    fn inbox(&self, user: UserId) -> Result<Vec<StoredDrop>>;
+    /// The drops in `user`'s inbox at `now` (live, not expired), oldest first.
+    fn inbox(&self, user: UserId, now: i64) -> Result<Vec<StoredDrop>>;
 
-    /// One drop in `user`'s inbox and its blob.
-    fn inbox_drop(&self, user: UserId, id: &DropId) -> Result<Option<(StoredDrop, BlobId)>>;
+    /// One drop in `user`'s inbox at `now` and its blob.
+    fn inbox_drop(&self, user: UserId, id: &DropId, now: i64) -> Result<Option<(StoredDrop, BlobId)>>;
 
-    /// Takes `id` out of `user`'s inbox: `None` if it is not there;
-    /// `Some(Some(blob))` if no inbox holds it any more, so its row is gone
-    /// and `blob` is unreferenced.
-    fn remove_from_inbox(&self, user: UserId, id: &DropId) -> Result<Option<Option<BlobId>>>;
+    /// Takes `id` out of `user`'s inbox at `now`: `None` if it is not there;
+    /// `Some(Some(blob))` if no inbox holds it any more, so it ended
+    /// (delivered) and `blob` is unreferenced.
+    fn remove_from_inbox(&self, user: UserId, id: &DropId, now: i64) -> Result<Option<Option<BlobId>>>;
+
+    /// Keeps `receipt` (DropReceipt bytes) for `user`'s copy of drop `id`,
+    /// replacing an earlier one; `false` if the drop is not in `user`'s
+    /// inbox at `now`.
+    fn store_receipt(&self, user: UserId, id: &DropId, receipt: &[u8], now: i64) -> Result<bool>;
+
+    /// Ends drop `id` of `sender` as revoked at `now`: out of every inbox.
+    /// Returns its blob, now unreferenced; `None` if `sender` sent no such
+    /// drop or it has already ended.
+    fn revoke_drop(&self, sender: UserId, id: &DropId, now: i64) -> Result<Option<BlobId>>;
+
+    /// Where drop `id` stands at `now` for `user`, one of its recipients:
+    /// its state and whether `user` took it out of its inbox. `None` if
+    /// `user` received no such drop (or its row is forgotten).
+    fn received_drop_state(&self, user: UserId, id: &DropId, now: i64) -> Result<Option<(DropState, bool)>>;
+
+    /// Every drop `sender` sent whose row is kept (live, or ended and not
+    /// yet forgotten), oldest first, as at `now`.
+    fn sent_drops(&self, sender: UserId, now: i64) -> Result<Vec<SentRecord>>;
+
+    /// Ends every live drop whose expiry is at or before `now`; returns
+    /// their blobs, now unreferenced.
+    fn end_expired_drops(&self, now: i64) -> Result<Vec<BlobId>>;
+
+    /// Deletes the rows of drops that ended before `before`; returns how many.
+    fn forget_ended_drops(&self, before: i64) -> Result<usize>;
 
     // ---- recovery --------------------------------------------------------
 

@@ -58,10 +58,12 @@
 //! * `download.rs`: [`Store::open_download`] → [`Download`] (`Read + Seek`, `size`).
 //! * `drops.rs`: [`Store::begin_drop`] → [`DropUpload`] (a drop's age
 //!   ciphertext, stored as uploaded), [`Store::inbox`], [`Store::open_drop`],
-//!   [`Store::remove_drop`] (PROTOCOL.md §14).
+//!   [`Store::remove_drop`], [`Store::store_receipt`], [`Store::sent_drops`],
+//!   [`Store::revoke_drop`], [`Store::collect_drops`] (PROTOCOL.md §14).
 //! * `audit.rs`: [`Store::audit`] (queued), [`Store::flush_audit`],
 //!   [`Store::audit_log`], [`AuditEvent`], [`AuditKind`].
-//! * `gc.rs`: [`Store::recover`] (recovery at open).
+//! * `gc.rs`: [`Store::recover`] (recovery at open, and every [`GC_INTERVAL`]
+//!   in a running server).
 //! * `error.rs`: [`StoreError`], its protocol error [`code`](StoreError::code).
 //! * internal: `age_writer.rs` (age v1 files written with aws-lc-rs),
 //!   `age_identity.rs` (the storage key's file-key unwrap for age's
@@ -102,11 +104,12 @@ pub use batch::{Batch, Staged, Stager};
 pub use blob::{BlobGroup, BlobId, BlobRead, BlobState, BlobStore, BlobSync, BlobWriter, ListedBlob};
 pub use download::Download;
 pub use drops::DropUpload;
+pub use drops::ENDED_DROP_RETENTION;
 pub use error::{Result, StoreError};
-pub use gc::{Recovered, ORPHAN_GRACE, PARTIAL_EXPIRY};
+pub use gc::{Recovered, GC_INTERVAL, ORPHAN_GRACE, PARTIAL_EXPIRY};
 pub use meta::{
     Account, AuditRecord, BatchCommit, ChainedRow, DeletedUser, MetaStore, NewDrop, NewFile, NewUser, Partial, Quota,
-    References, StoredDrop, UserId, UserInfo,
+    RecipientRecord, References, SentRecord, StoredDrop, UserId, UserInfo,
 };
 pub use upload::{durable_offset, Staging, SyncPoint, Upload, CHUNK_SIZE, MAX_PARTIALS_PER_USER};
 
@@ -129,10 +132,13 @@ pub struct Limits {
     pub max_inbox_drops: u64,
     /// Ciphertext bytes one account's inbox holds at most.
     pub max_inbox_bytes: u64,
+    /// The longest expiry a drop may ask for, in seconds.
+    pub max_drop_expires: u64,
 }
 
 impl Default for Limits {
-    /// 1 TiB per file, no quotas; inboxes of 1000 drops and 10 GiB.
+    /// 1 TiB per file, no quotas; inboxes of 1000 drops and 10 GiB; drops
+    /// expire within 30 days if they ask to.
     fn default() -> Self {
         Limits {
             max_file_size: 1 << 40,
@@ -140,6 +146,7 @@ impl Default for Limits {
             default_quota_files: None,
             max_inbox_drops: 1000,
             max_inbox_bytes: 10 << 30,
+            max_drop_expires: 30 * 86_400,
         }
     }
 }
@@ -220,8 +227,9 @@ impl Store {
             audit,
             audit_key,
         };
-        gc::collect(&inner, ORPHAN_GRACE)?;
-        Ok(Store { inner: Arc::new(inner) })
+        let store = Store { inner: Arc::new(inner) };
+        store.recover(ORPHAN_GRACE)?;
+        Ok(store)
     }
 
     /// The age recipient (`age1…`) every blob is encrypted to.

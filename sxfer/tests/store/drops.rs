@@ -5,10 +5,12 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use rand_core::OsRng;
-use sxfer::store::{Limits, Staging, Store, StoreError, UserId};
+use sxfer::store::{Limits, SentRecord, Staging, Store, StoreError, UserId, ENDED_DROP_RETENTION};
 use sxfer_proto::codec::Codec;
 use sxfer_proto::identity::PrivateIdentity;
-use sxfer_proto::msgs::{DropContent, DropHeader, DropRecipient, FileMeta};
+use sxfer_proto::msgs::{
+    DropContent, DropHeader, DropId, DropReceipt, DropRecipient, DropState, FileMeta, ReceiptContent,
+};
 
 use super::helpers::*;
 
@@ -43,10 +45,14 @@ fn header(sender: &str, from: &Account, to: &[(&str, &Account)], ciphertext: &[u
 }
 
 /// Checks, begins, writes and commits a drop; returns its id.
-fn put(store: &Store, sender: &str, header: &DropHeader, ciphertext: &[u8]) -> sxfer_proto::msgs::DropId {
+fn put(store: &Store, sender: &str, header: &DropHeader, ciphertext: &[u8]) -> DropId {
+    put_expiring(store, sender, header, ciphertext, None)
+}
+
+fn put_expiring(store: &Store, sender: &str, header: &DropHeader, ciphertext: &[u8], expires: Option<u32>) -> DropId {
     let info = store.user(&user(sender)).expect("lookup").expect("sender");
     let recipients = store.drop_recipients(&info, header.content()).expect("recipients");
-    let mut upload = store.begin_drop(info.id, recipients, header).expect("begin");
+    let mut upload = store.begin_drop(info.id, recipients, header, expires).expect("begin");
     upload.write(ciphertext).expect("write");
     upload.commit(ciphertext.len() as u64, &digest(ciphertext)).expect("commit").0
 }
@@ -130,19 +136,19 @@ fn drops_count_against_the_sender_and_inboxes_are_capped() {
     let big = bytes("big", 901);
     let too_big = header("alice", &alice, &[("bob", &bob)], &big);
     let info = store.user(&user("alice")).unwrap().unwrap();
-    let refused = store.begin_drop(info.id, vec![bob.id], &too_big).err().expect("over the byte cap");
+    let refused = store.begin_drop(info.id, vec![bob.id], &too_big, None).err().expect("over the byte cap");
     assert!(matches!(refused, StoreError::Limit(ref m) if m.contains("inbox of bob is full")), "{refused}");
     // Count: a second fits, a third does not.
     put(&store, "alice", &to_bob, &small);
-    assert!(matches!(store.begin_drop(info.id, vec![bob.id], &to_bob), Err(StoreError::Limit(_))));
+    assert!(matches!(store.begin_drop(info.id, vec![bob.id], &to_bob, None), Err(StoreError::Limit(_))));
 
     store.set_limits(Limits { default_quota_bytes: Some(250), ..Limits::default() });
     let to_alice = header("bob", &bob, &[("alice", &alice)], &small);
     let bob_info = store.user(&user("bob")).unwrap().unwrap();
-    let mut upload = store.begin_drop(bob_info.id, vec![alice.id], &to_alice).expect("bob has room");
+    let mut upload = store.begin_drop(bob_info.id, vec![alice.id], &to_alice, None).expect("bob has room");
     upload.write(&small).unwrap();
     assert!(
-        matches!(store.begin_drop(info.id, vec![bob.id], &to_alice), Err(StoreError::Quota(_))),
+        matches!(store.begin_drop(info.id, vec![bob.id], &to_alice, None), Err(StoreError::Quota(_))),
         "alice: 200 + 100"
     );
     upload.commit(100, &digest(&small)).expect("commit");
@@ -155,13 +161,13 @@ fn a_ciphertext_that_is_not_the_headers_is_refused_and_removed() {
     let (alice, bob) = (account(&store, "alice"), account(&store, "bob"));
     let ciphertext = bytes("c", 5000);
     let header = header("alice", &alice, &[("bob", &bob)], &ciphertext);
-    let mut upload = store.begin_drop(alice.id, vec![bob.id], &header).expect("begin");
+    let mut upload = store.begin_drop(alice.id, vec![bob.id], &header, None).expect("begin");
     let mut other = ciphertext.clone();
     other[7] ^= 1;
     upload.write(&other).unwrap();
     let refused = upload.commit(5000, &digest(&other)).expect_err("not the signed ciphertext");
     assert!(matches!(refused, StoreError::Integrity(_)), "{refused}");
-    let mut upload = store.begin_drop(alice.id, vec![bob.id], &header).expect("begin");
+    let mut upload = store.begin_drop(alice.id, vec![bob.id], &header, None).expect("begin");
     assert!(matches!(upload.write(&bytes("long", 5001)), Err(StoreError::Integrity(_))), "beyond the length");
     Staging::discard(upload);
     assert_eq!(blob_count(&dir), 0);
@@ -181,4 +187,124 @@ fn deleting_a_user_takes_the_drops_it_sent_and_its_inbox() {
     store.delete_user(&user("alice")).expect("delete");
     assert_eq!(blob_count(&dir), 0, "alice's sent drop and the one only she held are gone");
     assert!(store.inbox(bob.id).unwrap().is_empty());
+}
+
+/// A receipt for drop `id` as `name` fetched it, signed by `key`.
+fn receipt(id: DropId, name: &str, key: &PrivateIdentity, ciphertext: &[u8]) -> DropReceipt {
+    let content = ReceiptContent {
+        id,
+        recipient: user(name),
+        recipient_key: key.public().clone(),
+        ciphertext_digest: digest(ciphertext),
+        fetched: 1_800_000_000,
+    };
+    DropReceipt::sign(content, key).unwrap()
+}
+
+fn sent(store: &Store, sender: &Account, id: DropId) -> SentRecord {
+    store.sent_drops(sender.id).unwrap().into_iter().find(|d| d.id == id).expect("in the sender's status")
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+#[test]
+fn a_receipt_that_matches_the_drop_is_kept_for_the_sender_and_others_are_refused() {
+    let (_temp, dir) = data_dir();
+    let store = open(&dir);
+    let (alice, bob, carol) = (account(&store, "alice"), account(&store, "bob"), account(&store, "carol"));
+    let ciphertext = bytes("r", 1000);
+    let id = put(&store, "alice", &header("alice", &alice, &[("bob", &bob)], &ciphertext), &ciphertext);
+    let waiting = sent(&store, &alice, id);
+    assert_eq!(waiting.state, DropState::Waiting);
+    assert!(waiting.recipients[0].in_inbox && waiting.recipients[0].receipt.is_none());
+
+    // Signed by another key, for another ciphertext, by a non-recipient.
+    let by_carol = receipt(id, "bob", &carol.key, &ciphertext);
+    let invalid = store.store_receipt(bob.id, &user("bob"), &by_carol).unwrap_err();
+    assert!(matches!(invalid, StoreError::Invalid(_)), "{invalid}");
+    let other = receipt(id, "bob", &bob.key, b"another ciphertext");
+    assert!(matches!(store.store_receipt(bob.id, &user("bob"), &other), Err(StoreError::Invalid(_))));
+    let as_carol = receipt(id, "carol", &carol.key, &ciphertext);
+    assert!(matches!(store.store_receipt(carol.id, &user("carol"), &as_carol), Err(StoreError::NotFound(_))));
+    assert!(sent(&store, &alice, id).recipients[0].receipt.is_none(), "nothing stored");
+
+    let good = receipt(id, "bob", &bob.key, &ciphertext);
+    store.store_receipt(bob.id, &user("bob"), &good).expect("a receipt by bob's key");
+    let kept = sent(&store, &alice, id).recipients[0].receipt.clone().expect("kept");
+    let decoded = DropReceipt::decode(&kept).unwrap();
+    decoded.verify(bob.key.public()).expect("as bob signed it");
+    assert!(store.sent_drops(bob.id).unwrap().is_empty(), "bob sent nothing");
+
+    // Taken out of the inbox by its only recipient: delivered, blob gone.
+    assert!(store.remove_drop(bob.id, &id).unwrap());
+    let delivered = sent(&store, &alice, id);
+    assert_eq!(delivered.state, DropState::Delivered);
+    assert!(!delivered.recipients[0].in_inbox && delivered.recipients[0].receipt.is_some());
+    assert_eq!(blob_count(&dir), 0);
+    assert!(matches!(store.store_receipt(bob.id, &user("bob"), &good), Err(StoreError::NotFound(_))));
+}
+
+#[test]
+fn revoking_takes_a_drop_out_of_every_inbox_and_frees_the_senders_quota() {
+    let (_temp, dir) = data_dir();
+    let store = open(&dir);
+    let (alice, bob, carol) = (account(&store, "alice"), account(&store, "bob"), account(&store, "carol"));
+    let ciphertext = bytes("v", 4000);
+    let id =
+        put(&store, "alice", &header("alice", &alice, &[("bob", &bob), ("carol", &carol)], &ciphertext), &ciphertext);
+    assert!(store.remove_drop(carol.id, &id).unwrap(), "carol already took hers");
+    assert_eq!(store.usage(alice.id).unwrap(), (4000, 1));
+    assert!(matches!(store.revoke_drop(bob.id, &id), Err(StoreError::NotFound(_))), "only the sender revokes");
+
+    store.revoke_drop(alice.id, &id).expect("revoke");
+    assert!(store.inbox(bob.id).unwrap().is_empty());
+    assert!(store.open_drop(bob.id, &id).unwrap().is_none());
+    assert_eq!(blob_count(&dir), 0, "the blob is deleted");
+    assert_eq!(store.usage(alice.id).unwrap(), (0, 0), "the quota is freed");
+    let why = store.not_in_inbox(bob.id, &id).to_string();
+    assert!(why.contains("revoked by its sender"), "{why}");
+    assert!(store.not_in_inbox(alice.id, &id).to_string().contains("no drop"), "alice never received it");
+    let revoked = sent(&store, &alice, id);
+    assert_eq!(revoked.state, DropState::Revoked);
+    assert!(revoked.recipients.iter().all(|r| !r.in_inbox));
+    assert!(matches!(store.revoke_drop(alice.id, &id), Err(StoreError::NotFound(_))), "once");
+    assert!(!store.remove_drop(bob.id, &id).unwrap());
+    // Recovery keeps no blob for it and does not trip over its row.
+    drop(store);
+    let store = open(&dir);
+    assert_eq!(sent(&store, &alice, id).state, DropState::Revoked);
+}
+
+#[test]
+fn the_gc_deletes_expired_drops_and_forgets_ended_ones_later() {
+    let (_temp, dir) = data_dir();
+    let store = open(&dir);
+    let (alice, bob) = (account(&store, "alice"), account(&store, "bob"));
+    let ciphertext = bytes("e", 2000);
+    let to_bob = header("alice", &alice, &[("bob", &bob)], &ciphertext);
+    let start = now();
+    let expiring = put_expiring(&store, "alice", &to_bob, &ciphertext, Some(3600));
+    let kept = put(&store, "alice", &to_bob, &ciphertext);
+    let expires = sent(&store, &alice, expiring).expires.expect("an expiry");
+    assert!((start + 3600..=now() + 3600).contains(&expires), "an hour after it was stored");
+    assert_eq!(sent(&store, &alice, kept).expires, None);
+
+    assert_eq!(store.collect_drops(expires - 1).unwrap(), (0, 0), "not yet");
+    assert_eq!(store.inbox(bob.id).unwrap().len(), 2);
+    assert_eq!(store.collect_drops(expires).unwrap(), (1, 0), "due");
+    assert_eq!(blob_count(&dir), 1, "only the expired drop's blob went");
+    let inbox: Vec<DropId> = store.inbox(bob.id).unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(inbox, vec![kept]);
+    assert!(store.not_in_inbox(bob.id, &expiring).to_string().contains("expired"));
+    assert_eq!(sent(&store, &alice, expiring).state, DropState::Expired);
+    assert_eq!(store.usage(alice.id).unwrap(), (2000, 1), "only the kept drop counts");
+    assert_eq!(store.collect_drops(expires + 10).unwrap(), (0, 0), "once");
+
+    // Ended rows stay for the sender's status, then are forgotten.
+    assert_eq!(store.collect_drops(expires + ENDED_DROP_RETENTION - 1).unwrap(), (0, 0));
+    assert_eq!(store.collect_drops(expires + ENDED_DROP_RETENTION + 1).unwrap(), (0, 1));
+    let left: Vec<DropId> = store.sent_drops(alice.id).unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(left, vec![kept]);
 }

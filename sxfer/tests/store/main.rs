@@ -43,7 +43,7 @@ fn open_creates_the_layout_and_keys_with_private_modes() {
     assert_eq!(fs::read_to_string(dir.join("storage.pub")).expect("pub file"), format!("{recipient}\n"));
 
     let version: i64 = db(&dir).query_row("PRAGMA user_version", [], |row| row.get(0)).expect("version");
-    assert_eq!(version, 4, "0001_initial, 0002_invites, 0003_drops and 0004_audit_chain");
+    assert_eq!(version, 5, "0001_initial, 0002_invites, 0003_drops, 0004_drop_status and 0005_audit_chain");
     let journal: String = db(&dir).query_row("PRAGMA journal_mode", [], |row| row.get(0)).expect("journal");
     assert_eq!(journal, "wal");
 

@@ -22,7 +22,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rusqlite::{Connection, TransactionBehavior};
 use sxfer_proto::identity::{Fingerprint, PublicIdentity};
-use sxfer_proto::msgs::{DropId, FileEntry, FileMeta, Username};
+use sxfer_proto::msgs::{DropId, DropState, FileEntry, FileMeta, Username};
 use sxfer_proto::names::RemoteName;
 
 use super::audit_event::AuditEvent;
@@ -30,7 +30,7 @@ use super::blob::BlobId;
 use super::error::{Result, StoreError};
 use super::meta::{
     Account, AuditRecord, BatchCommit, ChainedRow, DeletedUser, MetaStore, NewDrop, NewFile, NewUser, Partial,
-    References, StoredDrop, UserId, UserInfo,
+    References, SentRecord, StoredDrop, UserId, UserInfo,
 };
 use super::Limits;
 
@@ -215,22 +215,46 @@ impl MetaStore for SqliteMeta {
         self.write(|tx| drops::commit(tx, drop, limits, now))
     }
 
-    fn inbox(&self, user: UserId) -> Result<Vec<StoredDrop>> {
-        drops::inbox(&self.db(), user)
+    fn inbox(&self, user: UserId, now: i64) -> Result<Vec<StoredDrop>> {
+        drops::inbox(&self.db(), user, now)
     }
 
-    fn inbox_drop(&self, user: UserId, id: &DropId) -> Result<Option<(StoredDrop, BlobId)>> {
-        drops::inbox_drop(&self.db(), user, id)
+    fn inbox_drop(&self, user: UserId, id: &DropId, now: i64) -> Result<Option<(StoredDrop, BlobId)>> {
+        drops::inbox_drop(&self.db(), user, id, now)
     }
 
-    fn remove_from_inbox(&self, user: UserId, id: &DropId) -> Result<Option<Option<BlobId>>> {
-        self.write(|tx| drops::remove(tx, user, id))
+    fn remove_from_inbox(&self, user: UserId, id: &DropId, now: i64) -> Result<Option<Option<BlobId>>> {
+        self.write(|tx| drops::remove(tx, user, id, now))
+    }
+
+    fn store_receipt(&self, user: UserId, id: &DropId, receipt: &[u8], now: i64) -> Result<bool> {
+        drops::store_receipt(&self.db(), user, id, receipt, now)
+    }
+
+    fn revoke_drop(&self, sender: UserId, id: &DropId, now: i64) -> Result<Option<BlobId>> {
+        drops::revoke(&self.db(), sender, id, now)
+    }
+
+    fn received_drop_state(&self, user: UserId, id: &DropId, now: i64) -> Result<Option<(DropState, bool)>> {
+        drops::received_state(&self.db(), user, id, now)
+    }
+
+    fn sent_drops(&self, sender: UserId, now: i64) -> Result<Vec<SentRecord>> {
+        self.write(|tx| drops::sent(tx, sender, now))
+    }
+
+    fn end_expired_drops(&self, now: i64) -> Result<Vec<BlobId>> {
+        drops::end_expired(&self.db(), now)
+    }
+
+    fn forget_ended_drops(&self, before: i64) -> Result<usize> {
+        drops::forget_ended(&self.db(), before)
     }
 
     fn references(&self) -> Result<References> {
         let db = self.db();
         let mut files: HashSet<BlobId> = blob_ids(&db, "SELECT blob_id FROM files", [])?.into_iter().collect();
-        files.extend(blob_ids(&db, "SELECT blob_id FROM drops", [])?);
+        files.extend(blob_ids(&db, "SELECT blob_id FROM drops WHERE ended IS NULL", [])?);
         let partials = blob_ids(&db, "SELECT blob_id FROM partials", [])?.into_iter().collect();
         Ok(References { files, partials })
     }

@@ -23,7 +23,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_invites.sql"),
     include_str!("migrations/0003_drops.sql"),
-    include_str!("migrations/0004_audit_chain.sql"),
+    include_str!("migrations/0004_drop_status.sql"),
+    include_str!("migrations/0005_audit_chain.sql"),
 ];
 
 /// Opens (creating, 0600) the database with the settings the crash-safety

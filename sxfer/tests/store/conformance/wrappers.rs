@@ -9,10 +9,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use sxfer::store::{
     Account, AuditEvent, AuditRecord, BatchCommit, BlobGroup, BlobId, BlobRead, BlobState, BlobStore, BlobSync,
     BlobWriter, ChainedRow, DeletedUser, Limits, ListedBlob, MetaStore, NewDrop, NewFile, NewUser, Partial, References,
-    Result, StoreError, StoredDrop, UserId, UserInfo,
+    Result, SentRecord, StoreError, StoredDrop, UserId, UserInfo,
 };
 use sxfer_proto::identity::{Fingerprint, PublicIdentity};
-use sxfer_proto::msgs::{DropId, FileEntry, FileMeta, Username};
+use sxfer_proto::msgs::{DropId, DropState, FileEntry, FileMeta, Username};
 use sxfer_proto::names::RemoteName;
 
 /// A step a blob store is about to take.
@@ -262,14 +262,32 @@ impl MetaStore for Gated {
         self.failing()?;
         self.inner.commit_drop(drop, limits, now)
     }
-    fn inbox(&self, user: UserId) -> Result<Vec<StoredDrop>> {
-        self.inner.inbox(user)
+    fn inbox(&self, user: UserId, now: i64) -> Result<Vec<StoredDrop>> {
+        self.inner.inbox(user, now)
     }
-    fn inbox_drop(&self, user: UserId, id: &DropId) -> Result<Option<(StoredDrop, BlobId)>> {
-        self.inner.inbox_drop(user, id)
+    fn inbox_drop(&self, user: UserId, id: &DropId, now: i64) -> Result<Option<(StoredDrop, BlobId)>> {
+        self.inner.inbox_drop(user, id, now)
     }
-    fn remove_from_inbox(&self, user: UserId, id: &DropId) -> Result<Option<Option<BlobId>>> {
-        self.inner.remove_from_inbox(user, id)
+    fn remove_from_inbox(&self, user: UserId, id: &DropId, now: i64) -> Result<Option<Option<BlobId>>> {
+        self.inner.remove_from_inbox(user, id, now)
+    }
+    fn store_receipt(&self, user: UserId, id: &DropId, receipt: &[u8], now: i64) -> Result<bool> {
+        self.inner.store_receipt(user, id, receipt, now)
+    }
+    fn revoke_drop(&self, sender: UserId, id: &DropId, now: i64) -> Result<Option<BlobId>> {
+        self.inner.revoke_drop(sender, id, now)
+    }
+    fn received_drop_state(&self, user: UserId, id: &DropId, now: i64) -> Result<Option<(DropState, bool)>> {
+        self.inner.received_drop_state(user, id, now)
+    }
+    fn sent_drops(&self, sender: UserId, now: i64) -> Result<Vec<SentRecord>> {
+        self.inner.sent_drops(sender, now)
+    }
+    fn end_expired_drops(&self, now: i64) -> Result<Vec<BlobId>> {
+        self.inner.end_expired_drops(now)
+    }
+    fn forget_ended_drops(&self, before: i64) -> Result<usize> {
+        self.inner.forget_ended_drops(before)
     }
     fn references(&self) -> Result<References> {
         self.inner.references()
