@@ -18,6 +18,9 @@
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::hmac;
+use sha2::compress256;
+use sha2::digest::generic_array::GenericArray;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::{RecordCipher, SuiteId, NONCE_LEN};
 use crate::error::{Error, Result};
@@ -28,11 +31,27 @@ const TAG_LEN: usize = 32;
 /// Length of each half of the suite key.
 const HALF_KEY_LEN: usize = 32;
 
-/// One direction's HMAC-SHA256-CTR keys. aws-lc-rs keeps each key as a
-/// precomputed HMAC state (inner and outer pad already absorbed) and
-/// zeroizes it on drop; no raw copy of the key bytes is kept.
+/// SHA-256's block length.
+const BLOCK_LEN: usize = 64;
+
+/// SHA-256's initial hash value (FIPS 180-4 §5.3.3).
+const SHA256_IV: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// One direction's HMAC-SHA256-CTR keys. The MAC key is an aws-lc-rs
+/// `hmac::Key` (zeroized by aws-lc on drop); the keystream key is held only
+/// as its two HMAC midstates, zeroized on drop. No raw copy of the key bytes
+/// is kept.
 pub struct HmacSha256Ctr {
-    enc_key: hmac::Key,
+    enc: Midstates,
     mac_key: hmac::Key,
 }
 
@@ -43,25 +62,39 @@ impl HmacSha256Ctr {
             return Err(Error::Misuse("hmac-sha256-ctr key must be 64 bytes"));
         }
         let (enc, mac) = key.split_at(HALF_KEY_LEN);
-        Ok(HmacSha256Ctr {
-            enc_key: hmac::Key::new(hmac::HMAC_SHA256, enc),
-            mac_key: hmac::Key::new(hmac::HMAC_SHA256, mac),
-        })
+        Ok(HmacSha256Ctr { enc: Midstates::new(enc), mac_key: hmac::Key::new(hmac::HMAC_SHA256, mac) })
     }
 
     /// XOR `data` with the keystream `S_0 ‖ S_1 ‖ …` for `nonce`.
+    ///
+    /// `S_i = HMAC(k_enc, nonce ‖ u64be(i))` is two SHA-256 compressions
+    /// from the precomputed midstates: the inner one over the single padded
+    /// block `nonce ‖ u64be(i) ‖ 0x80 ‖ 0… ‖ u64be(8 × (64 + 20))`, the outer
+    /// one over `inner digest ‖ 0x80 ‖ 0… ‖ u64be(8 × (64 + 32))`. The same
+    /// bytes `hmac::sign` would hash, without its per-call context copies.
     fn apply_keystream(&self, nonce: &[u8; NONCE_LEN], data: &mut [u8]) {
-        let mut input = [0u8; NONCE_LEN + 8];
-        input[..NONCE_LEN].copy_from_slice(nonce);
+        let mut inner_block = [0u8; BLOCK_LEN];
+        inner_block[..NONCE_LEN].copy_from_slice(nonce);
+        pad_block(&mut inner_block, NONCE_LEN + 8);
+        let mut outer_block = [0u8; BLOCK_LEN];
+        pad_block(&mut outer_block, TAG_LEN);
+        let mut state = [0u32; 8];
         for (counter, chunk) in (0u64..).zip(data.chunks_mut(TAG_LEN)) {
-            input[NONCE_LEN..].copy_from_slice(&counter.to_be_bytes());
-            // `sign` starts from a copy of the precomputed keyed state, so
-            // each block costs two SHA-256 compressions and one state copy.
-            let block = hmac::sign(&self.enc_key, &input);
-            for (byte, key) in chunk.iter_mut().zip(block.as_ref()) {
-                *byte ^= key;
+            inner_block[NONCE_LEN..NONCE_LEN + 8].copy_from_slice(&counter.to_be_bytes());
+            state = self.enc.inner;
+            compress(&mut state, &inner_block);
+            store_be(&state, &mut outer_block[..TAG_LEN]);
+            state = self.enc.outer;
+            compress(&mut state, &outer_block);
+            for (bytes, word) in chunk.chunks_mut(4).zip(state) {
+                for (byte, key) in bytes.iter_mut().zip(word.to_be_bytes()) {
+                    *byte ^= key;
+                }
             }
         }
+        // The inner digest and the last keystream block are key-derived.
+        outer_block.zeroize();
+        state.zeroize();
     }
 
     /// `HMAC-SHA256(k_mac, nonce ‖ u64be(len(aad)) ‖ aad ‖ C)`.
@@ -72,6 +105,52 @@ impl HmacSha256Ctr {
         mac.update(aad);
         mac.update(ciphertext);
         mac.sign()
+    }
+}
+
+/// HMAC-SHA256 keyed for single-block messages: SHA-256's chaining value
+/// after absorbing `key ⊕ ipad` (inner) and `key ⊕ opad` (outer), RFC 2104.
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct Midstates {
+    inner: [u32; 8],
+    outer: [u32; 8],
+}
+
+impl Midstates {
+    /// `key` is at most one block (the suite's is 32 bytes), so it is used
+    /// as is, zero-padded, as RFC 2104 says.
+    fn new(key: &[u8]) -> Self {
+        let absorb = |pad: u8| {
+            let mut block = [pad; BLOCK_LEN];
+            for (byte, key) in block.iter_mut().zip(key) {
+                *byte ^= key;
+            }
+            let mut state = SHA256_IV;
+            compress(&mut state, &block);
+            block.zeroize();
+            state
+        };
+        Midstates { inner: absorb(0x36), outer: absorb(0x5c) }
+    }
+}
+
+/// SHA-256 padding for a message of `BLOCK_LEN + len` bytes (the keyed pad
+/// block, then `len` bytes at the start of `block`): 0x80, zeros, and the
+/// bit length in the last 8 bytes.
+fn pad_block(block: &mut [u8; BLOCK_LEN], len: usize) {
+    block[len] = 0x80;
+    block[BLOCK_LEN - 8..].copy_from_slice(&(8 * (BLOCK_LEN + len) as u64).to_be_bytes());
+}
+
+/// One SHA-256 compression of `block` into `state` (SHA-NI where the CPU has it).
+fn compress(state: &mut [u32; 8], block: &[u8; BLOCK_LEN]) {
+    compress256(state, core::slice::from_ref(GenericArray::from_slice(block)));
+}
+
+/// `state` as the big-endian digest bytes.
+fn store_be(state: &[u32; 8], out: &mut [u8]) {
+    for (bytes, word) in out.chunks_exact_mut(4).zip(state) {
+        bytes.copy_from_slice(&word.to_be_bytes());
     }
 }
 
