@@ -31,6 +31,9 @@ const TAG_LEN: usize = 32;
 /// Length of each half of the suite key.
 const HALF_KEY_LEN: usize = 32;
 
+/// Keystream blocks computed together (see `apply_keystream`).
+const BATCH: usize = 8;
+
 /// SHA-256's block length.
 const BLOCK_LEN: usize = 64;
 
@@ -78,23 +81,31 @@ impl HmacSha256Ctr {
         pad_block(&mut inner_block, NONCE_LEN + 8);
         let mut outer_block = [0u8; BLOCK_LEN];
         pad_block(&mut outer_block, TAG_LEN);
-        let mut state = [0u32; 8];
-        for (counter, chunk) in (0u64..).zip(data.chunks_mut(TAG_LEN)) {
-            inner_block[NONCE_LEN..NONCE_LEN + 8].copy_from_slice(&counter.to_be_bytes());
-            state = self.enc.inner;
-            compress(&mut state, &inner_block);
-            store_be(&state, &mut outer_block[..TAG_LEN]);
-            state = self.enc.outer;
-            compress(&mut state, &outer_block);
-            for (bytes, word) in chunk.chunks_mut(4).zip(state) {
-                for (byte, key) in bytes.iter_mut().zip(word.to_be_bytes()) {
-                    *byte ^= key;
-                }
+        let mut states = [[0u32; 8]; BATCH];
+        let mut keystream = [0u8; BATCH * TAG_LEN];
+        for (batch, group) in (0u64..).zip(data.chunks_mut(BATCH * TAG_LEN)) {
+            let blocks = &mut states[..group.len().div_ceil(TAG_LEN)];
+            // The inner compressions of a batch do not depend on each other,
+            // so the CPU overlaps them; then the outer ones likewise.
+            for (counter, state) in (batch * BATCH as u64..).zip(blocks.iter_mut()) {
+                inner_block[NONCE_LEN..NONCE_LEN + 8].copy_from_slice(&counter.to_be_bytes());
+                *state = self.enc.inner;
+                compress(state, &inner_block);
             }
+            for state in blocks.iter_mut() {
+                store_be(state, &mut outer_block[..TAG_LEN]);
+                *state = self.enc.outer;
+                compress(state, &outer_block);
+            }
+            for (state, out) in blocks.iter().zip(keystream.chunks_exact_mut(TAG_LEN)) {
+                store_be(state, out);
+            }
+            group.iter_mut().zip(&keystream).for_each(|(byte, key)| *byte ^= key);
         }
-        // The inner digest and the last keystream block are key-derived.
+        // The inner digests and the keystream are key-derived.
         outer_block.zeroize();
-        state.zeroize();
+        states.zeroize();
+        keystream.zeroize();
     }
 
     /// `HMAC-SHA256(k_mac, nonce ‖ u64be(len(aad)) ‖ aad ‖ C)`.
