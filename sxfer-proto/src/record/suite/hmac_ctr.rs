@@ -38,16 +38,8 @@ const BATCH: usize = 8;
 const BLOCK_LEN: usize = 64;
 
 /// SHA-256's initial hash value (FIPS 180-4 §5.3.3).
-const SHA256_IV: [u32; 8] = [
-    0x6a09_e667,
-    0xbb67_ae85,
-    0x3c6e_f372,
-    0xa54f_f53a,
-    0x510e_527f,
-    0x9b05_688c,
-    0x1f83_d9ab,
-    0x5be0_cd19,
-];
+const SHA256_IV: [u32; 8] =
+    [0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19];
 
 /// One direction's HMAC-SHA256-CTR keys. The MAC key is an aws-lc-rs
 /// `hmac::Key` (zeroized by aws-lc on drop); the keystream key is held only
@@ -212,6 +204,58 @@ mod tests {
             input.extend_from_slice(&(i as u64).to_be_bytes());
             let block = hmac::sign(&k_enc, &input);
             assert_eq!(chunk, &block.as_ref()[..chunk.len()]);
+        }
+    }
+
+    /// The construction of §6.6 written out with aws-lc-rs `hmac::sign`, one
+    /// call per keystream block: what the fast path must equal byte for byte.
+    fn reference_seal(key: &[u8; 64], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let k_enc = hmac::Key::new(hmac::HMAC_SHA256, &key[..32]);
+        let k_mac = hmac::Key::new(hmac::HMAC_SHA256, &key[32..]);
+        let mut sealed = plaintext.to_vec();
+        for (i, chunk) in (0u64..).zip(sealed.chunks_mut(TAG_LEN)) {
+            let block = hmac::sign(&k_enc, &[&nonce[..], &i.to_be_bytes()].concat());
+            chunk.iter_mut().zip(block.as_ref()).for_each(|(byte, key)| *byte ^= key);
+        }
+        let tag = hmac::sign(&k_mac, &[&nonce[..], &(aad.len() as u64).to_be_bytes(), aad, &sealed].concat());
+        sealed.extend_from_slice(tag.as_ref());
+        sealed
+    }
+
+    /// Seal with the suite, compare with the reference, open it back.
+    fn assert_matches_reference(key: &[u8; 64], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) {
+        let cipher = HmacSha256Ctr::new(key).expect("64-byte key");
+        let mut buf = plaintext.to_vec();
+        buf.resize(cipher.sealed_len(plaintext.len()), 0);
+        cipher.seal_in_place(nonce, aad, &mut buf, plaintext.len()).expect("seal");
+        assert!(buf == reference_seal(key, nonce, aad, plaintext), "sealed {} bytes differ", plaintext.len());
+        assert_eq!(cipher.open_in_place(nonce, aad, &mut buf), Ok(plaintext.len()));
+        assert!(buf[..plaintext.len()] == *plaintext, "open of {} bytes differs", plaintext.len());
+    }
+
+    #[test]
+    fn fast_path_equals_hmac_sign_at_block_and_batch_edges() {
+        let key: [u8; 64] = core::array::from_fn(|i| (i * 7 + 1) as u8);
+        let batch = BATCH * TAG_LEN;
+        let lengths = [0, 1, 31, 32, 33, 63, 64, 65, batch - 1, batch, batch + 1, 3 * batch + 17, 1 << 20];
+        for nonce in [[0u8; NONCE_LEN], [0xff; NONCE_LEN], core::array::from_fn(|i| i as u8)] {
+            for len in lengths {
+                let plaintext: Vec<u8> = (0..len).map(|i| (i ^ (i >> 8)) as u8).collect();
+                assert_matches_reference(&key, &nonce, b"aad", &plaintext);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_equals_hmac_sign(
+            key in proptest::collection::vec(proptest::num::u8::ANY, 64),
+            nonce: [u8; NONCE_LEN],
+            aad in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            plaintext in proptest::collection::vec(proptest::num::u8::ANY, 0..3000),
+        ) {
+            let key: [u8; 64] = key.try_into().expect("64 bytes");
+            assert_matches_reference(&key, &nonce, &aad, &plaintext);
         }
     }
 
