@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# hmac-sha256-ctr (PROTOCOL.md §6.6) against the floor of its construction,
+# with `openssl speed` in the same run, and end to end against the default
+# suite.
+#
+#   bench/keyed_hash.sh            # REPS=5 MIB=512
+#
+# 1. Record: per rep, the suite's 1 MiB seal and open (examples/
+#    keyed_hash_bench, ~RUN_SECONDS s each) and, right after, `openssl speed
+#    -evp sha256 -bytes 16384` and `openssl speed -bytes 64 sha256`.
+#    The floor: the keystream costs 2 SHA-256 compressions per 32 bytes and
+#    the MAC 1 per 64, 5/64 compressions a byte, so with OpenSSL's long-
+#    message rate R (bytes/s, 64 bytes a compression) floor = R / 5. A 64-byte
+#    `openssl speed` message is 2 compressions (data + padding block) plus
+#    init and final: that column is shown, and the floor it implies (ops/s x
+#    2 compressions x 12.8 bytes) is lower. Ratios are taken within each rep.
+# 2. End to end: an MIB MiB upload of random bytes to a local `sxfer serve`
+#    (accepting the default suites and hmac-sha256-ctr), the client with
+#    `--suites hmac-sha256-ctr` against the default suite, alternating which
+#    goes first; wall clock from start to exit of `sxfer upload`.
+#
+# Prints every rep, then medians and min..max. The machine is shared: quote
+# medians and the within-rep ratios.
+#
+# Environment: REPS=5 MIB=512 RUN_SECONDS=1, SXFER_BIN (an sxfer binary to use
+# instead of building one, e.g. an older commit's, for a before/after),
+# PARTS="record e2e", BENCH_TMPDIR, KEEP_WORK=1.
+# Network: loopback only; cargo runs --offline.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+reps="${REPS:-5}"
+mib="${MIB:-512}"
+seconds="${RUN_SECONDS:-1}"
+# `openssl speed -seconds` takes whole seconds.
+ossl_seconds="$(awk -v s="$seconds" 'BEGIN { n = int(s + 0.5); print n < 1 ? 1 : n }')"
+parts="${PARTS:-record e2e}"
+part() { [[ " $parts " == *" $1 "* ]]; }
+
+echo "== building sxfer and the keyed_hash_bench example (release)"
+cargo build --offline --release -p sxfer --bin sxfer -p sxfer-proto --example keyed_hash_bench
+target="$(cargo metadata --offline --format-version 1 --no-deps \
+    | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release"
+sxfer="${SXFER_BIN:-$target/sxfer}"
+khb="$target/examples/keyed_hash_bench"
+
+base="${BENCH_TMPDIR:-${TMPDIR:-/tmp}}"
+work="$(mktemp -d "$base/sxfer-keyed-hash.XXXXXX")"
+server_pid=""
+cleanup() {
+    local status=$?
+    if [[ -n "$server_pid" ]]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    if [[ "${KEEP_WORK:-}" == 1 ]]; then echo "== kept $work" >&2; else rm -rf "$work"; fi
+    return "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+bench_header
+echo "== $(openssl version); sxfer binary: $sxfer"
+
+# median_spread < numbers: "median (min..max)".
+median_spread() {
+    sort -g | awk '{ v[NR] = $1 } END {
+        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.3f (%.3f..%.3f)", m, v[1], v[NR]
+    }'
+}
+# column FILE N: the Nth tab-separated field of every line.
+column() { awk -F '\t' -v n="$2" '{ print $n }' "$1"; }
+# openssl_kbps ARGS...: the last figure `openssl speed` prints, in 1000s of bytes/s.
+openssl_kbps() {
+    local line
+    line="$(openssl speed "$@" 2>/dev/null | tail -n 1)"
+    line="${line##* }"
+    echo "${line%k}"
+}
+
+record="$work/record.tsv" # rep seal open ossl_16k_GBps ossl_64_GBps floor seal/floor open/floor floor64
+if part record; then
+    : >"$record"
+    echo
+    echo "== 1. record: 1 MiB seal / open (GB/s = 10^9 B/s) beside openssl speed sha256, $reps reps"
+    printf '%-4s %8s %8s %14s %12s %8s %10s %10s\n' \
+        rep seal open ossl_16KiB ossl_64B floor seal/floor open/floor
+    for rep in $(seq 1 "$reps"); do
+        out="$("$khb" --runs 1 --seconds "$seconds" --only seal --only open)"
+        seal="$(awk -F '\t' '$1 == "result" && $2 == "seal" { print $3 }' <<<"$out")"
+        open="$(awk -F '\t' '$1 == "result" && $2 == "open" { print $3 }' <<<"$out")"
+        long="$(openssl_kbps -evp sha256 -bytes 16384 -seconds "$ossl_seconds")"
+        short="$(openssl_kbps -bytes 64 -seconds "$ossl_seconds" sha256)"
+        awk -v rep="$rep" -v s="$seal" -v o="$open" -v l="$long" -v sh="$short" 'BEGIN {
+            lg = l * 1000 / 1e9; shg = sh * 1000 / 1e9; f = lg / 5; f64 = shg / 64 * 2 * 12.8
+            printf "%s\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.3f\t%.3f\t%.4f\n", rep, s, o, lg, shg, f, s / f, o / f, f64
+        }' >>"$record"
+        tail -n 1 "$record" | awk -F '\t' '{
+            printf "%-4s %8.3f %8.3f %14.3f %12.3f %8.3f %10.2f %10.2f\n", $1, $2, $3, $4, $5, $6, $7, $8
+        }'
+    done
+    echo "   median (min..max) over $reps reps:"
+    echo "   seal GB/s              $(column "$record" 2 | median_spread)"
+    echo "   open GB/s              $(column "$record" 3 | median_spread)"
+    echo "   openssl 16 KiB GB/s    $(column "$record" 4 | median_spread)"
+    echo "   openssl 64 B GB/s      $(column "$record" 5 | median_spread)"
+    echo "   floor GB/s (16 KiB/5)  $(column "$record" 6 | median_spread)"
+    echo "   floor GB/s from 64 B   $(column "$record" 9 | median_spread)  (ops/s x 2 compressions x 12.8 B)"
+    echo "   seal / floor           $(column "$record" 7 | median_spread)"
+    echo "   open / floor           $(column "$record" 8 | median_spread)"
+fi
+
+e2e="$work/e2e.tsv" # rep suite MBps
+if part e2e; then
+    : >"$e2e"
+    echo
+    echo "== 2. end to end: $mib MiB upload to a local sxfer serve, hmac-sha256-ctr vs the default suite, $reps reps"
+    mkdir -p "$work/home"
+    export SXFER_HOME="$work/home" SXFER_PASSWORD="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    "$sxfer" user add bench --data-dir "$work/data" >/dev/null
+    start_server "$work/data" "$work/serve.log" --suites aes-256-gcm,chacha20-poly1305,hmac-sha256-ctr
+    remote="bench@127.0.0.1:$port"
+    head -c "$((mib << 20))" /dev/urandom >"$work/payload.bin"
+    "$sxfer" ls "$remote" --fingerprint "$fingerprint" -q >/dev/null 2>&1 # pins the key
+    # upload_mbps SUITE-FLAGS...: one upload, its rate in MB/s (10^6 B/s).
+    upload_mbps() {
+        local start=$EPOCHREALTIME
+        "$sxfer" upload "$work/payload.bin" "$remote:payload.bin" --fingerprint "$fingerprint" -q "$@"
+        awk -v now="$EPOCHREALTIME" -v start="$start" -v bytes="$((mib << 20))" \
+            'BEGIN { printf "%.1f", bytes / (now - start) / 1e6 }'
+    }
+    printf '%-4s %14s %18s %14s\n' rep default_MB/s hmac-sha256-ctr_MB/s hmac/default
+    for rep in $(seq 1 "$reps"); do
+        if ((rep % 2)); then
+            default="$(upload_mbps)"
+            hmac="$(upload_mbps --suites hmac-sha256-ctr)"
+        else
+            hmac="$(upload_mbps --suites hmac-sha256-ctr)"
+            default="$(upload_mbps)"
+        fi
+        printf '%s\t%s\t%s\n' "$rep" "$default" "$hmac" >>"$e2e"
+        awk -v rep="$rep" -v d="$default" -v h="$hmac" \
+            'BEGIN { printf "%-4s %14.1f %18.1f %14.3f\n", rep, d, h, h / d }'
+    done
+    echo "   median (min..max) over $reps reps:"
+    echo "   default suite MB/s     $(column "$e2e" 2 | median_spread)"
+    echo "   hmac-sha256-ctr MB/s   $(column "$e2e" 3 | median_spread)"
+    echo "   hmac / default         $(awk -F '\t' '{ print $3 / $2 }' "$e2e" | median_spread)"
+    if part record; then
+        floor="$(column "$record" 6 | sort -g | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
+        echo "   hmac e2e / floor       $(awk -F '\t' -v f="$floor" '{ print $3 / 1000 / f }' "$e2e" | median_spread)  (floor $floor GB/s, median of part 1)"
+    fi
+fi
+echo "== loadavg at end: $(cat /proc/loadavg)"
