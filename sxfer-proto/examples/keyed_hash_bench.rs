@@ -6,6 +6,9 @@
 //!   --runs N       runs per figure; median, min and max are printed (default 5)
 //!   --seconds S    time per run (default 1)
 //!   --only NAME    only this measurement (for `perf record`; repeatable)
+//!   --cpu          time by this thread's CPU time (/proc/thread-self/schedstat)
+//!                  instead of the wall clock, as `openssl speed` divides by
+//!                  its user CPU time: on a loaded machine the two then agree
 //! ```
 //!
 //! Measurements (GB = 10^9 bytes; each run is a fresh timing of `--seconds`):
@@ -49,18 +52,42 @@ struct Options {
     runs: usize,
     seconds: f64,
     only: Vec<String>,
+    clock: Clock,
+}
+
+/// What a figure divides by.
+#[derive(Clone, Copy)]
+enum Clock {
+    Wall(Instant),
+    ThreadCpu,
+}
+
+impl Clock {
+    /// Time since an arbitrary origin fixed for the process.
+    fn now(self) -> Duration {
+        match self {
+            Clock::Wall(origin) => origin.elapsed(),
+            Clock::ThreadCpu => {
+                // The first field: nanoseconds this thread has run on a CPU.
+                let stat = std::fs::read_to_string("/proc/thread-self/schedstat").expect("read schedstat");
+                let nanos = stat.split_whitespace().next().and_then(|n| n.parse().ok()).expect("schedstat field");
+                Duration::from_nanos(nanos)
+            }
+        }
+    }
 }
 
 fn parse_args() -> Result<Options, BoxError> {
-    let mut options = Options { runs: 5, seconds: 1.0, only: Vec::new() };
+    let mut options = Options { runs: 5, seconds: 1.0, only: Vec::new(), clock: Clock::Wall(Instant::now()) };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--runs" => options.runs = args.next().ok_or("--runs needs a value")?.parse()?,
             "--seconds" => options.seconds = args.next().ok_or("--seconds needs a value")?.parse()?,
             "--only" => options.only.push(args.next().ok_or("--only needs a value")?),
+            "--cpu" => options.clock = Clock::ThreadCpu,
             "-h" | "--help" => {
-                println!("keyed_hash_bench [--runs N] [--seconds S] [--only NAME]...");
+                println!("keyed_hash_bench [--runs N] [--seconds S] [--only NAME]... [--cpu]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}").into()),
@@ -73,13 +100,13 @@ fn parse_args() -> Result<Options, BoxError> {
 }
 
 /// GB/s of `op` over `bytes` bytes a call, for about `budget`.
-fn rate(budget: Duration, bytes: usize, op: &mut dyn FnMut()) -> f64 {
-    let (mut calls, start) = (0u64, Instant::now());
-    while start.elapsed() < budget {
+fn rate(clock: Clock, budget: Duration, bytes: usize, op: &mut dyn FnMut()) -> f64 {
+    let (mut calls, start) = (0u64, clock.now());
+    while clock.now() - start < budget {
         op();
         calls += 1;
     }
-    (calls * bytes as u64) as f64 / start.elapsed().as_secs_f64() / 1e9
+    (calls * bytes as u64) as f64 / (clock.now() - start).as_secs_f64() / 1e9
 }
 
 /// Median, min and max of `values`.
@@ -126,15 +153,15 @@ fn keystream_digest(inner: &digest::Context, outer: &digest::Context, data: &mut
 
 /// GB/s of seal (or of open) alone: round trips on `buf`, the other half untimed.
 /// Each round trip must give the plaintext back.
-fn round_trips(suite: &HmacSha256Ctr, budget: Duration, time_open: bool, buf: &mut [u8]) -> f64 {
+fn round_trips(suite: &HmacSha256Ctr, clock: Clock, budget: Duration, time_open: bool, buf: &mut [u8]) -> f64 {
     let plaintext = buf[..RECORD].to_vec();
     let (mut timed, mut calls) = (Duration::ZERO, 0u64);
     while timed < budget {
-        let start = Instant::now();
+        let start = clock.now();
         suite.seal_in_place(&NONCE, &AAD, black_box(&mut *buf), RECORD).expect("seal");
-        let sealed = Instant::now();
+        let sealed = clock.now();
         suite.open_in_place(&NONCE, &AAD, black_box(&mut *buf)).expect("open");
-        timed += if time_open { sealed.elapsed() } else { sealed - start };
+        timed += if time_open { clock.now() - sealed } else { sealed - start };
         calls += 1;
     }
     assert_eq!(buf[..RECORD], plaintext[..], "seal then open must give the plaintext back");
@@ -147,7 +174,7 @@ fn xor(chunk: &mut [u8], key: &[u8]) {
 
 fn main() -> Result<(), BoxError> {
     let options = parse_args()?;
-    let budget = Duration::from_secs_f64(options.seconds);
+    let (budget, clock) = (Duration::from_secs_f64(options.seconds), options.clock);
     let key = [0x42u8; 64];
     let k_enc: [u8; 32] = key[..32].try_into()?;
     let suite = HmacSha256Ctr::new(&key)?;
@@ -171,18 +198,18 @@ fn main() -> Result<(), BoxError> {
     for _ in 0..options.runs {
         for (name, figures) in chosen.iter().zip(&mut figures) {
             figures.push(match *name {
-                "seal" | "open" => round_trips(&suite, budget, *name == "open", &mut buf),
-                "keystream-sign" => rate(budget, RECORD, &mut || keystream_sign(&sign_key, &mut buf[..RECORD])),
+                "seal" | "open" => round_trips(&suite, clock, budget, *name == "open", &mut buf),
+                "keystream-sign" => rate(clock, budget, RECORD, &mut || keystream_sign(&sign_key, &mut buf[..RECORD])),
                 "keystream-digest" => {
-                    rate(budget, RECORD, &mut || keystream_digest(&inner, &outer, &mut buf[..RECORD]))
+                    rate(clock, budget, RECORD, &mut || keystream_digest(&inner, &outer, &mut buf[..RECORD]))
                 }
-                "mac" => rate(budget, RECORD, &mut || {
+                "mac" => rate(clock, budget, RECORD, &mut || {
                     black_box(hmac::sign(&mac_key, black_box(&buf[..RECORD])));
                 }),
-                "sha256-awslc" => rate(budget, RECORD, &mut || {
+                "sha256-awslc" => rate(clock, budget, RECORD, &mut || {
                     black_box(digest::digest(&digest::SHA256, black_box(&buf[..RECORD])));
                 }),
-                "sha256-sha2" => rate(budget, RECORD, &mut || sha2::compress256(black_box(&mut state), &blocks)),
+                "sha256-sha2" => rate(clock, budget, RECORD, &mut || sha2::compress256(black_box(&mut state), &blocks)),
                 _ => unreachable!("names are fixed"),
             });
         }
