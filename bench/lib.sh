@@ -1,5 +1,5 @@
-# Shared by the bench scripts (source it): the run header and one
-# `sxfer serve` on 127.0.0.1:0.
+# Shared by the bench scripts (source it): the run header, a work directory
+# and one `sxfer serve` on 127.0.0.1:0.
 
 # The date, commit, CPU and load, for the top of a report. Uses $sxfer.
 bench_header() {
@@ -24,4 +24,24 @@ start_server() {
     port="$(sed -n 's/^sxfer server listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$log")"
     fingerprint="$(sed -n 's/^host key [^ ]* \(SHA256:[^ ]*\)$/\1/p' "$log")"
     [[ -n "$port" && -n "$fingerprint" ]] || { cat "$log" >&2; echo "sxfer serve did not start" >&2; exit 1; }
+}
+
+# bench_workdir NAME: set `work` to a new directory sxfer-NAME.XXXXXX under
+# BENCH_TMPDIR (or TMPDIR, /tmp), removed on exit unless KEEP_WORK=1, and
+# stop the server of start_server on exit too.
+bench_workdir() {
+    work="$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/sxfer-$1.XXXXXX")"
+    server_pid=""
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+bench_cleanup() {
+    local status=$?
+    if [[ -n "$server_pid" ]]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    if [[ "${KEEP_WORK:-}" == 1 ]]; then echo "== kept $work" >&2; else rm -rf "$work"; fi
+    return "$status"
 }

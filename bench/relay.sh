@@ -30,20 +30,7 @@ target="$(cargo metadata --offline --format-version 1 --no-deps \
 sxfer="$target/sxfer"
 pipe="$target/examples/relay_pipe"
 
-base="${BENCH_TMPDIR:-${TMPDIR:-/tmp}}"
-work="$(mktemp -d "$base/sxfer-relay.XXXXXX")"
-server_pid=""
-cleanup() {
-    local status=$?
-    if [[ -n "$server_pid" ]]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    if [[ "${KEEP_WORK:-}" == 1 ]]; then echo "== kept $work" >&2; else rm -rf "$work"; fi
-    return "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+bench_workdir relay
 
 bench_header
 

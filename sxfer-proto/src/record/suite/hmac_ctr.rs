@@ -18,6 +18,9 @@
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::hmac;
+use sha2::compress256;
+use sha2::digest::generic_array::GenericArray;
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::{RecordCipher, SuiteId, NONCE_LEN};
 use crate::error::{Error, Result};
@@ -28,11 +31,22 @@ const TAG_LEN: usize = 32;
 /// Length of each half of the suite key.
 const HALF_KEY_LEN: usize = 32;
 
-/// One direction's HMAC-SHA256-CTR keys. aws-lc-rs keeps each key as a
-/// precomputed HMAC state (inner and outer pad already absorbed) and
-/// zeroizes it on drop; no raw copy of the key bytes is kept.
+/// Keystream blocks computed together (see `apply_keystream`).
+const BATCH: usize = 8;
+
+/// SHA-256's block length.
+const BLOCK_LEN: usize = 64;
+
+/// SHA-256's initial hash value (FIPS 180-4 §5.3.3).
+const SHA256_IV: [u32; 8] =
+    [0x6a09_e667, 0xbb67_ae85, 0x3c6e_f372, 0xa54f_f53a, 0x510e_527f, 0x9b05_688c, 0x1f83_d9ab, 0x5be0_cd19];
+
+/// One direction's HMAC-SHA256-CTR keys. The MAC key is an aws-lc-rs
+/// `hmac::Key` (zeroized by aws-lc on drop); the keystream key is held only
+/// as its two HMAC midstates, zeroized on drop. No raw copy of the key bytes
+/// is kept.
 pub struct HmacSha256Ctr {
-    enc_key: hmac::Key,
+    enc: Midstates,
     mac_key: hmac::Key,
 }
 
@@ -43,25 +57,47 @@ impl HmacSha256Ctr {
             return Err(Error::Misuse("hmac-sha256-ctr key must be 64 bytes"));
         }
         let (enc, mac) = key.split_at(HALF_KEY_LEN);
-        Ok(HmacSha256Ctr {
-            enc_key: hmac::Key::new(hmac::HMAC_SHA256, enc),
-            mac_key: hmac::Key::new(hmac::HMAC_SHA256, mac),
-        })
+        Ok(HmacSha256Ctr { enc: Midstates::new(enc), mac_key: hmac::Key::new(hmac::HMAC_SHA256, mac) })
     }
 
     /// XOR `data` with the keystream `S_0 ‖ S_1 ‖ …` for `nonce`.
+    ///
+    /// `S_i = HMAC(k_enc, nonce ‖ u64be(i))` is two SHA-256 compressions
+    /// from the precomputed midstates: the inner one over the single padded
+    /// block `nonce ‖ u64be(i) ‖ 0x80 ‖ 0… ‖ u64be(8 × (64 + 20))`, the outer
+    /// one over `inner digest ‖ 0x80 ‖ 0… ‖ u64be(8 × (64 + 32))`. The same
+    /// bytes `hmac::sign` would hash, without its per-call context copies.
     fn apply_keystream(&self, nonce: &[u8; NONCE_LEN], data: &mut [u8]) {
-        let mut input = [0u8; NONCE_LEN + 8];
-        input[..NONCE_LEN].copy_from_slice(nonce);
-        for (counter, chunk) in (0u64..).zip(data.chunks_mut(TAG_LEN)) {
-            input[NONCE_LEN..].copy_from_slice(&counter.to_be_bytes());
-            // `sign` starts from a copy of the precomputed keyed state, so
-            // each block costs two SHA-256 compressions and one state copy.
-            let block = hmac::sign(&self.enc_key, &input);
-            for (byte, key) in chunk.iter_mut().zip(block.as_ref()) {
-                *byte ^= key;
+        let mut inner_block = [0u8; BLOCK_LEN];
+        inner_block[..NONCE_LEN].copy_from_slice(nonce);
+        pad_block(&mut inner_block, NONCE_LEN + 8);
+        let mut outer_block = [0u8; BLOCK_LEN];
+        pad_block(&mut outer_block, TAG_LEN);
+        let mut states = [[0u32; 8]; BATCH];
+        let mut keystream = [0u8; BATCH * TAG_LEN];
+        for (batch, group) in (0u64..).zip(data.chunks_mut(BATCH * TAG_LEN)) {
+            let blocks = &mut states[..group.len().div_ceil(TAG_LEN)];
+            // The inner compressions of a batch do not depend on each other,
+            // so the CPU overlaps them; then the outer ones likewise.
+            for (counter, state) in (batch * BATCH as u64..).zip(blocks.iter_mut()) {
+                inner_block[NONCE_LEN..NONCE_LEN + 8].copy_from_slice(&counter.to_be_bytes());
+                *state = self.enc.inner;
+                compress(state, &inner_block);
             }
+            for state in blocks.iter_mut() {
+                store_be(state, &mut outer_block[..TAG_LEN]);
+                *state = self.enc.outer;
+                compress(state, &outer_block);
+            }
+            for (state, out) in blocks.iter().zip(keystream.chunks_exact_mut(TAG_LEN)) {
+                store_be(state, out);
+            }
+            group.iter_mut().zip(&keystream).for_each(|(byte, key)| *byte ^= key);
         }
+        // The inner digests and the keystream are key-derived.
+        outer_block.zeroize();
+        states.zeroize();
+        keystream.zeroize();
     }
 
     /// `HMAC-SHA256(k_mac, nonce ‖ u64be(len(aad)) ‖ aad ‖ C)`.
@@ -72,6 +108,52 @@ impl HmacSha256Ctr {
         mac.update(aad);
         mac.update(ciphertext);
         mac.sign()
+    }
+}
+
+/// HMAC-SHA256 keyed for single-block messages: SHA-256's chaining value
+/// after absorbing `key ⊕ ipad` (inner) and `key ⊕ opad` (outer), RFC 2104.
+#[derive(Zeroize, ZeroizeOnDrop)]
+struct Midstates {
+    inner: [u32; 8],
+    outer: [u32; 8],
+}
+
+impl Midstates {
+    /// `key` is at most one block (the suite's is 32 bytes), so it is used
+    /// as is, zero-padded, as RFC 2104 says.
+    fn new(key: &[u8]) -> Self {
+        let absorb = |pad: u8| {
+            let mut block = [pad; BLOCK_LEN];
+            for (byte, key) in block.iter_mut().zip(key) {
+                *byte ^= key;
+            }
+            let mut state = SHA256_IV;
+            compress(&mut state, &block);
+            block.zeroize();
+            state
+        };
+        Midstates { inner: absorb(0x36), outer: absorb(0x5c) }
+    }
+}
+
+/// SHA-256 padding for a message of `BLOCK_LEN + len` bytes (the keyed pad
+/// block, then `len` bytes at the start of `block`): 0x80, zeros, and the
+/// bit length in the last 8 bytes.
+fn pad_block(block: &mut [u8; BLOCK_LEN], len: usize) {
+    block[len] = 0x80;
+    block[BLOCK_LEN - 8..].copy_from_slice(&(8 * (BLOCK_LEN + len) as u64).to_be_bytes());
+}
+
+/// One SHA-256 compression of `block` into `state` (SHA-NI where the CPU has it).
+fn compress(state: &mut [u32; 8], block: &[u8; BLOCK_LEN]) {
+    compress256(state, core::slice::from_ref(GenericArray::from_slice(block)));
+}
+
+/// `state` as the big-endian digest bytes.
+fn store_be(state: &[u32; 8], out: &mut [u8]) {
+    for (bytes, word) in out.chunks_exact_mut(4).zip(state) {
+        bytes.copy_from_slice(&word.to_be_bytes());
     }
 }
 
@@ -122,6 +204,58 @@ mod tests {
             input.extend_from_slice(&(i as u64).to_be_bytes());
             let block = hmac::sign(&k_enc, &input);
             assert_eq!(chunk, &block.as_ref()[..chunk.len()]);
+        }
+    }
+
+    /// The construction of §6.6 written out with aws-lc-rs `hmac::sign`, one
+    /// call per keystream block: what the fast path must equal byte for byte.
+    fn reference_seal(key: &[u8; 64], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let k_enc = hmac::Key::new(hmac::HMAC_SHA256, &key[..32]);
+        let k_mac = hmac::Key::new(hmac::HMAC_SHA256, &key[32..]);
+        let mut sealed = plaintext.to_vec();
+        for (i, chunk) in (0u64..).zip(sealed.chunks_mut(TAG_LEN)) {
+            let block = hmac::sign(&k_enc, &[&nonce[..], &i.to_be_bytes()].concat());
+            chunk.iter_mut().zip(block.as_ref()).for_each(|(byte, key)| *byte ^= key);
+        }
+        let tag = hmac::sign(&k_mac, &[&nonce[..], &(aad.len() as u64).to_be_bytes(), aad, &sealed].concat());
+        sealed.extend_from_slice(tag.as_ref());
+        sealed
+    }
+
+    /// Seal with the suite, compare with the reference, open it back.
+    fn assert_matches_reference(key: &[u8; 64], nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8]) {
+        let cipher = HmacSha256Ctr::new(key).expect("64-byte key");
+        let mut buf = plaintext.to_vec();
+        buf.resize(cipher.sealed_len(plaintext.len()), 0);
+        cipher.seal_in_place(nonce, aad, &mut buf, plaintext.len()).expect("seal");
+        assert!(buf == reference_seal(key, nonce, aad, plaintext), "sealed {} bytes differ", plaintext.len());
+        assert_eq!(cipher.open_in_place(nonce, aad, &mut buf), Ok(plaintext.len()));
+        assert!(buf[..plaintext.len()] == *plaintext, "open of {} bytes differs", plaintext.len());
+    }
+
+    #[test]
+    fn fast_path_equals_hmac_sign_at_block_and_batch_edges() {
+        let key: [u8; 64] = core::array::from_fn(|i| (i * 7 + 1) as u8);
+        let batch = BATCH * TAG_LEN;
+        let lengths = [0, 1, 31, 32, 33, 63, 64, 65, batch - 1, batch, batch + 1, 3 * batch + 17, 1 << 20];
+        for nonce in [[0u8; NONCE_LEN], [0xff; NONCE_LEN], core::array::from_fn(|i| i as u8)] {
+            for len in lengths {
+                let plaintext: Vec<u8> = (0..len).map(|i| (i ^ (i >> 8)) as u8).collect();
+                assert_matches_reference(&key, &nonce, b"aad", &plaintext);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_equals_hmac_sign(
+            key in proptest::collection::vec(proptest::num::u8::ANY, 64),
+            nonce: [u8; NONCE_LEN],
+            aad in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            plaintext in proptest::collection::vec(proptest::num::u8::ANY, 0..3000),
+        ) {
+            let key: [u8; 64] = key.try_into().expect("64 bytes");
+            assert_matches_reference(&key, &nonce, &aad, &plaintext);
         }
     }
 
