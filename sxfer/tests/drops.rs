@@ -575,3 +575,33 @@ async fn an_expired_drop_is_deleted_by_the_gc_and_shown_as_expired() {
     let status = status_of(&alice.status(&server).await, &id);
     assert!(status[0].contains(" expired "), "{status:?}");
 }
+
+/// `sxfer contacts verify`: Alice pins Bob's key only if its fingerprint is
+/// the one Bob read to her; a wrong one pins nothing, and a drop then uses
+/// the verified pin.
+#[tokio::test]
+async fn contacts_verify_pins_only_the_fingerprint_given() {
+    let server = TestServer::start(common::Options::default()).await;
+    let (alice, bob) = (person(&server, "alice", Kind::Ed25519), person(&server, "bob", Kind::Ed25519));
+    let real = server.store.list_keys(&Username::parse("bob").unwrap()).unwrap().remove(0).fingerprint().to_string();
+    let wrong = PrivateIdentity::generate_ed25519(&mut OsRng).unwrap().public().fingerprint().to_string();
+    let target = alice.at(&server);
+    let refused = alice.run(&server, &["contacts", "verify", "bob", &target, "--key-fingerprint", &wrong]).await;
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("has no key") && text(&refused).contains(&real), "{}", text(&refused));
+    let pins = || {
+        let listed = Command::new(BIN).arg("contacts").env("SXFER_HOME", alice.home.join(".sxfer")).output().unwrap();
+        assert!(listed.status.success(), "{}", text(&listed));
+        String::from_utf8_lossy(&listed.stdout).into_owned()
+    };
+    assert!(!pins().contains("bob@"), "nothing pinned: {}", pins());
+
+    let verified = alice.run(&server, &["contacts", "verify", "bob", &target, "--key-fingerprint", &real]).await;
+    assert!(verified.status.success(), "{}", text(&verified));
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("verified bob@"), "{}", text(&verified));
+    assert!(pins().contains(&real), "{}", pins());
+    let source = file(server.dir.path(), "v.txt", b"to a verified contact\n", 0o644, 1_600_000_000);
+    let sent = alice.drop_output(&server, &source, &[&bob]).await;
+    assert!(sent.status.success(), "{}", text(&sent));
+    assert!(!text(&sent).contains("on first use"), "the pin was already there: {}", text(&sent));
+}

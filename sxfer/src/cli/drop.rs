@@ -110,6 +110,19 @@ pub struct ContactsArgs {
 enum ContactsCommand {
     /// Forget the pinned keys of user@host:port (after confirming their new key out of band).
     Rm { contact: String },
+    /// Pin USER's key on a server only if its fingerprint is the one they
+    /// told you (instead of trusting the first key the server hands out).
+    Verify {
+        /// The contact's account on that server.
+        user: String,
+        /// [user@]host[:port] of the server (you log in as usual); omit for the saved profile.
+        target: Option<String>,
+        /// The contact's key fingerprint (SHA256:…), as they read it to you.
+        #[arg(long, value_name = "FP")]
+        key_fingerprint: String,
+        #[command(flatten)]
+        flags: ClientFlags,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -254,6 +267,19 @@ pub fn contacts(args: ContactsArgs) -> Result<()> {
             0 => anyhow::bail!("no pinned key for {contact}"),
             n => eprintln!("forgot {n} key(s) of {contact}; the next drop to or from them pins anew"),
         },
+        Some(ContactsCommand::Verify { user, target, key_fingerprint, flags }) => {
+            let user = Username::parse(&user).with_context(|| format!("bad user name {user:?}"))?;
+            let expected: sxfer_proto::identity::Fingerprint =
+                key_fingerprint.parse().with_context(|| format!("bad --key-fingerprint {key_fingerprint:?}"))?;
+            let session = Session::open(target.as_deref().unwrap_or(":"), &flags)?;
+            session.run(|mut remote, party, _, output| async move {
+                let listed = drops::lookup(&mut remote, &user).await;
+                remote.close().await.ok();
+                let key = party.contacts.verify(party.server, &user, &listed?, &expected)?;
+                output.done("verified", &format!("{user}@{} {} {}", party.server, key.key_type().label(), expected));
+                Ok(())
+            })?;
+        }
     }
     Ok(())
 }

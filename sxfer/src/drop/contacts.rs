@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use crate::client::pins;
-use sxfer_proto::identity::PublicIdentity;
+use sxfer_proto::identity::{Fingerprint, PublicIdentity};
 use sxfer_proto::msgs::Username;
 
 pub struct Contacts {
@@ -54,6 +54,38 @@ impl Contacts {
             );
         }
         Ok(listed.to_vec())
+    }
+
+    /// Pin the one key of `user` on `server` whose fingerprint is
+    /// `expected` (confirmed with them out of band), from what the
+    /// server's directory `listed`. Refused if the directory lists no such
+    /// key, or if `user` already has other pins (a changed key: `rm` first).
+    pub fn verify(
+        &self,
+        server: &str,
+        user: &Username,
+        listed: &[PublicIdentity],
+        expected: &Fingerprint,
+    ) -> Result<PublicIdentity> {
+        let contact = format!("{user}@{server}");
+        let Some(key) = listed.iter().find(|key| key.fingerprint().ct_eq(expected)) else {
+            let offered: Vec<String> = listed.iter().map(|key| key.fingerprint().to_string()).collect();
+            bail!(
+                "the server's directory has no key {expected} for {contact} (it lists: {}); nothing pinned",
+                if offered.is_empty() { "none".to_owned() } else { offered.join(", ") }
+            );
+        };
+        let pinned = self.pinned(&contact)?;
+        if pinned.iter().any(|(_, p)| p.fingerprint().ct_eq(expected)) {
+            return Ok(key.clone());
+        }
+        if !pinned.is_empty() {
+            bail!(
+                "{contact} has other pinned keys; if their key really changed, forget the old pin first: sxfer contacts rm {contact}"
+            );
+        }
+        self.add(&contact, key)?;
+        Ok(key.clone())
     }
 
     /// The keys pinned for `user` on `server`.
