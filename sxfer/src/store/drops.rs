@@ -154,7 +154,7 @@ impl Store {
             Ok(_) => format!("no drop {id} in your inbox"),
             Err(e) => return e,
         };
-        StoreError::NotFound(why)
+        StoreError::Gone(why)
     }
 
     /// Takes `id` out of `user`'s inbox; the drop ends (delivered) and its
@@ -212,7 +212,7 @@ impl Store {
                 self.inner.remove_blob(&blob, BlobState::Committed);
                 Ok(())
             }
-            None => Err(StoreError::NotFound(format!("no waiting drop {id} that you sent"))),
+            None => Err(StoreError::Gone(format!("no waiting drop {id} that you sent"))),
         }
     }
 

@@ -16,6 +16,10 @@ pub enum StoreError {
     /// No such user, file or key.
     #[error("{0} not found")]
     NotFound(String),
+    /// Not there, said as a whole sentence (a drop revoked, expired or
+    /// taken out of the inbox); code NOT_FOUND.
+    #[error("{0}")]
+    Gone(String),
     /// The user or file already exists.
     #[error("{0} already exists")]
     Exists(String),
@@ -53,7 +57,7 @@ impl StoreError {
     /// The protocol error code the server sends for this error.
     pub fn code(&self) -> u16 {
         match self {
-            StoreError::NotFound(_) => error_code::NOT_FOUND,
+            StoreError::NotFound(_) | StoreError::Gone(_) => error_code::NOT_FOUND,
             StoreError::Exists(_) => error_code::EXISTS,
             StoreError::Quota(_) => error_code::QUOTA,
             StoreError::Limit(_) => error_code::LIMIT,
