@@ -162,7 +162,7 @@ Reply = Error | Ack | Commit | UploadReady | Committed | DownloadStart | Listing
 
 _CLIENT_KINDS = {K_UPLOAD, K_DOWNLOAD, K_LIST, K_STAT, K_DELETE, K_RENAME}
 # Peer-mode (§13.3, §13.10), relay (§12.2) and drop (§14.4) kinds: known, but never sent to this client.
-_OTHER_KINDS = {*range(0x0300, 0x0304), *range(0x0400, 0x0404), *range(0x0500, 0x0509)}
+_OTHER_KINDS = {*range(0x0300, 0x0304), *range(0x0400, 0x0404), *range(0x0500, 0x050D)}
 
 
 def decode_reply(payload: bytes) -> tuple[int, Reply | None]:
