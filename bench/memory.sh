@@ -123,8 +123,7 @@ phase_clients() {
     printf '%-4s %8s %7s %9s %9s %12s\n' rep wall_s failed HWM_MiB end_MiB "after_MiB"
     for rep in $(seq 1 "$reps"); do
         stop_server
-        start_server "$work/data" "$work/serve.log" --quota-bytes 1T
-        remote="bench@127.0.0.1:$port"
+        serve_and_pin --quota-bytes 1T
         rm -rf "$work/down"
         mkdir -p "$work/down"
         bench_pids=""
@@ -167,8 +166,8 @@ for phase in $phases; do
         ls) summary ls ls_s s 1 ;;
         clients)
             summary clients vmhwm MiB 256
-            summary clients rss_end MiB 256
-            summary clients rss_after MiB 64
+            summary clients rss_end MiB
+            summary clients rss_after MiB
             summary clients wall_s s
             summary clients failed errors 1
             ;;
