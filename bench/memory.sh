@@ -23,6 +23,8 @@
 # Environment:
 #   REPS=3 PHASES="close ls clients" CONNS=3000 SPREADS="1 250" SETTLE=60
 #   LS_CONNS=1000 CLIENTS=200 FILES=20 SMALL_KIB=4 BIG_MIB=5
+#   SERVE_FLAGS     extra `sxfer serve` flags, e.g. "--handshake-timeout 120"
+#                   (200 password logins queue for argon2id on a busy machine)
 #   BENCH_TMPDIR, KEEP_WORK=1 as in bench/admission.sh
 # Network: loopback only; cargo runs --offline.
 set -euo pipefail
@@ -46,9 +48,9 @@ big_mib="${BIG_MIB:-5}"
 build_release
 bench_workdir memory
 bench_header
-echo "== server environment: ${SERVER_ENV:-(none: glibc malloc, defaults)}"
+echo "== server environment: ${SERVER_ENV:-(none: glibc malloc, defaults)}; flags: ${SERVE_FLAGS:-(none)}"
 bench_account
-serve_and_pin --quota-bytes 1T
+serve_and_pin --quota-bytes 1T ${SERVE_FLAGS:-}
 echo "== server on 127.0.0.1:$port (pid $server_pid), idle RSS $(status_mib VmRSS) MiB"
 
 results="$work/results.tsv" # phase key value
@@ -123,7 +125,7 @@ phase_clients() {
     printf '%-4s %8s %7s %9s %9s %12s\n' rep wall_s failed HWM_MiB end_MiB "after_MiB"
     for rep in $(seq 1 "$reps"); do
         stop_server
-        serve_and_pin --quota-bytes 1T
+        serve_and_pin --quota-bytes 1T ${SERVE_FLAGS:-}
         rm -rf "$work/down"
         mkdir -p "$work/down"
         bench_pids=""
