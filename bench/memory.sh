@@ -142,7 +142,10 @@ phase_clients() {
         end=$(status_mib VmRSS)
         after=$(settle_rss "$settle")
         printf '%-4s %8s %7s %9s %9s %12s\n' "$rep" "$elapsed" "$failed" "$hwm" "$end" "$after"
-        ((failed == 0)) || { echo "   first error: $(cat "$work"/down/*.err | head -n 1)"; }
+        if ((failed > 0)); then
+            echo "   first error: $(cat "$work"/down/*.err | head -n 1)"
+            grep -m 5 -E ' (ERROR|WARN) ' "$work/serve.log" | sed 's/^/   server: /' || true
+        fi
         record clients wall_s "$elapsed"
         record clients vmhwm "$hwm"
         record clients rss_end "$end"
