@@ -7,7 +7,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use sxfer_proto::msgs::{DropId, DropState, Username};
 
-use super::{blob_ids, files, from_sql_int, to_sql_int};
+use super::{blob_ids, from_sql_int, quota, to_sql_int};
 use crate::store::blob::BlobId;
 use crate::store::error::{Result, StoreError};
 use crate::store::meta::{NewDrop, RecipientRecord, SentRecord, StoredDrop, UserId};
@@ -18,17 +18,6 @@ const DROP_SELECT: &str = "SELECT d.id, d.created, d.header, d.ciphertext_length
      FROM drops d JOIN drop_recipients r ON r.drop_id = d.id
      WHERE d.ended IS NULL AND (d.expires IS NULL OR d.expires > ?2) AND r.removed IS NULL";
 
-/// Bytes and count of the drops `user` sent that some inbox still holds:
-/// what they add to the sender's usage.
-pub(super) fn sent_usage(db: &Connection, user: UserId) -> Result<(u64, u64)> {
-    let (bytes, count): (i64, i64) = db
-        .prepare_cached(
-            "SELECT coalesce(sum(ciphertext_length), 0), count(*) FROM drops WHERE sender_id = ?1 AND ended IS NULL",
-        )?
-        .query_row([user.raw()], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok((from_sql_int(bytes, "byte count")?, from_sql_int(count, "drop count")?))
-}
-
 /// Inside the caller's transaction (or on a read snapshot).
 pub(super) fn check(
     db: &Connection,
@@ -37,7 +26,7 @@ pub(super) fn check(
     length: u64,
     limits: &Limits,
 ) -> Result<()> {
-    if let Some(mut quota) = files::load_quota(db, limits, sender)? {
+    if let Some(mut quota) = quota::load_quota(db, limits, sender)? {
         quota.admit(None, length)?;
     }
     for &recipient in recipients {

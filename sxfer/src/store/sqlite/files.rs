@@ -6,11 +6,11 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use sxfer_proto::msgs::{FileEntry, FileMeta};
 use sxfer_proto::names::RemoteName;
 
-use super::{audit, blob_ids, from_sql_int, to_sql_int};
+use super::{audit, blob_ids, from_sql_int, quota, to_sql_int};
 use crate::store::audit_event::{AuditEvent, AuditKind};
 use crate::store::blob::BlobId;
 use crate::store::error::{Result, StoreError};
-use crate::store::meta::{AuditRecord, BatchCommit, NewFile, Partial, Quota, UserId};
+use crate::store::meta::{AuditRecord, BatchCommit, NewFile, Partial, UserId};
 use crate::store::Limits;
 
 pub(super) fn list(db: &Connection, user: UserId, prefix: &str) -> Result<Vec<FileEntry>> {
@@ -76,22 +76,10 @@ pub(super) fn rename(
     Ok(replaced)
 }
 
-/// What counts against `user`'s quota: its files, and the drops it sent
-/// that some inbox still holds (at their ciphertext length).
-pub(super) fn usage(db: &Connection, user: UserId) -> Result<(u64, u64)> {
-    let (bytes, files): (i64, i64) = db
-        .prepare_cached("SELECT coalesce(sum(size), 0), count(*) FROM files WHERE user_id = ?1")?
-        .query_row([user.raw()], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    let (drop_bytes, drops) = super::drops::sent_usage(db, user)?;
-    let bytes: u64 = from_sql_int(bytes, "byte count")?;
-    let files: u64 = from_sql_int(files, "file count")?;
-    Ok((bytes.saturating_add(drop_bytes), files.saturating_add(drops)))
-}
-
 /// Refuses if storing `size` bytes as `name` (replacing any file of that
 /// name) would exceed the user's quota.
 pub(super) fn check_quota(db: &Connection, limits: &Limits, user: UserId, name: &RemoteName, size: u64) -> Result<()> {
-    match load_quota(db, limits, user)? {
+    match quota::load_quota(db, limits, user)? {
         Some(mut quota) => quota.admit(replaced_size(db, user, name)?, size),
         None => Ok(()),
     }
@@ -196,7 +184,7 @@ pub(super) fn commit_batch(
     let mut commit =
         BatchCommit { results: Vec::with_capacity(files.len()), replaced: Vec::new(), superseded: Vec::new() };
     // Usage is summed once for the group, then counted file by file.
-    let mut quota = load_quota(tx, limits, user)?;
+    let mut quota = quota::load_quota(tx, limits, user)?;
     let has_partials: bool = tx
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM partials WHERE user_id = ?1)")?
         .query_row([user.raw()], |row| row.get(0))?;
@@ -300,20 +288,6 @@ fn upsert_file(db: &Connection, user: UserId, file: &NewFile, stored: i64) -> Re
         stored
     ])?;
     replaced.map(BlobId::from_db).transpose()
-}
-
-/// The user's quota and usage; `NotFound` without the user.
-pub(super) fn load_quota(db: &Connection, limits: &Limits, user: UserId) -> Result<Option<Quota>> {
-    let quotas: Option<(Option<i64>, Option<i64>)> = db
-        .prepare_cached("SELECT quota_bytes, quota_files FROM users WHERE id = ?1")?
-        .query_row([user.raw()], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    let Some((bytes, files)) = quotas else {
-        return Err(StoreError::NotFound(format!("user {user}")));
-    };
-    let bytes = bytes.map(|value| from_sql_int::<u64>(value, "quota")).transpose()?;
-    let files = files.map(|value| from_sql_int::<u64>(value, "quota")).transpose()?;
-    Quota::new(bytes, files, limits, || usage(db, user))
 }
 
 /// The size of the user's file called `name`, if there is one.

@@ -7,13 +7,15 @@
 //! SQLite's locking and the busy timeout.
 //!
 //! By file: `accounts.rs` (users, keys, invites), `files.rs` (files,
-//! partials, commits, quota), `drops.rs` (drops, inboxes), `audit.rs`,
-//! `schema.rs` (connection settings, migrations).
+//! partials, commits), `quota.rs` (usage and quotas, of files and of sent
+//! drops), `drops.rs` (drops, inboxes), `audit.rs`, `schema.rs`
+//! (connection settings, migrations).
 
 mod accounts;
 mod audit;
 mod drops;
 mod files;
+mod quota;
 mod schema;
 
 use std::collections::HashSet;
@@ -132,7 +134,7 @@ impl MetaStore for SqliteMeta {
     }
 
     fn usage(&self, user: UserId) -> Result<(u64, u64)> {
-        files::usage(&self.db(), user)
+        quota::usage(&self.db(), user)
     }
 
     fn check_quota(&self, user: UserId, name: &RemoteName, size: u64, limits: &Limits) -> Result<()> {
