@@ -18,6 +18,7 @@ pub mod client;
 pub mod config;
 pub mod drop;
 pub mod durable;
+pub mod duration;
 pub mod engine;
 pub mod keys;
 pub mod logging;

@@ -19,8 +19,8 @@ pub struct AuditArgs {
     #[arg(long)]
     user: Option<String>,
     /// Only events newer than this: a duration ago (30m, 12h, 7d) or seconds since the epoch.
-    #[arg(long, value_name = "WHEN")]
-    since: Option<String>,
+    #[arg(long, value_name = "WHEN", value_parser = since)]
+    since: Option<i64>,
     /// One JSON object per event on stdout.
     #[arg(long)]
     json: bool,
@@ -43,7 +43,7 @@ pub fn run(args: AuditArgs) -> Result<()> {
     let store = Store::open(&args.data_dir).with_context(|| format!("opening {}", args.data_dir.display()))?;
     match args.command {
         Some(AuditCommand::Verify) => verify(&store),
-        None => list(&store, args.user.as_deref(), since(args.since.as_deref())?, args.json),
+        None => list(&store, args.user.as_deref(), args.since, args.json),
     }
 }
 
@@ -120,20 +120,14 @@ fn print(id: u64, record: &AuditRecord, json: bool) {
     }
 }
 
-/// `--since`: `N` plus `s`, `m`, `h` or `d` ago, or seconds since the epoch.
-fn since(text: Option<&str>) -> Result<Option<i64>> {
-    let Some(text) = text else { return Ok(None) };
-    let bad = || anyhow::anyhow!("bad --since {text:?} (expected 30m, 12h, 7d or seconds since the epoch)");
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let number: i64 = number.parse().map_err(|_| bad())?;
-    let scale = match unit {
-        "" => return Ok(Some(number)),
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return Err(bad()),
-    };
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    Ok(Some(now - number.checked_mul(scale).ok_or_else(bad)?))
+/// `--since` (a clap value parser, so a bad value is a usage error): a
+/// duration ago (`30m`, `12h`, `7d`: `duration::parse_duration`) or
+/// seconds since the epoch.
+fn since(text: &str) -> Result<i64, String> {
+    if let Ok(epoch) = text.parse::<i64>() {
+        return Ok(epoch);
+    }
+    let ago = sxfer::duration::parse_duration(text).map_err(|e| format!("{e} or seconds since the epoch"))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    Ok(now.saturating_sub(ago) as i64)
 }

@@ -57,7 +57,7 @@ enum DropCommand {
 }
 
 fn parse_expires(text: &str) -> Result<u32, String> {
-    let seconds = sxfer::config::parse_duration(text).map_err(|e| e.to_string())?;
+    let seconds = sxfer::duration::parse_duration(text).map_err(|e| e.to_string())?;
     u32::try_from(seconds).map_err(|_| format!("duration {text:?} is too long"))
 }
 

@@ -163,8 +163,8 @@ async fn put(
     let begun = if u64::from(expires_in_secs) > max_expires {
         Err(StoreError::Invalid(format!(
             "this server keeps a drop at most {} (--expires {})",
-            crate::config::format_duration(max_expires),
-            crate::config::format_duration(u64::from(expires_in_secs)),
+            crate::duration::format_duration(max_expires),
+            crate::duration::format_duration(u64::from(expires_in_secs)),
         )))
     } else {
         let expires_in = (expires_in_secs != 0).then_some(expires_in_secs);
