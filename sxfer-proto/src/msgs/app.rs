@@ -7,13 +7,14 @@
 
 use super::direct::Direct;
 use super::drop::DropMsg;
+use super::fields::{put_name, read_bool, read_name};
+pub use super::fields::{FileMeta, MAX_ERROR_MESSAGE};
 use super::peer::{encode_offer, read_offer, OfferAnswer, OfferEntry};
 use super::relay::Relay;
 use crate::codec::{bounded_str, Codec, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::names::{RemoteName, MAX_NAME};
 
-pub const MAX_ERROR_MESSAGE: usize = 1024;
 /// Entries per Listing message (a listing may span several).
 pub const MAX_LISTING: usize = 4096;
 
@@ -56,17 +57,6 @@ pub mod error_code {
     /// stopped the write); the upload's verified prefix is kept, so retrying
     /// later resumes it.
     pub const OUT_OF_SPACE: u16 = 0x000d;
-}
-
-/// What a file is besides its bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileMeta {
-    pub size: u64,
-    /// Unix permission bits (0o7777 at most).
-    pub mode: u32,
-    /// Modification time: seconds since the Unix epoch and nanoseconds.
-    pub mtime: i64,
-    pub mtime_nanos: u32,
 }
 
 /// A stored file as listed.
@@ -188,26 +178,6 @@ pub enum Message {
         transfer: u32,
         drop: DropMsg,
     },
-}
-
-impl Codec for FileMeta {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.put_u64(self.size);
-        out.put_u32(self.mode);
-        out.put_u64(self.mtime as u64);
-        out.put_u32(self.mtime_nanos);
-    }
-
-    fn read(r: &mut Reader<'_>) -> Result<Self> {
-        let size = r.u64()?;
-        let mode = r.u32()?;
-        let mtime = r.u64()? as i64;
-        let mtime_nanos = r.u32()?;
-        if mode > 0o7777 || mtime_nanos >= 1_000_000_000 {
-            return Err(Error::Malformed("file metadata"));
-        }
-        Ok(FileMeta { size, mode, mtime, mtime_nanos })
-    }
 }
 
 impl Codec for FileEntry {
@@ -404,20 +374,4 @@ impl Codec for Message {
 fn head(out: &mut Vec<u8>, kind: u16, transfer: u32) {
     out.put_u16(kind);
     out.put_u32(transfer);
-}
-
-pub(crate) fn put_name(out: &mut Vec<u8>, name: &RemoteName) {
-    out.put_bytes_u16(name.as_str().as_bytes());
-}
-
-pub(crate) fn read_name(r: &mut Reader<'_>) -> Result<RemoteName> {
-    RemoteName::parse(r.str_u16(MAX_NAME)?)
-}
-
-pub(crate) fn read_bool(r: &mut Reader<'_>) -> Result<bool> {
-    match r.u8()? {
-        0 => Ok(false),
-        1 => Ok(true),
-        _ => Err(Error::Malformed("boolean")),
-    }
 }

@@ -4,6 +4,7 @@
 //!   the HelloRefusal that replaces it).
 //! * `auth`: the client's first encrypted message and the server's verdict.
 //! * `app`: the envelope for everything after authentication.
+//! * `fields`: file metadata, names and booleans the families share.
 //! * `peer`: the manifest and its answer in peer mode.
 //! * `relay`: rendezvous and relay requests inside that envelope.
 //! * `direct`: peer mode's upgrade from a relayed session to a direct one.
@@ -13,7 +14,7 @@ pub mod app;
 pub mod auth;
 pub mod direct;
 pub mod drop;
-mod drop_status;
+mod fields;
 pub mod handshake;
 pub mod peer;
 pub mod relay;

@@ -9,7 +9,7 @@
 //!             | 0x01 ‖ message:string16<0..1024>                    decline
 //! ```
 
-use super::app::{put_name, read_bool, read_name, FileMeta, MAX_ERROR_MESSAGE};
+use super::fields::{put_name, read_bool, read_name, FileMeta, MAX_ERROR_MESSAGE};
 use crate::codec::{bounded_str, Codec, Reader, Writer};
 use crate::error::{Error, Result};
 use crate::names::RemoteName;
