@@ -12,8 +12,6 @@
 //! They travel in the application envelope as
 //! [`Message::Direct`](super::Message::Direct), kinds `0x0302`, `0x0303`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-
 use crate::codec::{Reader, Writer};
 use crate::error::{Error, Result};
 
@@ -28,12 +26,31 @@ const FAMILY_V6: u8 = 0x06;
 const PATH_RELAYED: u8 = 0x00;
 const PATH_DIRECT: u8 = 0x01;
 
+/// A candidate address as bytes (the core does no I/O; the application
+/// turns it into its socket address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidate {
+    V4 { ip: [u8; 4], port: u16 },
+    V6 { ip: [u8; 16], port: u16 },
+}
+
+impl Candidate {
+    /// Whether anyone could connect to it: a port, and an address that is
+    /// neither unspecified nor multicast.
+    fn reachable(&self) -> bool {
+        match self {
+            Candidate::V4 { ip, port } => *port != 0 && *ip != [0; 4] && !(224..=239).contains(&ip[0]),
+            Candidate::V6 { ip, port } => *port != 0 && *ip != [0; 16] && ip[0] != 0xff,
+        }
+    }
+}
+
 /// One message of the upgrade.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Direct {
     /// Where this side listens for the direct connection, at most
     /// [`MAX_CANDIDATES`]; none: it neither listens nor dials (relay only).
-    Candidates(Vec<SocketAddr>),
+    Candidates(Vec<Candidate>),
     /// The creator's choice: `true` on the direct connection it took and on
     /// the relayed session; `false` on the relayed session: stay relayed.
     Path { direct: bool },
@@ -53,17 +70,19 @@ impl Direct {
                 let addresses = &addresses[..addresses.len().min(MAX_CANDIDATES)];
                 out.put_u8(addresses.len() as u8);
                 for address in addresses {
-                    match address.ip() {
-                        IpAddr::V4(ip) => {
+                    let port = match address {
+                        Candidate::V4 { ip, port } => {
                             out.put_u8(FAMILY_V4);
-                            out.extend_from_slice(&ip.octets());
+                            out.extend_from_slice(ip);
+                            port
                         }
-                        IpAddr::V6(ip) => {
+                        Candidate::V6 { ip, port } => {
                             out.put_u8(FAMILY_V6);
-                            out.extend_from_slice(&ip.octets());
+                            out.extend_from_slice(ip);
+                            port
                         }
-                    }
-                    out.put_u16(address.port());
+                    };
+                    out.put_u16(*port);
                 }
             }
             Direct::Path { direct } => out.put_u8(if *direct { PATH_DIRECT } else { PATH_RELAYED }),
@@ -81,16 +100,15 @@ impl Direct {
                 }
                 let mut addresses = Vec::with_capacity(count);
                 for _ in 0..count {
-                    let ip = match r.u8()? {
-                        FAMILY_V4 => IpAddr::V4(Ipv4Addr::from(r.array::<4>()?)),
-                        FAMILY_V6 => IpAddr::V6(Ipv6Addr::from(r.array::<16>()?)),
+                    let address = match r.u8()? {
+                        FAMILY_V4 => Candidate::V4 { ip: r.array()?, port: r.u16()? },
+                        FAMILY_V6 => Candidate::V6 { ip: r.array()?, port: r.u16()? },
                         _ => return Err(Error::Malformed("unknown address family")),
                     };
-                    let port = r.u16()?;
-                    if port == 0 || ip.is_unspecified() || ip.is_multicast() {
+                    if !address.reachable() {
                         return Err(Error::Malformed("a candidate address no one can connect to"));
                     }
-                    addresses.push(SocketAddr::new(ip, port));
+                    addresses.push(address);
                 }
                 Direct::Candidates(addresses)
             }
@@ -116,10 +134,13 @@ mod tests {
 
     #[test]
     fn candidates_bytes_are_as_specified() {
-        let addresses = vec!["127.0.0.1:7273".parse().unwrap(), "[::1]:5".parse().unwrap()];
+        let mut loopback6 = [0; 16];
+        loopback6[15] = 1;
+        let addresses =
+            vec![Candidate::V4 { ip: [127, 0, 0, 1], port: 7273 }, Candidate::V6 { ip: loopback6, port: 5 }];
         let bytes = message(Direct::Candidates(addresses.clone())).to_bytes();
         let mut want = vec![0x03, 0x02, 0, 0, 0, 0, 2, FAMILY_V4, 127, 0, 0, 1, 0x1c, 0x69, FAMILY_V6];
-        want.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        want.extend_from_slice(&loopback6);
         want.extend_from_slice(&[0, 5]);
         assert_eq!(bytes, want);
         assert_eq!(Message::decode(&bytes).unwrap(), message(Direct::Candidates(addresses)));

@@ -21,7 +21,7 @@ pub mod relay;
 
 pub use app::{FileEntry, FileMeta, Message};
 pub use auth::{AuthResult, ClientAuth, ClientId, Username};
-pub use direct::Direct;
+pub use direct::{Candidate, Direct};
 pub use drop::{
     DropContent, DropHeader, DropId, DropMsg, DropReceipt, DropRecipient, DropState, InboxEntry, ReceiptContent,
     RecipientState, SentDrop,

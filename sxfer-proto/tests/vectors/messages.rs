@@ -8,9 +8,9 @@ use sxfer_proto::identity::{PrivateIdentity, PublicIdentity};
 use sxfer_proto::msgs::app::error_code;
 use sxfer_proto::msgs::auth::KeyProof;
 use sxfer_proto::msgs::{
-    Direct, DropContent, DropHeader, DropId, DropMsg, DropReceipt, DropRecipient, DropState, EntryKind, FileEntry,
-    FileMeta, InboxEntry, Message, Nameplate, OfferAnswer, OfferEntry, ReceiptContent, RecipientState, Relay, SentDrop,
-    Username, Want,
+    Candidate, Direct, DropContent, DropHeader, DropId, DropMsg, DropReceipt, DropRecipient, DropState, EntryKind,
+    FileEntry, FileMeta, InboxEntry, Message, Nameplate, OfferAnswer, OfferEntry, ReceiptContent, RecipientState,
+    Relay, SentDrop, Username, Want,
 };
 use sxfer_proto::names::RemoteName;
 use sxfer_proto::CloseCode;
@@ -245,7 +245,7 @@ fn examples() -> Vec<(&'static str, Message)> {
         ("§12.2: the largest nameplate", Message::Relay { transfer: 3, relay: Relay::Join { nameplate: Nameplate::new(999_999_999).expect("nameplate") } }),
         ("§12.2 example", Message::Relay { transfer: 1, relay: Relay::Nameplate { nameplate: plate, expires_in_secs: 300 } }),
         ("§12.2 example", Message::Relay { transfer: 2, relay: Relay::Start }),
-        ("§13.10: an IPv4 and an IPv6 candidate", Message::Direct { transfer: 0, direct: Direct::Candidates(vec!["192.168.1.20:40001".parse().expect("address"), "[2001:db8::7]:443".parse().expect("address")]) }),
+        ("§13.10: an IPv4 and an IPv6 candidate", Message::Direct { transfer: 0, direct: Direct::Candidates(vec![candidate("192.168.1.20:40001"), candidate("[2001:db8::7]:443")]) }),
         ("§13.10: relay only", Message::Direct { transfer: 0, direct: Direct::Candidates(Vec::new()) }),
         ("§13.10: direct", Message::Direct { transfer: 0, direct: Direct::Path { direct: true } }),
         ("§13.10: relayed", Message::Direct { transfer: 0, direct: Direct::Path { direct: false } }),
@@ -419,7 +419,7 @@ fn to_json(message: &Message) -> (&'static str, Value) {
         Message::Relay { transfer, relay: Relay::Start } => ("RelayStart", json!({ "transfer": transfer })),
         Message::Direct { transfer, direct: Direct::Candidates(addresses) } => (
             "Candidates",
-            json!({ "transfer": transfer, "addresses": addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>() }),
+            json!({ "transfer": transfer, "addresses": addresses.iter().map(|&a| address_text(a)).collect::<Vec<_>>() }),
         ),
         Message::Direct { transfer, direct: Direct::Path { direct } } => {
             ("Path", json!({ "transfer": transfer, "path": if *direct { "direct" } else { "relayed" } }))
@@ -506,7 +506,7 @@ fn from_json(kind: &str, f: &Value) -> Message {
             direct: Direct::Candidates(
                 file::list(f, "addresses")
                     .iter()
-                    .map(|a| a.as_str().expect("address").parse().expect("address"))
+                    .map(|a| candidate(a.as_str().expect("address")))
                     .collect(),
             ),
         },
@@ -655,4 +655,19 @@ fn drop_of(kind: &str, transfer: u32, f: &Value) -> Message {
 
 fn hex_decode(text: &str) -> Vec<u8> {
     hex::decode(text).expect("hex")
+}
+
+/// `IP:PORT` (IPv6 as `[IP]:PORT`) as a Candidate, and back.
+fn candidate(text: &str) -> Candidate {
+    match text.parse::<std::net::SocketAddr>().expect("address") {
+        std::net::SocketAddr::V4(a) => Candidate::V4 { ip: a.ip().octets(), port: a.port() },
+        std::net::SocketAddr::V6(a) => Candidate::V6 { ip: a.ip().octets(), port: a.port() },
+    }
+}
+
+fn address_text(candidate: Candidate) -> String {
+    match candidate {
+        Candidate::V4 { ip, port } => std::net::SocketAddr::from((ip, port)).to_string(),
+        Candidate::V6 { ip, port } => std::net::SocketAddr::from((ip, port)).to_string(),
+    }
 }

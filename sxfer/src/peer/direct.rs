@@ -27,7 +27,7 @@ use tokio::task::JoinSet;
 use super::{session, Session};
 use crate::net::conn::{Incoming, SessionReader};
 use sxfer_proto::handshake::ServerConfig;
-use sxfer_proto::msgs::{Direct, Message};
+use sxfer_proto::msgs::{Candidate, Direct, Message};
 use sxfer_proto::pake::PakePassword;
 use sxfer_proto::CloseCode;
 
@@ -61,9 +61,9 @@ pub async fn upgrade(mut relayed: Session, how: Upgrade) -> Result<(Session, boo
         None => None,
     };
     let ours: Vec<SocketAddr> = listener.as_ref().and_then(|l| l.local_addr().ok()).into_iter().collect();
-    relayed.writer.send(&direct(Direct::Candidates(ours.clone()))).await?;
-    let theirs = match next(&mut relayed.reader).await? {
-        Direct::Candidates(theirs) => theirs,
+    relayed.writer.send(&direct(Direct::Candidates(ours.iter().map(|&a| candidate(a)).collect()))).await?;
+    let theirs: Vec<SocketAddr> = match next(&mut relayed.reader).await? {
+        Direct::Candidates(theirs) => theirs.into_iter().map(socket_address).collect(),
         Direct::Path { .. } => bail!("the peer sent its path choice before its candidates"),
     };
     let (listener, theirs) = match listener {
@@ -188,6 +188,21 @@ async fn next(reader: &mut SessionReader) -> Result<Direct> {
     }
 }
 
+/// A socket address as the wire carries it, and back.
+pub fn candidate(address: SocketAddr) -> Candidate {
+    match address.ip() {
+        IpAddr::V4(ip) => Candidate::V4 { ip: ip.octets(), port: address.port() },
+        IpAddr::V6(ip) => Candidate::V6 { ip: ip.octets(), port: address.port() },
+    }
+}
+
+pub fn socket_address(candidate: Candidate) -> SocketAddr {
+    match candidate {
+        Candidate::V4 { ip, port } => SocketAddr::new(IpAddr::from(ip), port),
+        Candidate::V6 { ip, port } => SocketAddr::new(IpAddr::from(ip), port),
+    }
+}
+
 fn direct(direct: Direct) -> Message {
     Message::Direct { transfer: 0, direct }
 }
@@ -270,7 +285,7 @@ mod tests {
             session::accept_code(stream, "leader", config(), &password()).await.is_err()
         });
         let lead = tokio::spawn(upgrade(creator, Upgrade { leader: true, local: LOOPBACK, config: config() }));
-        joiner.writer.send(&direct(Direct::Candidates(vec![at]))).await.unwrap();
+        joiner.writer.send(&direct(Direct::Candidates(vec![candidate(at)]))).await.unwrap();
         assert!(matches!(next(&mut joiner.reader).await.unwrap(), Direct::Candidates(offered) if offered.len() == 1));
         assert_eq!(next(&mut joiner.reader).await.unwrap(), Direct::Path { direct: false });
         assert!(answered.await.unwrap(), "the impostor's handshake failed");
