@@ -504,10 +504,7 @@ fn from_json(kind: &str, f: &Value) -> Message {
         "Candidates" => Message::Direct {
             transfer,
             direct: Direct::Candidates(
-                file::list(f, "addresses")
-                    .iter()
-                    .map(|a| candidate(a.as_str().expect("address")))
-                    .collect(),
+                file::list(f, "addresses").iter().map(|a| candidate(a.as_str().expect("address"))).collect(),
             ),
         },
         "Path" => Message::Direct {
